@@ -1,0 +1,307 @@
+"""The model contract: the schema of NAME.json written by training/export.py and read by the bot.
+
+One definition serves both sides. The ONNX file beside it is a *step* model:
+
+    inputs:  tokens int64 [batch, steps], h float32 [layers, batch, hidden], c (same as h)
+    outputs: logits float32 [batch, vocab] (last step only), h_out, c_out (same as h)
+
+``batch`` and ``steps`` are dynamic: steps > 1 primes a prompt in one call, steps = 1 samples.
+Every field is validated on load; errors name the file and the field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+FORMAT_VERSION = 1
+ONNX_INPUTS = ("tokens", "h", "c")
+ONNX_OUTPUTS = ("logits", "h_out", "c_out")
+
+Level = Literal["char", "word"]
+CorpusKind = Literal["prose", "poems", "names", "words"]
+
+
+class MetadataError(ValueError):
+    """A model's metadata file is missing, unreadable, or has an invalid field."""
+
+    def __init__(self, path: Path | str, field_name: str, problem: str) -> None:
+        self.path = str(path)
+        self.field = field_name
+        self.problem = problem
+        super().__init__(f"{path}: field '{field_name}': {problem}")
+
+
+@dataclass(frozen=True)
+class SpecialTokens:
+    """Names of the special tokens as they appear in ``vocab``.
+
+    ``bos``/``eos`` open and close a document (a poem, a name, a fable). ``styles`` maps a
+    style name (e.g. ``jinyong``) to the token that conditions the model on it.
+    """
+
+    unknown: str
+    bos: str
+    eos: str
+    newline: str | None = None
+    styles: dict[str, str] = field(default_factory=dict)
+
+    def all(self) -> list[str]:
+        tokens = [self.unknown, self.bos, self.eos, *self.styles.values()]
+        if self.newline is not None:
+            tokens.append(self.newline)
+        return tokens
+
+
+@dataclass(frozen=True)
+class Architecture:
+    layers: int
+    hidden_size: int
+    embedding_size: int
+    dropout: float
+    parameters: int
+
+
+@dataclass(frozen=True)
+class CorpusInfo:
+    name: str
+    kind: CorpusKind
+    files: list[str]
+    bytes: int
+    sha256: str
+    documents: int
+    train_documents: int
+    validation_documents: int
+    train_tokens: int
+    validation_tokens: int
+
+
+@dataclass(frozen=True)
+class TrainingInfo:
+    validation_loss_nats: float
+    validation_bits_per_token: float
+    epochs: float
+    steps: int
+    tokens_seen: int
+    wall_time_s: float
+    device: str
+    torch_version: str
+    finished_at: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SamplingDefaults:
+    temperature: float = 0.8
+    top_k: int = 0
+    top_p: float = 1.0
+    max_tokens: int = 500
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    format_version: int
+    name: str
+    level: Level
+    vocab: list[str]
+    special_tokens: SpecialTokens
+    architecture: Architecture
+    corpus: CorpusInfo
+    training: TrainingInfo
+    sampling: SamplingDefaults
+    onnx_file: str
+    onnx_sha256: str
+    artefacts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def token_id(self, token: str) -> int:
+        return self.vocab.index(token)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n", "utf-8")
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+
+
+def _require(data: dict[str, Any], key: str, prefix: str, path: Path) -> Any:
+    if not isinstance(data, dict):
+        raise MetadataError(path, prefix.rstrip(".") or "<root>", "must be a JSON object")
+    if key not in data:
+        raise MetadataError(path, prefix + key, "is missing")
+    return data[key]
+
+
+def _typed(value: Any, kind: type | tuple[type, ...], name: str, path: Path) -> Any:
+    if isinstance(value, bool) and kind is not bool and bool not in _as_tuple(kind):
+        raise MetadataError(path, name, f"must be {_kind_name(kind)}, got a boolean")
+    if kind is float and isinstance(value, int):
+        value = float(value)
+    if not isinstance(value, kind):
+        raise MetadataError(path, name, f"must be {_kind_name(kind)}, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise MetadataError(path, name, "must be a finite number")
+    return value
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    return " or ".join(k.__name__ for k in _as_tuple(kind))
+
+
+_SCALAR_TYPES: dict[str, type | tuple[type, ...]] = {
+    "int": int,
+    "float": float,
+    "str": str,
+    "bool": bool,
+    "str | None": (str, type(None)),
+}
+
+
+def _build(cls: type, data: Any, prefix: str, path: Path) -> Any:
+    """Build a flat dataclass of scalars (and dict/list fields) from JSON, checking types."""
+    if not isinstance(data, dict):
+        raise MetadataError(path, prefix.rstrip("."), "must be a JSON object")
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        name = prefix + f.name
+        if f.name not in data:
+            if f.default is not MISSING or f.default_factory is not MISSING:
+                continue
+            raise MetadataError(path, name, "is missing")
+        value = data[f.name]
+        type_name = str(f.type)
+        if type_name in _SCALAR_TYPES:
+            values[f.name] = _typed(value, _SCALAR_TYPES[type_name], name, path)
+        elif type_name.startswith("dict"):
+            values[f.name] = _typed(value, dict, name, path)
+        elif type_name.startswith("list"):
+            items = _typed(value, list, name, path)
+            for i, item in enumerate(items):
+                _typed(item, str, f"{name}[{i}]", path)
+            values[f.name] = items
+        elif type_name.startswith("Literal") or type_name in ("Level", "CorpusKind"):
+            values[f.name] = _typed(value, str, name, path)
+        else:  # pragma: no cover - a schema bug, not bad input
+            raise TypeError(f"unsupported field type {type_name}")
+    return cls(**values)
+
+
+def metadata_from_dict(data: Any, path: Path | str = "<metadata>") -> ModelMetadata:
+    """Validate a parsed NAME.json and return it as a ModelMetadata."""
+    path = Path(path)
+    if not isinstance(data, dict):
+        raise MetadataError(path, "<root>", "must be a JSON object")
+    version = _typed(_require(data, "format_version", "", path), int, "format_version", path)
+    if version != FORMAT_VERSION:
+        raise MetadataError(
+            path, "format_version", f"is {version}, this code reads version {FORMAT_VERSION}"
+        )
+    name = _typed(_require(data, "name", "", path), str, "name", path)
+    if not name or not name.replace("_", "").replace("-", "").isalnum():
+        raise MetadataError(path, "name", f"must be a simple identifier, got {name!r}")
+    level = _typed(_require(data, "level", "", path), str, "level", path)
+    if level not in ("char", "word"):
+        raise MetadataError(path, "level", f"must be 'char' or 'word', got {level!r}")
+
+    vocab = _typed(_require(data, "vocab", "", path), list, "vocab", path)
+    if len(vocab) < 2:
+        raise MetadataError(path, "vocab", "must hold at least two tokens")
+    for i, token in enumerate(vocab):
+        _typed(token, str, f"vocab[{i}]", path)
+        if token == "":
+            raise MetadataError(path, f"vocab[{i}]", "is an empty string")
+    if len(set(vocab)) != len(vocab):
+        seen: set[str] = set()
+        for i, token in enumerate(vocab):
+            if token in seen:
+                raise MetadataError(path, f"vocab[{i}]", f"duplicate token {token!r}")
+            seen.add(token)
+
+    special_raw = _require(data, "special_tokens", "", path)
+    special = _build(SpecialTokens, special_raw, "special_tokens.", path)
+    for style, token in special.styles.items():
+        _typed(token, str, f"special_tokens.styles.{style}", path)
+    vocab_set = set(vocab)
+    for key in ("unknown", "bos", "eos", "newline"):
+        token = getattr(special, key)
+        if token is not None and token not in vocab_set:
+            raise MetadataError(path, f"special_tokens.{key}", f"{token!r} is not in vocab")
+    for style, token in special.styles.items():
+        if token not in vocab_set:
+            raise MetadataError(path, f"special_tokens.styles.{style}", f"{token!r} not in vocab")
+
+    arch = _build(Architecture, _require(data, "architecture", "", path), "architecture.", path)
+    for key in ("layers", "hidden_size", "embedding_size", "parameters"):
+        if getattr(arch, key) < 1:
+            raise MetadataError(path, f"architecture.{key}", "must be positive")
+    if not 0.0 <= arch.dropout < 1.0:
+        raise MetadataError(path, "architecture.dropout", "must be in [0, 1)")
+
+    corpus = _build(CorpusInfo, _require(data, "corpus", "", path), "corpus.", path)
+    if corpus.kind not in ("prose", "poems", "names", "words"):
+        raise MetadataError(path, "corpus.kind", f"unknown corpus kind {corpus.kind!r}")
+    if len(corpus.sha256) != 64:
+        raise MetadataError(path, "corpus.sha256", "must be a 64-character hex digest")
+
+    training = _build(TrainingInfo, _require(data, "training", "", path), "training.", path)
+    if training.validation_loss_nats <= 0:
+        raise MetadataError(path, "training.validation_loss_nats", "must be positive")
+
+    sampling = _build(SamplingDefaults, data.get("sampling", {}), "sampling.", path)
+    if sampling.temperature < 0:
+        raise MetadataError(path, "sampling.temperature", "must be >= 0")
+    if not 0.0 < sampling.top_p <= 1.0:
+        raise MetadataError(path, "sampling.top_p", "must be in (0, 1]")
+    if sampling.top_k < 0 or sampling.max_tokens < 1:
+        raise MetadataError(path, "sampling", "top_k must be >= 0 and max_tokens >= 1")
+
+    onnx_file = _typed(_require(data, "onnx_file", "", path), str, "onnx_file", path)
+    onnx_sha = _typed(_require(data, "onnx_sha256", "", path), str, "onnx_sha256", path)
+    artefacts = _typed(data.get("artefacts", {}), dict, "artefacts", path)
+    for key, value in artefacts.items():
+        _typed(value, str, f"artefacts.{key}", path)
+
+    return ModelMetadata(
+        format_version=version,
+        name=name,
+        level=level,  # type: ignore[arg-type]
+        vocab=list(vocab),
+        special_tokens=special,
+        architecture=arch,
+        corpus=corpus,
+        training=training,
+        sampling=sampling,
+        onnx_file=onnx_file,
+        onnx_sha256=onnx_sha,
+        artefacts=dict(artefacts),
+    )
+
+
+def load_metadata(path: Path | str) -> ModelMetadata:
+    """Read and validate NAME.json; every failure is a MetadataError naming file and field."""
+    path = Path(path)
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        raise MetadataError(path, "<file>", "does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MetadataError(path, "<file>", f"cannot be read: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MetadataError(path, "<file>", f"is not valid JSON: {exc}") from None
+    return metadata_from_dict(data, path)
