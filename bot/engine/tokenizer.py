@@ -60,7 +60,7 @@ class Tokenizer:
             if self.level == "word" and piece == "\n" and self.special.newline:
                 piece = self.special.newline
             token_id = self.index.get(piece)
-            if token_id is None or token_id in self.special_ids and piece != self.special.newline:
+            if token_id is None or (token_id in self.special_ids and piece != self.special.newline):
                 if piece not in unknown:
                     unknown.append(piece)
                 token_id = self.unknown_id
@@ -95,9 +95,7 @@ def detokenize_words(words: Sequence[str], *, capitalize: bool = True) -> str:
         if word == '"':
             space = not quote_open and prev not in _NO_SPACE_AFTER
             quote_open = not quote_open
-        elif word in _NO_SPACE_BEFORE or prev in _NO_SPACE_AFTER or word == "\n":
-            space = False
-        elif prev == '"' and quote_open:
+        elif word in _NO_SPACE_BEFORE or prev in _NO_SPACE_AFTER or word == "\n" or (prev == '"' and quote_open):
             space = False
         else:
             space = bool(out)

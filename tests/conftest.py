@@ -1,0 +1,18 @@
+"""Shared fixtures: tiny trained-and-exported models for every product."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.tiny_corpora import build_tiny_models
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_MODELS = REPO_ROOT / "exported_models"
+
+
+@pytest.fixture(scope="session")
+def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """lovecraft, poems, names, fables: .onnx + .json + artefacts, trained for seconds."""
+    return build_tiny_models(tmp_path_factory.mktemp("tiny"))

@@ -1,0 +1,93 @@
+"""Training configuration: a TOML file per model, every value overridable on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class TrainConfig:
+    name: str = "model"
+    # data
+    corpus_kind: str = "prose"  # prose | poems | names | words
+    corpus_path: str = ""
+    corpus_pattern: str = "*.txt"
+    validation_fraction: float = 0.1
+    split_seed: int = 1234
+    min_count: int = 1  # word level: rarer words become <unk>
+    # model
+    embedding_size: int = 64
+    hidden_size: int = 256
+    layers: int = 2
+    dropout: float = 0.1
+    # optimisation
+    batch_size: int = 32  # parallel streams (global, split across DDP ranks)
+    seq_len: int = 128  # truncated BPTT length; state is carried across batches
+    lr: float = 3e-3
+    min_lr_ratio: float = 0.05
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    grad_clip: float = 1.0
+    epochs: float = 10.0
+    max_minutes: float = 0.0  # stop (with a checkpoint) after this wall time; 0 = no limit
+    # bookkeeping
+    eval_every: int = 200
+    eval_batch_size: int = 8
+    seed: int = 1337
+    out_dir: str = "runs"
+    threads: int = 0  # CPU threads; 0 = all cores
+    device: str = "auto"  # auto | cpu | cuda
+    amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 + scaler)
+    progress: bool = True
+
+    @property
+    def level(self) -> str:
+        return "word" if self.corpus_kind == "words" else "char"
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out_dir) / self.name
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _parse_bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One ``--field`` flag per TrainConfig field, all defaulting to 'not given'."""
+    group = parser.add_argument_group("config overrides")
+    for f in fields(TrainConfig):
+        kind = _parse_bool if f.type == "bool" else {"int": int, "float": float}.get(f.type, str)
+        group.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, default=None)
+
+
+def load_config(path: Path | None, overrides: dict[str, Any]) -> TrainConfig:
+    """Defaults <- TOML file <- command-line overrides; unknown keys are an error."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            values = tomllib.loads(Path(path).read_text("utf-8"))
+        except FileNotFoundError:
+            raise SystemExit(f"config file not found: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SystemExit(f"{path}: invalid TOML: {exc}") from None
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise SystemExit(f"{path}: unknown config keys: {', '.join(unknown)}")
+    values.update({k: v for k, v in overrides.items() if k in known and v is not None})
+    config = TrainConfig(**values)
+    if not config.corpus_path:
+        raise SystemExit("corpus_path is required (in the config file or --corpus-path)")
+    return config

@@ -1,0 +1,73 @@
+"""LSTM language models: embedding -> nn.LSTM -> linear, plus the ONNX step wrapper."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+State = tuple[torch.Tensor, torch.Tensor]
+
+
+class LSTMLanguageModel(nn.Module):
+    """Predicts the next token at every position; carries (h, c) between calls."""
+
+    def __init__(
+        self, vocab_size: int, embedding_size: int, hidden_size: int, layers: int, dropout: float
+    ) -> None:
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.hidden_size = hidden_size
+        self.layers = layers
+        self.embedding = nn.Embedding(vocab_size, embedding_size)
+        self.dropout = nn.Dropout(dropout)
+        self.lstm = nn.LSTM(
+            embedding_size,
+            hidden_size,
+            num_layers=layers,
+            dropout=dropout if layers > 1 else 0.0,
+            batch_first=True,
+        )
+        self.head = nn.Linear(hidden_size, vocab_size)
+
+    def initial_state(self, batch_size: int, device: torch.device | str = "cpu") -> State:
+        shape = (self.layers, batch_size, self.hidden_size)
+        return torch.zeros(shape, device=device), torch.zeros(shape, device=device)
+
+    def forward(
+        self, tokens: torch.Tensor, state: State | None = None
+    ) -> tuple[torch.Tensor, State]:
+        if state is None:
+            state = self.initial_state(tokens.shape[0], tokens.device)
+        x = self.dropout(self.embedding(tokens))
+        out, (h, c) = self.lstm(x, state)
+        return self.head(self.dropout(out)), (h, c)
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+class CharLSTM(LSTMLanguageModel):
+    """Character-level model (prose, poems, names)."""
+
+
+class WordLSTM(LSTMLanguageModel):
+    """Word-level model (fables); larger embeddings, same recurrent core."""
+
+
+def build_model(level: str, **sizes: int | float) -> LSTMLanguageModel:
+    cls = WordLSTM if level == "word" else CharLSTM
+    return cls(**sizes)  # type: ignore[arg-type]
+
+
+class StepModel(nn.Module):
+    """The exported contract: (tokens, h, c) -> (logits of the last step, h_out, c_out)."""
+
+    def __init__(self, model: LSTMLanguageModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self, tokens: torch.Tensor, h: torch.Tensor, c: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        logits, (h_out, c_out) = self.model(tokens, (h, c))
+        return logits[:, -1, :], h_out, c_out

@@ -1,0 +1,425 @@
+"""Train a character- or word-level LSTM language model.
+
+    python -m training.train training/configs/lovecraft.toml [--hidden-size 512 ...] [--resume]
+
+Reads top to bottom: config -> devices -> data -> model -> optimiser -> loop -> checkpoints.
+Stateful truncated BPTT: the corpus stream is cut into ``batch_size`` parallel rows and the
+LSTM state is carried from one batch to the next within an epoch (detached), so the model
+learns dependencies longer than ``seq_len``. Under ``torchrun`` each rank trains its own
+rows with DistributedDataParallel (nccl on CUDA, gloo on CPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import random
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from training.config import TrainConfig, add_config_arguments, load_config
+from training.data import Corpus, CorpusError, batchify, build_vocab, encode_documents, load_corpus
+from training.models import LSTMLanguageModel, build_model
+
+# ---------------------------------------------------------------------------------------------
+# Devices and distribution
+
+
+@dataclass
+class Runtime:
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def autocast(self) -> Any:
+        if self.amp_dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def describe(self) -> str:
+        name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
+        amp = f", amp {str(self.amp_dtype).removeprefix('torch.')}" if self.amp_dtype else ""
+        ranks = f" x{self.world_size}" if self.world_size > 1 else ""
+        threads = f" ({torch.get_num_threads()} threads)" if self.device.type == "cpu" else ""
+        return f"{name}{threads}{ranks}{amp}"
+
+
+def setup_runtime(config: TrainConfig) -> Runtime:
+    use_cuda = config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available())
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if use_cuda:
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local_rank)
+        device = torch.device("cuda", local_rank)
+    else:
+        device = torch.device("cpu")
+        threads = config.threads or os.cpu_count() or 1
+        torch.set_num_threads(max(1, threads // world_size))
+    if world_size > 1:
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    amp_dtype = None
+    if use_cuda and config.amp:
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return Runtime(device, amp_dtype, rank, world_size)
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+
+@dataclass
+class Dataset:
+    corpus: Corpus
+    vocab: list[str]
+    special: Any
+    validation: np.ndarray
+    train_tokens: int
+
+
+def prepare_data(config: TrainConfig) -> Dataset:
+    corpus = load_corpus(
+        config.corpus_kind,
+        config.corpus_path,
+        name=config.name,
+        pattern=config.corpus_pattern,
+        validation_fraction=config.validation_fraction,
+        seed=config.split_seed,
+    )
+    vocab, special = build_vocab(corpus, min_count=config.min_count)
+    validation = encode_documents(corpus.validation, vocab, special)
+    train_tokens = len(encode_documents(corpus.train, vocab, special))
+    batchify(validation, config.eval_batch_size, config.seq_len, source=f"{config.corpus_path}")
+    return Dataset(corpus, vocab, special, validation, train_tokens)
+
+
+def epoch_rows(data: Dataset, config: TrainConfig, epoch: int, runtime: Runtime) -> torch.Tensor:
+    """This rank's rows for one epoch; documents are reshuffled every epoch (seeded)."""
+    docs = list(data.corpus.train)
+    random.Random(config.seed * 1000 + epoch).shuffle(docs)
+    stream = encode_documents(docs, data.vocab, data.special)
+    rows = batchify(stream, config.batch_size, config.seq_len, source=config.corpus_path)
+    return torch.from_numpy(rows[runtime.rank :: runtime.world_size].copy())
+
+
+def steps_per_epoch(data: Dataset, config: TrainConfig) -> int:
+    return (data.train_tokens // config.batch_size - 1) // config.seq_len
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+
+
+@torch.no_grad()
+def evaluate(
+    model: LSTMLanguageModel, stream: np.ndarray, config: TrainConfig, runtime: Runtime
+) -> float:
+    """Mean held-out loss in nats per token, stateful over the whole validation stream."""
+    was_training = model.training
+    model.eval()
+    rows = torch.from_numpy(
+        batchify(stream, config.eval_batch_size, config.seq_len, source="validation")
+    ).to(runtime.device)
+    state = model.initial_state(rows.shape[0], runtime.device)
+    total, count = 0.0, 0
+    for start in range(0, rows.shape[1] - 1, config.seq_len):
+        x = rows[:, start : start + config.seq_len]
+        y = rows[:, start + 1 : start + 1 + config.seq_len]
+        x = x[:, : y.shape[1]]
+        with runtime.autocast():
+            logits, state = model(x, state)
+        total += F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="sum").item()
+        count += y.numel()
+    model.train(was_training)
+    return total / count
+
+
+# ---------------------------------------------------------------------------------------------
+# Schedule, checkpoints, curves
+
+
+def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
+    """Linear warmup, then cosine decay to ``min_ratio`` of the peak."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+@dataclass
+class Progress:
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    tokens_seen: int = 0
+    wall_time_s: float = 0.0
+    best_validation: float = math.inf
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def save_checkpoint(
+    path: Path,
+    model: LSTMLanguageModel,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler,
+    state: tuple[torch.Tensor, torch.Tensor],
+    progress: Progress,
+    config: TrainConfig,
+    data: Dataset,
+    runtime: Runtime,
+) -> None:
+    corpus = data.corpus
+    checkpoint = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict(),
+        "carried_state": [t.detach().cpu() for t in state],
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        },
+        "progress": progress.__dict__,
+        "config": config.to_dict(),
+        "vocab": data.vocab,
+        "special_tokens": data.special.__dict__,
+        "corpus": {
+            "name": corpus.name,
+            "kind": corpus.kind,
+            "files": [f.name for f in corpus.files],
+            "bytes": corpus.bytes,
+            "sha256": corpus.sha256,
+            "documents": corpus.documents,
+            "train_documents": len(corpus.train),
+            "validation_documents": len(corpus.validation),
+            "train_tokens": data.train_tokens,
+            "validation_tokens": len(data.validation),
+            "dropped": corpus.dropped,
+        },
+        "device": runtime.describe(),
+        "torch_version": torch.__version__,
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(checkpoint, tmp)
+    tmp.replace(path)  # never leave a half-written checkpoint behind
+
+
+def write_curves(run_dir: Path, history: list[dict[str, float]]) -> None:
+    if not history:
+        return
+    with (run_dir / "metrics.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    steps = [row["step"] for row in history]
+    ax.plot(steps, [row["train_loss"] for row in history], label="train")
+    ax.plot(steps, [row["validation_loss"] for row in history], label="held-out")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (nats/token)")
+    ax.set_title(run_dir.name)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(run_dir / "loss.png", dpi=110)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+
+def train(config: TrainConfig, *, resume: bool = False) -> Path:
+    """Run training; returns the path of the best checkpoint."""
+    runtime = setup_runtime(config)
+    torch.manual_seed(config.seed)
+    data = prepare_data(config)
+    run_dir = config.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    model = build_model(
+        config.level,
+        vocab_size=len(data.vocab),
+        embedding_size=config.embedding_size,
+        hidden_size=config.hidden_size,
+        layers=config.layers,
+        dropout=config.dropout,
+    ).to(runtime.device)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    total_steps = max(1, int(config.epochs * steps_per_epoch(data, config)))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: lr_factor(step, config.warmup_steps, total_steps, config.min_lr_ratio),
+    )
+    scaler = torch.amp.GradScaler(enabled=runtime.amp_dtype == torch.float16)
+    progress = Progress()
+    state = model.initial_state(config.batch_size // runtime.world_size, runtime.device)
+
+    if resume:
+        checkpoint = torch.load(
+            run_dir / "last.pt", map_location=runtime.device, weights_only=False
+        )
+        if checkpoint["vocab"] != data.vocab:
+            raise SystemExit(f"{run_dir / 'last.pt'}: vocabulary differs from the corpus")
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        scaler.load_state_dict(checkpoint["scaler"])
+        progress = Progress(**checkpoint["progress"])
+        torch.set_rng_state(checkpoint["rng"]["torch"])
+        if checkpoint["rng"]["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(checkpoint["rng"]["cuda"])
+        if runtime.world_size == 1:  # under DDP each rank restarts its rows from a zero state
+            state = tuple(t.to(runtime.device) for t in checkpoint["carried_state"])
+
+    trained = DistributedDataParallel(model) if runtime.world_size > 1 else model
+    if runtime.is_main:
+        print(
+            f"{config.name}: {config.level} LSTM {config.layers}x{config.hidden_size}, "
+            f"{model.parameter_count():,} parameters, vocab {len(data.vocab)}, "
+            f"{data.train_tokens:,} train / {len(data.validation):,} held-out tokens "
+            f"({len(data.corpus.train)}/{len(data.corpus.validation)} documents), "
+            f"{total_steps} steps on {runtime.describe()}"
+            + (f"; dropped {data.corpus.dropped}" if data.corpus.dropped else ""),
+            flush=True,
+        )
+
+    rows = epoch_rows(data, config, progress.epoch, runtime)
+    bar = tqdm(
+        total=total_steps,
+        initial=progress.step,
+        disable=not (runtime.is_main and config.progress),
+        mininterval=1.0 if sys.stderr.isatty() else 30.0,
+        dynamic_ncols=True,
+    )
+    started = time.monotonic() - progress.wall_time_s
+    window_loss, window_steps, window_tokens, window_start = 0.0, 0, 0, time.monotonic()
+    budget_s = config.max_minutes * 60 if config.max_minutes > 0 else math.inf
+    model.train()
+    while progress.step < total_steps:
+        if progress.batch_in_epoch == steps_per_epoch(data, config):
+            progress.epoch += 1
+            progress.batch_in_epoch = 0
+            rows = epoch_rows(data, config, progress.epoch, runtime)
+        if progress.batch_in_epoch == 0:
+            state = model.initial_state(rows.shape[0], runtime.device)
+        start = progress.batch_in_epoch * config.seq_len
+        x = rows[:, start : start + config.seq_len].to(runtime.device, non_blocking=True)
+        y = rows[:, start + 1 : start + 1 + config.seq_len].to(runtime.device, non_blocking=True)
+
+        with runtime.autocast():
+            logits, state = trained(x, state)
+            loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+        state = (state[0].detach(), state[1].detach())
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+
+        progress.step += 1
+        progress.batch_in_epoch += 1
+        tokens = y.numel() * runtime.world_size
+        progress.tokens_seen += tokens
+        window_loss += loss.item()
+        window_steps += 1
+        window_tokens += tokens
+        elapsed = time.monotonic() - started
+        out_of_time = elapsed >= budget_s
+        if runtime.world_size > 1 and budget_s < math.inf:  # every rank stops at the same step
+            flag = torch.tensor([float(out_of_time)], device=runtime.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            out_of_time = bool(flag.item())
+        speed = window_tokens / max(1e-9, time.monotonic() - window_start)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{speed:,.0f}", refresh=False)
+
+        last_step = progress.step == total_steps or out_of_time
+        if progress.step % config.eval_every == 0 or last_step:
+            progress.wall_time_s = elapsed
+            if runtime.is_main:
+                validation = evaluate(model, data.validation, config, runtime)
+                progress.history.append(
+                    {
+                        "step": progress.step,
+                        "epoch": progress.step / steps_per_epoch(data, config),
+                        "tokens_seen": progress.tokens_seen,
+                        "train_loss": window_loss / window_steps,
+                        "validation_loss": validation,
+                        "lr": scheduler.get_last_lr()[0],
+                        "elapsed_s": round(elapsed, 1),
+                        "tokens_per_s": round(speed),
+                    }
+                )
+                bar.write(
+                    f"step {progress.step}: train {window_loss / window_steps:.4f} "
+                    f"held-out {validation:.4f} nats/token ({validation / math.log(2):.3f} bits) "
+                    f"{speed:,.0f} tok/s {elapsed / 60:.1f} min"
+                )
+                improved = validation < progress.best_validation
+                if improved:
+                    progress.best_validation = validation
+                args = (model, optimizer, scheduler, scaler, state, progress, config, data, runtime)
+                save_checkpoint(run_dir / "last.pt", *args)
+                if improved:
+                    save_checkpoint(run_dir / "best.pt", *args)
+                write_curves(run_dir, progress.history)
+            window_loss, window_steps, window_tokens, window_start = 0.0, 0, 0, time.monotonic()
+        if out_of_time:
+            if runtime.is_main:
+                bar.write(f"stopping: --max-minutes {config.max_minutes} reached")
+            break
+    bar.close()
+    if runtime.world_size > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return run_dir / "best.pt"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__)
+    parser.add_argument("config", type=Path, nargs="?", help="TOML config (training/configs/)")
+    parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    add_config_arguments(parser)
+    args = parser.parse_args(argv)
+    config = load_config(args.config, vars(args))
+    try:
+        best = train(config, resume=args.resume)
+    except CorpusError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"best checkpoint: {best}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
