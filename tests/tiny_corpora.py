@@ -9,9 +9,69 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-PROSE_WORDS = ["the", "old", "house", "stood", "dark", "and", "silent", "upon", "the", "hill", "where", "nameless", "things", "crept", "in", "the", "night", "and", "the", "moon", "was", "pale", "over", "the", "ancient", "stones", "of", "the", "town"]
-POEM_WORDS = ["love", "night", "star", "sea", "heart", "light", "day", "rose", "sweet", "song", "dream", "wind"]
-FABLE_WORDS = ["the", "fox", "saw", "a", "crow", "with", "cheese", "and", "said", "good", "day", "to", "her", "in", "the", "wood"]
+PROSE_WORDS = [
+    "the",
+    "old",
+    "house",
+    "stood",
+    "dark",
+    "and",
+    "silent",
+    "upon",
+    "the",
+    "hill",
+    "where",
+    "nameless",
+    "things",
+    "crept",
+    "in",
+    "the",
+    "night",
+    "and",
+    "the",
+    "moon",
+    "was",
+    "pale",
+    "over",
+    "the",
+    "ancient",
+    "stones",
+    "of",
+    "the",
+    "town",
+]
+POEM_WORDS = [
+    "love",
+    "night",
+    "star",
+    "sea",
+    "heart",
+    "light",
+    "day",
+    "rose",
+    "sweet",
+    "song",
+    "dream",
+    "wind",
+]
+FABLE_WORDS = [
+    "the",
+    "fox",
+    "saw",
+    "a",
+    "crow",
+    "with",
+    "cheese",
+    "and",
+    "said",
+    "good",
+    "day",
+    "to",
+    "her",
+    "in",
+    "the",
+    "wood",
+]
 SYLLABLES = ["an", "ber", "ca", "dor", "el", "fi", "ga", "li", "mo", "na", "ra", "so", "ta"]
 SURNAMES = "张王李赵周吴郑孙"
 GIVEN = "无忌三丰伯通蓉靖过儿龙女"

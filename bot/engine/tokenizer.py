@@ -56,9 +56,8 @@ class Tokenizer:
         pieces: Sequence[str] = split_words(text) if self.level == "word" else text
         ids: list[int] = []
         unknown: list[str] = []
-        for piece in pieces:
-            if self.level == "word" and piece == "\n" and self.special.newline:
-                piece = self.special.newline
+        for raw in pieces:
+            piece = self.special.newline if raw == "\n" and self.special.newline else raw
             token_id = self.index.get(piece)
             if token_id is None or (token_id in self.special_ids and piece != self.special.newline):
                 if piece not in unknown:
@@ -82,6 +81,11 @@ class Tokenizer:
         return detokenize_words([self.token_text(i) for i in ids if self.token_text(i)])
 
 
+def _glued_to_previous(prev: str, quote_open: bool) -> bool:
+    """No space after an opening bracket, a line break, or an opening quote."""
+    return prev in _NO_SPACE_AFTER or (prev == '"' and quote_open)
+
+
 def detokenize_words(words: Sequence[str], *, capitalize: bool = True) -> str:
     """Join word tokens with natural spacing and (optionally) sentence capitalisation."""
     out: list[str] = []
@@ -95,7 +99,7 @@ def detokenize_words(words: Sequence[str], *, capitalize: bool = True) -> str:
         if word == '"':
             space = not quote_open and prev not in _NO_SPACE_AFTER
             quote_open = not quote_open
-        elif word in _NO_SPACE_BEFORE or prev in _NO_SPACE_AFTER or word == "\n" or (prev == '"' and quote_open):
+        elif word in _NO_SPACE_BEFORE or word == "\n" or _glued_to_previous(prev, quote_open):
             space = False
         else:
             space = bool(out)
