@@ -1,0 +1,111 @@
+"""Settings: precedence, parsing, validation messages that name the setting, a hidden token."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from bot.config import ENV_VARS, ConfigError, Secret, Settings, load_settings
+
+TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.secret-part.do-not-leak"
+
+
+def test_defaults_without_env_or_file() -> None:
+    s = load_settings(environ={})
+    assert s == Settings()
+    assert s.models_dir == Path("exported_models") and not s.sharded
+
+
+def test_every_setting_has_an_environment_variable() -> None:
+    assert set(ENV_VARS) == {f.name for f in fields(Settings)}
+
+
+def test_env_overrides_toml(tmp_path: Path) -> None:
+    config = tmp_path / "bot.toml"
+    config.write_text(
+        'db_path = "/data/x.db"\nedit_interval_s = 2\nmodels = ["poems", "names"]\n'
+        "cooldown_rate = 5\n"
+    )
+    s = load_settings(
+        environ={
+            "BOT_CONFIG": str(config),
+            "BOT_COOLDOWN_RATE": "0",
+            "BOT_SHARD_COUNT": "4",
+            "BOT_SHARD_IDS": "1, 3",
+            "DISCORD_API_BASE_URL": "http://127.0.0.1:8080/api/v10",
+            "DISCORD_GATEWAY_URL": "ws://127.0.0.1:8080/",
+        }
+    )
+    assert s.db_path == Path("/data/x.db")
+    assert s.edit_interval_s == 2.0
+    assert s.models == ["poems", "names"]
+    assert s.cooldown_rate == 0
+    assert s.shard_count == 4 and s.shard_ids == [1, 3] and s.sharded
+    assert s.api_base_url == "http://127.0.0.1:8080/api/v10"
+
+
+def test_explicit_config_file_argument(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("max_messages = 2\n")
+    assert load_settings(config, environ={}).max_messages == 2
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"BOT_EDIT_INTERVAL": "0.05"}, r"BOT_EDIT_INTERVAL \(edit_interval_s\): must be at least"),
+        ({"BOT_MAX_BATCH": "lots"}, r"BOT_MAX_BATCH \(max_batch\): expected int, got 'lots'"),
+        ({"BOT_MAX_QUEUE": "0"}, r"BOT_MAX_QUEUE \(max_queue\): must be at least 1"),
+        ({"BOT_COOLDOWN_PER": "-1"}, r"BOT_COOLDOWN_PER \(cooldown_per_s\)"),
+        ({"BOT_SHARD_IDS": "0"}, r"BOT_SHARD_IDS \(shard_ids\): needs BOT_SHARD_COUNT"),
+        ({"BOT_SHARD_COUNT": "2", "BOT_SHARD_IDS": "0,2"}, r"between 0 and 1"),
+        ({"BOT_LOG_LEVEL": "LOUD"}, r"BOT_LOG_LEVEL \(log_level\)"),
+        ({"DISCORD_GATEWAY_URL": "http://x"}, r"DISCORD_GATEWAY_URL \(gateway_url\): must be a ws"),
+        ({"BOT_CONFIG": "/nonexistent/bot.toml"}, r"BOT_CONFIG: config file .* does not exist"),
+    ],
+)
+def test_invalid_values_name_the_setting(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(environ=env)
+
+
+def test_unknown_and_malformed_toml(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("edit_intervall_s = 1\n")
+    with pytest.raises(ConfigError, match=r"unknown setting.*edit_intervall_s"):
+        load_settings(config, environ={})
+    config.write_text("edit_interval_s = [\n")
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_settings(config, environ={})
+
+
+def test_missing_token_points_to_console() -> None:
+    with pytest.raises(ConfigError, match=r"DISCORD_TOKEN is not set.*python -m bot console"):
+        load_settings(environ={}).require_token()
+    with pytest.raises(ConfigError, match="DISCORD_TOKEN"):
+        load_settings(environ={"DISCORD_TOKEN": "   "}).require_token()
+
+
+def test_token_is_never_shown(caplog: pytest.LogCaptureFixture) -> None:
+    s = load_settings(environ={"DISCORD_TOKEN": f" {TOKEN}\n"})
+    assert s.require_token() == TOKEN
+    with caplog.at_level(logging.DEBUG):
+        logging.getLogger("test").info("settings: %s %r", s, s)
+    assert TOKEN not in repr(s) and TOKEN not in str(s) and TOKEN not in caplog.text
+    assert "Secret('********')" in repr(s)
+
+
+def test_token_from_toml_is_wrapped(tmp_path: Path) -> None:
+    config = tmp_path / "t.toml"
+    config.write_text("token = 12345\n")
+    assert load_settings(config, environ={}).token == Secret("12345")
+
+
+def test_secret_cannot_be_pickled() -> None:
+    import pickle
+
+    with pytest.raises(TypeError):
+        pickle.dumps(Secret(TOKEN))
