@@ -1,0 +1,189 @@
+"""A loaded model: validated metadata, tokenizer and one onnxruntime session.
+
+Loading checks everything that could make serving fail later (missing or corrupt files, a
+hash mismatch, input/output names, ranks and sizes against the metadata) and raises
+:class:`ModelLoadError` naming the file, so a broken model is reported at start-up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from bot.engine.contract import ONNX_INPUTS, ONNX_OUTPUTS, MetadataError, ModelMetadata
+from bot.engine.contract import load_metadata as _load_metadata
+from bot.engine.tokenizer import Tokenizer
+
+_EXPECTED_TYPES = {"tokens": "tensor(int64)", "h": "tensor(float)", "c": "tensor(float)"}
+
+
+class ModelLoadError(Exception):
+    """A model cannot be served; the message names the file and the problem."""
+
+
+def file_sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def session_options(threads: int, spinning: bool) -> ort.SessionOptions:
+    """One session per model, sequential execution (an LSTM is a chain, ORT_PARALLEL can't help).
+
+    ``spinning`` off by default: spinning intra-op threads burn CPU beside the event loop and
+    other models' workers; bench/engine.py measures both.
+    """
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    options.log_severity_level = 3
+    return options
+
+
+class ModelBundle:
+    """Metadata, tokenizer and ORT session of one model (``NAME.json`` + ``NAME.onnx``)."""
+
+    def __init__(self, meta: ModelMetadata, session: ort.InferenceSession, json_path: Path) -> None:
+        self.meta = meta
+        self.name = meta.name
+        self.session = session
+        self.json_path = json_path
+        self.onnx_path = json_path.parent / meta.onnx_file
+        self.tokenizer = Tokenizer(meta)
+
+    @classmethod
+    def load(
+        cls, json_path: Path | str, *, threads: int = 1, spinning: bool = False
+    ) -> ModelBundle:
+        json_path = Path(json_path)
+        try:
+            meta = _load_metadata(json_path)
+        except MetadataError as exc:
+            raise ModelLoadError(str(exc)) from None
+        if meta.name != json_path.stem:
+            raise ModelLoadError(
+                f"{json_path}: field 'name': is {meta.name!r} but the file is {json_path.name}"
+            )
+        onnx_path = json_path.parent / meta.onnx_file
+        if not onnx_path.is_file():
+            raise ModelLoadError(f"{onnx_path}: model file does not exist (named in {json_path})")
+        digest = file_sha256(onnx_path)
+        if digest != meta.onnx_sha256:
+            raise ModelLoadError(
+                f"{onnx_path}: sha256 {digest[:12]}… does not match onnx_sha256 "
+                f"{meta.onnx_sha256[:12]}… in {json_path.name} (re-export the model)"
+            )
+        try:
+            session = ort.InferenceSession(
+                str(onnx_path),
+                session_options(threads, spinning),
+                providers=["CPUExecutionProvider"],
+            )
+        except Exception as exc:  # ORT raises several unrelated types for a bad file
+            raise ModelLoadError(f"{onnx_path}: not a loadable ONNX model: {exc}") from None
+        bundle = cls(meta, session, json_path)
+        bundle._check_graph()
+        return bundle
+
+    # -- validation ----------------------------------------------------------------------------
+
+    def _check_graph(self) -> None:
+        """Check names, types and static sizes, then run one probe step to check real shapes."""
+        where = str(self.onnx_path)
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        outputs = {o.name: o for o in self.session.get_outputs()}
+        if tuple(sorted(inputs)) != tuple(sorted(ONNX_INPUTS)):
+            raise ModelLoadError(f"{where}: inputs are {sorted(inputs)}, expected {ONNX_INPUTS}")
+        if not set(ONNX_OUTPUTS) <= set(outputs):
+            raise ModelLoadError(f"{where}: outputs are {sorted(outputs)}, expected {ONNX_OUTPUTS}")
+        for name, kind in _EXPECTED_TYPES.items():
+            if inputs[name].type != kind:
+                raise ModelLoadError(
+                    f"{where}: input {name} is {inputs[name].type}, expected {kind}"
+                )
+        arch = self.meta.architecture
+        expected_ranks = {"tokens": 2, "h": 3, "c": 3}
+        for name, rank in expected_ranks.items():
+            shape = inputs[name].shape
+            if len(shape) != rank:
+                raise ModelLoadError(
+                    f"{where}: input {name} has shape {shape}, expected rank {rank}"
+                )
+        for name in ("h", "c"):
+            layers, _, hidden = inputs[name].shape
+            if (isinstance(layers, int) and layers != arch.layers) or (
+                isinstance(hidden, int) and hidden != arch.hidden_size
+            ):
+                raise ModelLoadError(
+                    f"{where}: input {name} has shape {inputs[name].shape}, but "
+                    f"{self.json_path.name} says layers={arch.layers}, "
+                    f"hidden_size={arch.hidden_size}"
+                )
+        try:
+            h, c = self.initial_state(2)
+            logits, h_out, c_out = self.run(np.zeros((2, 3), np.int64), h, c)
+        except Exception as exc:
+            raise ModelLoadError(f"{where}: probe step failed: {exc}") from None
+        if logits.shape != (2, self.meta.vocab_size):
+            raise ModelLoadError(
+                f"{where}: logits have {logits.shape[-1]} entries per step but "
+                f"{self.json_path.name} lists {self.meta.vocab_size} vocab tokens"
+            )
+        if h_out.shape != h.shape or c_out.shape != c.shape:
+            raise ModelLoadError(
+                f"{where}: state outputs have shape {h_out.shape}, expected {h.shape}"
+            )
+
+    # -- inference -----------------------------------------------------------------------------
+
+    def initial_state(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        shape = (self.meta.architecture.layers, batch, self.meta.architecture.hidden_size)
+        return np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+
+    def run(
+        self, tokens: np.ndarray, h: np.ndarray, c: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One ORT call: tokens [B, T] -> (last-step logits [B, V], h_out, c_out)."""
+        logits, h_out, c_out = self.session.run(
+            list(ONNX_OUTPUTS), {"tokens": tokens, "h": h, "c": c}
+        )
+        return logits, h_out, c_out
+
+    # -- side artefacts ------------------------------------------------------------------------
+
+    def artefact_path(self, key: str) -> Path | None:
+        """Path of ``metadata.artefacts[key]`` if listed and present, else None."""
+        name = self.meta.artefacts.get(key)
+        if name is None:
+            return None
+        path = self.json_path.parent / name
+        return path if path.is_file() else None
+
+    @cached_property
+    def training_names(self) -> frozenset[str] | None:
+        """Names of the training set (case-folded), for the novelty filter; None if absent."""
+        path = self.artefact_path("training_names")
+        if path is None:
+            return None
+        lines = path.read_text("utf-8").splitlines()
+        return frozenset(line.strip().casefold() for line in lines if line.strip())
+
+    @cached_property
+    def ngram_hashes(self) -> np.ndarray | None:
+        """Sorted uint64 hashes of the training corpus's word 4-grams; None if absent."""
+        path = self.artefact_path("ngram_hashes")
+        if path is None:
+            return None
+        array = np.load(path, allow_pickle=False)
+        if array.dtype != np.uint64 or array.ndim != 1:
+            raise ModelLoadError(f"{path}: expected a 1-D uint64 array, got {array.dtype}")
+        return np.sort(array)

@@ -1,0 +1,100 @@
+"""Choosing the next token from a model's logits: temperature, top-k, top-p, repetition guard.
+
+Every request owns a ``numpy.random.Generator`` seeded from its seed and draws exactly one
+uniform number per sampled token, so its text depends only on its seed and its own logits,
+never on which other requests share the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+GREEDY_BELOW = 1e-3  # temperatures under this mean "always the most likely token"
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How to pick tokens; ``repeat_limit`` > 0 bans a token already repeated that many times
+    in a row (stops "!!!!!!" or "the the the" loops)."""
+
+    temperature: float = 0.8
+    top_k: int = 0  # 0 = no limit
+    top_p: float = 1.0  # 1 = no limit
+    repeat_limit: int = 0  # 0 = off
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.temperature) and self.temperature >= 0):
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.repeat_limit < 0:
+            raise ValueError(f"repeat_limit must be >= 0, got {self.repeat_limit}")
+
+
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    """Numerically stable log-softmax of a 1-D array (handles -inf entries)."""
+    shifted = x - np.max(x)
+    return shifted - np.log(np.sum(np.exp(shifted)))
+
+
+def banned_token(history: Sequence[int], repeat_limit: int) -> int | None:
+    """The token to ban next, if the last ``repeat_limit`` tokens are all that token."""
+    if repeat_limit <= 0 or len(history) < repeat_limit:
+        return None
+    last = history[-1]
+    if all(t == last for t in history[-repeat_limit:]):
+        return last
+    return None
+
+
+def filter_logits(
+    logits: np.ndarray, params: SamplingParams, banned: int | None = None
+) -> np.ndarray:
+    """Scaled log-probabilities (float64) with masked tokens at -inf; at least one survives."""
+    z = logits.astype(np.float64) / max(params.temperature, GREEDY_BELOW)
+    if banned is not None and z.size > 1:
+        z[banned] = -np.inf
+    logp = log_softmax(z)
+    if 0 < params.top_k < logp.size:
+        kth = np.partition(logp, -params.top_k)[-params.top_k]
+        logp = np.where(logp >= kth, logp, -np.inf)
+    if params.top_p < 1.0:
+        order = np.argsort(-logp, kind="stable")
+        probs = np.exp(logp[order])
+        # keep the smallest prefix whose mass reaches top_p (the first token always stays)
+        keep = np.cumsum(probs) - probs < params.top_p * probs.sum()
+        mask = np.full(logp.shape, -np.inf)
+        mask[order[keep]] = 0.0
+        logp = logp + mask
+    return log_softmax(logp)
+
+
+def sample(
+    logits: np.ndarray,
+    params: SamplingParams,
+    rng: np.random.Generator,
+    banned: int | None = None,
+) -> int:
+    """One token id from 1-D ``logits``; draws exactly one uniform from ``rng``.
+
+    Inverse-CDF sampling over token ids in fixed order: identical logits and rng state give
+    the identical token. At temperature ~0 it is the argmax (first one on ties).
+    """
+    u = rng.random()
+    if params.temperature < GREEDY_BELOW:
+        z = logits.astype(np.float64)
+        if banned is not None and z.size > 1:
+            z[banned] = -np.inf
+        return int(np.argmax(z))
+    probs = np.exp(filter_logits(logits, params, banned))
+    cdf = np.cumsum(probs)
+    index = int(np.searchsorted(cdf, u * cdf[-1], side="right"))
+    index = min(index, probs.size - 1)
+    while probs[index] == 0.0:  # u*total landed on a float boundary next to a masked token
+        index -= 1
+    return index

@@ -1,0 +1,287 @@
+"""Continuous batching for one model: a worker thread advances every active request per ORT call.
+
+The worker never touches the event loop's objects directly: requests arrive through a
+locked pending queue, and sampled tokens go back with one ``call_soon_threadsafe`` per loop
+per step. Between steps the worker drops finished or cancelled requests and admits new ones;
+a new request's prompt is primed in one multi-step call (requests with equal prompt length
+are primed together), then it joins the batch. Each request samples with its own seeded RNG,
+so its tokens do not depend on its batch-mates (see ``tests/test_scheduler.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bot.engine.bundle import ModelBundle
+from bot.engine.sampling import SamplingParams, banned_token, sample
+from bot.generators.base import Busy, GenerationError, InvalidRequest
+
+MAX_TOKENS_PER_REQUEST = 10_000
+_END = object()  # queue sentinel: the stream finished normally
+
+
+@dataclass(eq=False)
+class _Sequence:
+    """Worker-side state of one request."""
+
+    prompt: np.ndarray
+    params: SamplingParams
+    rng: np.random.Generator
+    max_tokens: int
+    stop_ids: frozenset[int]
+    stream: TokenStream
+    history: list[int] = field(default_factory=list)
+    finished: bool = False  # worker-side: left (or must leave) the batch
+
+
+class TokenStream:
+    """Async iterator of sampled token ids for one request.
+
+    Ends after a stop token (which is yielded) or ``max_tokens``. ``cancel()`` (also called
+    by ``aclose()`` and when the consuming task is cancelled) frees the request's slot at once.
+    """
+
+    def __init__(self, scheduler: Scheduler, loop: asyncio.AbstractEventLoop) -> None:
+        self._scheduler = scheduler
+        self.loop = loop
+        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self.cancelled = False  # set by the consumer, read by the worker
+        self.released = False  # slot given back; changed only under the scheduler's lock
+        self._finished = False  # consumer-side: nothing more to read
+
+    def __aiter__(self) -> TokenStream:
+        return self
+
+    async def __anext__(self) -> int:
+        if self._finished:
+            raise StopAsyncIteration
+        try:
+            item = await self._queue.get()
+        except asyncio.CancelledError:
+            self.cancel()
+            raise
+        if item is _END:
+            self._finished = True
+            raise StopAsyncIteration
+        if isinstance(item, BaseException):
+            self._finished = True
+            raise item
+        return item  # type: ignore[return-value]
+
+    def cancel(self) -> None:
+        """Stop generating and free the slot (idempotent)."""
+        if not self._finished:
+            self._finished = True
+            self.cancelled = True
+            self._scheduler._release(self)
+
+    async def aclose(self) -> None:
+        self.cancel()
+
+    def _deliver(self, items: Iterable[object]) -> None:
+        if not self.cancelled:
+            for item in items:
+                self._queue.put_nowait(item)
+
+
+class Scheduler:
+    """Serves one model to many concurrent requests with continuous batching."""
+
+    def __init__(self, bundle: ModelBundle, *, max_batch: int = 32, max_queue: int = 256) -> None:
+        if max_batch < 1 or max_queue < 0:
+            raise ValueError("max_batch must be >= 1 and max_queue >= 0")
+        self.bundle = bundle
+        self.max_batch = max_batch
+        self.max_queue = max_queue
+        self._lock = threading.Condition()
+        self._pending: deque[_Sequence] = deque()
+        self._load = 0  # admitted requests not yet finished or cancelled (active + pending)
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self.steps = 0  # ORT calls made (priming and sampling), for tests and stats
+        self.max_batch_seen = 0
+
+    @property
+    def load(self) -> int:
+        """Requests active or waiting."""
+        with self._lock:
+            return self._load
+
+    def submit(
+        self,
+        prompt: Sequence[int],
+        *,
+        params: SamplingParams,
+        seed: int | Sequence[int],
+        max_tokens: int,
+        stop_ids: Iterable[int] = (),
+    ) -> TokenStream:
+        """Queue a request; must be called from a running event loop.
+
+        Raises Busy when ``max_batch`` requests run and ``max_queue`` more are waiting.
+        """
+        if not prompt:
+            raise InvalidRequest("Nothing to start from (empty prompt).")
+        if not 1 <= max_tokens <= MAX_TOKENS_PER_REQUEST:
+            raise InvalidRequest(f"Token limit must be 1-{MAX_TOKENS_PER_REQUEST}.")
+        vocab = self.bundle.meta.vocab_size
+        ids = np.asarray(prompt, dtype=np.int64)
+        if ids.ndim != 1 or ids.min() < 0 or ids.max() >= vocab:
+            raise ValueError(f"prompt token ids must be in [0, {vocab})")
+        stream = TokenStream(self, asyncio.get_running_loop())
+        seq = _Sequence(
+            ids, params, np.random.default_rng(seed), max_tokens, frozenset(stop_ids), stream
+        )
+        with self._lock:
+            if self._closed:
+                raise GenerationError("The engine is shutting down.")
+            if self._load >= self.max_batch + self.max_queue:
+                raise Busy("The model is busy right now; please try again in a moment.")
+            self._load += 1
+            self._pending.append(seq)
+            self._start_worker()
+            self._lock.notify()
+        return stream
+
+    def _start_worker(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._work, name=f"scheduler-{self.bundle.name}", daemon=True
+            )
+            self._thread.start()
+
+    def _release(self, stream: TokenStream) -> None:
+        with self._lock:
+            if not stream.released:
+                stream.released = True
+                self._load -= 1
+                self._lock.notify()
+
+    async def aclose(self) -> None:
+        """Stop the worker; requests still running end with an error."""
+        with self._lock:
+            self._closed = True
+            self._lock.notify()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
+
+    # -- worker thread -------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        active: list[_Sequence] = []
+        h = c = np.zeros((0,), np.float32)
+        while True:
+            with self._lock:
+                while not self._closed and not self._pending and not active:
+                    self._lock.wait()
+                if self._closed:
+                    leftovers = active + list(self._pending)
+                    self._pending.clear()
+                    break
+                keep = [i for i, s in enumerate(active) if not (s.finished or s.stream.cancelled)]
+                joining: list[_Sequence] = []
+                while self._pending and len(keep) + len(joining) < self.max_batch:
+                    seq = self._pending.popleft()
+                    if not seq.stream.cancelled:
+                        joining.append(seq)
+            out: dict[asyncio.AbstractEventLoop, list[tuple[TokenStream, list[object]]]] = {}
+            try:
+                if len(keep) != len(active):
+                    active = [active[i] for i in keep]
+                    h, c = h[:, keep], c[:, keep]
+                if joining:
+                    new_h, new_c = self._prime(joining, out)
+                    live = [i for i, s in enumerate(joining) if not s.finished]
+                    joined = [joining[i] for i in live]
+                    if active:
+                        active += joined
+                        h = np.concatenate([h, new_h[:, live]], axis=1)
+                        c = np.concatenate([c, new_c[:, live]], axis=1)
+                    else:
+                        active, h, c = joined, new_h[:, live], new_c[:, live]
+                if active:
+                    tokens = np.array([[s.history[-1]] for s in active], dtype=np.int64)
+                    logits, h, c = self.bundle.run(
+                        tokens, np.ascontiguousarray(h), np.ascontiguousarray(c)
+                    )
+                    self._count_step(len(active))
+                    self._sample_all(active, logits, out)
+                    alive = [i for i, s in enumerate(active) if not s.finished]
+                    if len(alive) != len(active):
+                        active = [active[i] for i in alive]
+                        h, c = h[:, alive], c[:, alive]
+            except Exception as exc:  # a failing model must not kill the worker
+                error = GenerationError(f"The {self.bundle.name} model failed: {exc}")
+                for seq in active + joining:
+                    self._finish(seq, out, error)
+                active = []
+            self._flush(out)
+        out = {}
+        for seq in leftovers:
+            self._finish(seq, out, GenerationError("The engine is shutting down."))
+        self._flush(out)
+
+    def _count_step(self, batch: int) -> None:
+        self.steps += 1
+        self.max_batch_seen = max(self.max_batch_seen, batch)
+
+    def _prime(self, joining: list[_Sequence], out: dict) -> tuple[np.ndarray, np.ndarray]:
+        """Run each joining prompt in one call (equal lengths share a call); sample token 1."""
+        layers, hidden = (
+            self.bundle.meta.architecture.layers,
+            self.bundle.meta.architecture.hidden_size,
+        )
+        h = np.zeros((layers, len(joining), hidden), np.float32)
+        c = np.zeros_like(h)
+        by_length: dict[int, list[int]] = {}
+        for i, seq in enumerate(joining):
+            by_length.setdefault(len(seq.prompt), []).append(i)
+        for indices in by_length.values():
+            tokens = np.stack([joining[i].prompt for i in indices])
+            h0, c0 = self.bundle.initial_state(len(indices))
+            logits, h_out, c_out = self.bundle.run(tokens, h0, c0)
+            self._count_step(len(indices))
+            h[:, indices], c[:, indices] = h_out, c_out
+            self._sample_all([joining[i] for i in indices], logits, out)
+        return h, c
+
+    def _sample_all(self, seqs: list[_Sequence], logits: np.ndarray, out: dict) -> None:
+        for seq, row in zip(seqs, logits, strict=True):
+            if seq.stream.cancelled:
+                seq.finished = True
+                continue
+            token = sample(
+                row, seq.params, seq.rng, banned_token(seq.history, seq.params.repeat_limit)
+            )
+            seq.history.append(token)
+            items: list[object] = [token]
+            if token in seq.stop_ids or len(seq.history) >= seq.max_tokens:
+                items.append(_END)
+                seq.finished = True
+                self._release(seq.stream)
+            out.setdefault(seq.stream.loop, []).append((seq.stream, items))
+
+    def _finish(self, seq: _Sequence, out: dict, error: BaseException) -> None:
+        seq.finished = True
+        self._release(seq.stream)
+        out.setdefault(seq.stream.loop, []).append((seq.stream, [error]))
+
+    @staticmethod
+    def _flush(
+        out: dict[asyncio.AbstractEventLoop, list[tuple[TokenStream, list[object]]]],
+    ) -> None:
+        for loop, deliveries in out.items():
+            if loop.is_closed():
+                continue
+            loop.call_soon_threadsafe(_deliver_all, deliveries)
+
+
+def _deliver_all(deliveries: list[tuple[TokenStream, list[object]]]) -> None:
+    for stream, items in deliveries:
+        stream._deliver(items)

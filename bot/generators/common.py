@@ -1,0 +1,192 @@
+"""Shared plumbing of the products: option checks, prompt cleaning, the Generation wrapper."""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+import unicodedata
+from collections.abc import AsyncIterator
+
+from bot.engine.contract import ModelMetadata
+from bot.engine.sampling import SamplingParams
+from bot.engine.tokenizer import Tokenizer
+from bot.generators.base import Generation, GenerationResult, InvalidRequest
+
+MAX_TEMPERATURE = 2.0
+MAX_SEED = 2**63 - 1
+MAX_PROMPT_CHARS = 1000  # longer prompts keep their last 1000 characters
+SENTENCE_END = frozenset(".!?")
+CLOSERS = frozenset("\"')]")
+
+
+class TextGeneration(Generation):
+    """Runs a product's async generator: it yields text pieces, then one GenerationResult.
+
+    ``"".join(pieces) == result.text`` for every product, so a frontend may show either.
+    """
+
+    def __init__(self, body: AsyncIterator[str | GenerationResult]) -> None:
+        self.result = None
+        self._body = body
+
+    async def __anext__(self) -> str:
+        item = await self._body.__anext__()
+        if isinstance(item, GenerationResult):
+            self.result = item
+            await self._body.aclose()
+            raise StopAsyncIteration
+        return item
+
+    async def aclose(self) -> None:
+        await self._body.aclose()  # type: ignore[attr-defined]
+
+
+async def collect(generation: Generation) -> GenerationResult:
+    """Run a generation to the end and return its result."""
+    async for _ in generation:
+        pass
+    assert generation.result is not None
+    return generation.result
+
+
+class Timer:
+    """Latency to the first sampled token and total time of one request."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.first_token_s: float | None = None
+
+    def token(self) -> None:
+        if self.first_token_s is None:
+            self.first_token_s = time.perf_counter() - self.start
+
+    @property
+    def total_s(self) -> float:
+        return time.perf_counter() - self.start
+
+
+def check_int(value: object, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidRequest(f"{name} must be a whole number from {low} to {high}.")
+    return value
+
+
+def resolve_seed(seed: int | None) -> int:
+    """The given seed (checked), or a fresh random one the user can reuse."""
+    if seed is None:
+        return secrets.randbits(32)
+    return check_int(seed, "Seed", 0, MAX_SEED)
+
+
+def sampling_params(
+    meta: ModelMetadata, temperature: float | None, *, repeat_limit: int
+) -> SamplingParams:
+    """The model's default sampling settings, with the user's temperature if given."""
+    if temperature is None:
+        temperature = meta.sampling.temperature
+    elif (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, int | float)
+        or not math.isfinite(temperature)
+        or not 0 <= temperature <= MAX_TEMPERATURE
+    ):
+        raise InvalidRequest(f"Temperature must be between 0 and {MAX_TEMPERATURE:g}.")
+    return SamplingParams(
+        temperature=float(temperature),
+        top_k=meta.sampling.top_k,
+        top_p=meta.sampling.top_p,
+        repeat_limit=repeat_limit,
+    )
+
+
+def clean_prompt(text: str, max_chars: int = MAX_PROMPT_CHARS) -> tuple[str, list[str]]:
+    """Normalise user text: line breaks kept, tabs to spaces, other control characters removed,
+    leading whitespace stripped; over ``max_chars`` keeps the end. Returns (text, notes)."""
+    if not isinstance(text, str):
+        raise InvalidRequest("The prompt must be text.")
+    notes: list[str] = []
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    kept = "".join(ch for ch in text if ch == "\n" or unicodedata.category(ch) != "Cc")
+    if len(kept) != len(text):
+        notes.append("Control characters were removed from the prompt.")
+    kept = kept.lstrip()
+    if len(kept) > max_chars:
+        kept = kept[-max_chars:]
+        notes.append(f"The prompt was long, so only its last {max_chars} characters were used.")
+    return kept, notes
+
+
+def encode_chars(tokenizer: Tokenizer, text: str) -> tuple[list[int], list[str]]:
+    """Char ids for ``text``; a character missing from the vocabulary is tried in the other
+    case, then left out. Returns (ids, distinct left-out characters)."""
+    ids: list[int] = []
+    missing: list[str] = []
+    for ch in text:
+        token_id = None
+        for variant in (ch, ch.lower(), ch.upper()):
+            candidate = tokenizer.index.get(variant)
+            if (
+                len(variant) == 1
+                and candidate is not None
+                and candidate not in tokenizer.special_ids
+            ):
+                token_id = candidate
+                break
+        if token_id is None:
+            if ch not in missing:
+                missing.append(ch)
+        else:
+            ids.append(token_id)
+    return ids, missing
+
+
+def oov_note(missing: list[str], model: str, action: str) -> str:
+    shown = " ".join(repr(ch)[1:-1] if ch.isprintable() else repr(ch) for ch in missing[:20])
+    more = f" (+{len(missing) - 20} more)" if len(missing) > 20 else ""
+    return f"Not in the {model} model's vocabulary ({action}): {shown}{more}"
+
+
+class Ending:
+    """Where a continuation stops: once ``target`` units (chars or words) are out, at the next
+    sentence end (with one closing quote or bracket after it), or give up ``slack`` tokens later.
+
+    Tokens past the target are held back until a sentence end arrives, so nothing that is
+    streamed is ever taken back.
+    """
+
+    def __init__(self, target: int, slack: int) -> None:
+        self.target = target
+        self.slack = slack
+        self.units = 0
+        self.held: list[str] = []
+        self.after_end = False  # a sentence end is out; one more token may be its closer
+        self.done = False
+        self.complete = False  # stopped at a sentence end
+
+    def feed(self, token: str, *, is_unit: bool) -> list[str]:
+        """Tokens to emit now; afterwards ``done`` tells whether to stop."""
+        if self.after_end:
+            self.done = self.complete = True
+            return [token] if token in CLOSERS else []
+        if self.units < self.target:
+            self.units += is_unit
+            if self.units >= self.target and token in SENTENCE_END:
+                self.after_end = True
+            return [token]
+        self.held.append(token)
+        if token in SENTENCE_END:
+            out, self.held = self.held, []
+            self.after_end = True
+            return out
+        if len(self.held) >= self.slack:
+            self.done = True
+        return []
+
+    def finish(self, *, end_of_document: bool) -> list[str]:
+        """Tokens to emit when generation stops; held text is kept only at the model's own end."""
+        if self.complete or self.after_end:
+            return []
+        if end_of_document:
+            return self.held
+        return ["…"] if self.units >= self.target else []

@@ -1,0 +1,189 @@
+"""names: new names in a style (jinyong, gulong, english) from one style-conditioned char model.
+
+A name is sampled as the training data shows it: end-of-name token, style token, the name's
+characters, end-of-name. Candidate ``i`` samples with seed ``(seed, i)`` and candidates are
+judged in index order, so the answer depends only on the options and the seed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from bot.engine.sampling import SamplingParams
+from bot.generators.base import Busy, Generation, GenerationResult, InvalidRequest
+from bot.generators.common import (
+    TextGeneration,
+    Timer,
+    check_int,
+    encode_chars,
+    resolve_seed,
+    sampling_params,
+)
+
+if TYPE_CHECKING:
+    from bot.engine.engine import Engine
+    from bot.engine.scheduler import Scheduler, TokenStream
+
+MODEL = "names"
+MAX_COUNT = 25
+MAX_NAME_LENGTH = 40
+TRIES_PER_NAME = 20
+MIN_TRIES = 50
+WAVE = 8  # candidates sampled concurrently (they share ORT calls)
+CHAR_REPEAT_LIMIT = 2
+
+
+def names(
+    engine: Engine,
+    *,
+    style: str = "english",
+    count: int = 5,
+    starts_with: str | None = None,
+    min_length: int = 2,
+    max_length: int = 12,
+    allow_known: bool = False,
+    temperature: float | None = None,
+    seed: int | None = None,
+) -> Generation:
+    """Up to ``count`` distinct names; new ones only (not in the training list) unless
+    ``allow_known``. Gives up after ``max(50, 20 * count)`` tries and says how many it found."""
+    count = check_int(count, "Count", 1, MAX_COUNT)
+    max_length = check_int(max_length, "Maximum length", 1, MAX_NAME_LENGTH)
+    min_length = check_int(min_length, "Minimum length", 1, max_length)
+    scheduler = engine.scheduler(MODEL)
+    bundle = scheduler.bundle
+    styles = bundle.meta.special_tokens.styles
+    if style not in styles:
+        raise InvalidRequest(
+            f"Unknown style {style!r}; choose one of: {', '.join(sorted(styles))}."
+        )
+    params = sampling_params(bundle.meta, temperature, repeat_limit=CHAR_REPEAT_LIMIT)
+    seed = resolve_seed(seed)
+    tokenizer = bundle.tokenizer
+    prefix = "".join((starts_with or "").split())
+    prefix_ids, missing = encode_chars(tokenizer, prefix)
+    if missing:
+        raise InvalidRequest(
+            f"No {style} name can start with {prefix!r}: the model has no {missing[0]!r}."
+        )
+    if len(prefix) > max_length:
+        raise InvalidRequest("The starting letters are longer than the maximum length.")
+    prefix = "".join(tokenizer.vocab[i] for i in prefix_ids)  # case as the model knows it
+    notes: list[str] = []
+    known = bundle.training_names
+    if known is None and not allow_known:
+        notes.append("The training name list is missing, so novelty could not be checked.")
+    start = [tokenizer.eos_id, tokenizer.style_id(style), *prefix_ids]
+    options = _Options(count, prefix, min_length, max_length, allow_known, known or frozenset())
+    return TextGeneration(_run(scheduler, start, params, seed, options, notes, style))
+
+
+class _Options:
+    def __init__(
+        self,
+        count: int,
+        prefix: str,
+        min_length: int,
+        max_length: int,
+        allow_known: bool,
+        known: frozenset[str],
+    ) -> None:
+        self.count = count
+        self.prefix = prefix
+        self.min_length = min_length
+        self.max_length = max_length
+        self.allow_known = allow_known
+        self.known = known
+        self.max_tries = max(MIN_TRIES, TRIES_PER_NAME * count)
+
+    def rejects(self, name: str, seen: set[str]) -> bool:
+        key = name.casefold()
+        return (
+            not self.min_length <= len(name) <= self.max_length
+            or key in seen
+            or (not self.allow_known and key in self.known)
+        )
+
+
+async def _candidate(stream: TokenStream, eos: int) -> list[int] | None:
+    """A candidate's tokens, or None if it ran out of room before its end token."""
+    tokens = [t async for t in stream]
+    return tokens[:-1] if tokens and tokens[-1] == eos else None
+
+
+async def _run(
+    scheduler: Scheduler,
+    start: list[int],
+    params: SamplingParams,
+    seed: int,
+    options: _Options,
+    notes: list[str],
+    style: str,
+) -> AsyncIterator[str | GenerationResult]:
+    timer = Timer()
+    tokenizer = scheduler.bundle.tokenizer
+    room = options.max_length - len(options.prefix) + 1  # characters left, plus the end token
+    found: list[str] = []
+    seen: set[str] = set()
+    tries = tokens = 0
+    while len(found) < options.count and tries < options.max_tries:
+        streams: list[TokenStream] = []
+        try:
+            for i in range(tries, min(tries + WAVE, options.max_tries)):
+                try:
+                    streams.append(
+                        scheduler.submit(
+                            start,
+                            params=params,
+                            seed=(seed, i),
+                            max_tokens=room,
+                            stop_ids={tokenizer.eos_id},
+                        )
+                    )
+                except Busy:
+                    if not streams:
+                        raise
+                    break
+            results = await asyncio.gather(*(_candidate(s, tokenizer.eos_id) for s in streams))
+        finally:
+            for s in streams:
+                await s.aclose()
+        timer.token()
+        for ids in results:
+            if len(found) == options.count:
+                break
+            tries += 1
+            tokens += len(ids) + 1 if ids is not None else room
+            if ids is None:
+                continue
+            name = options.prefix + tokenizer.decode(ids).strip()
+            if "\n" in name or options.rejects(name, seen):
+                continue
+            seen.add(name.casefold())
+            piece = name if not found else "\n" + name
+            found.append(name)
+            yield piece
+    if len(found) < options.count:
+        kind = "" if options.allow_known else "new "
+        notes.append(
+            f"Found {len(found)} of {options.count} {kind}{style} names in {tries} tries; "
+            "try other options or a higher temperature."
+        )
+    yield GenerationResult(
+        product="name",
+        model=MODEL,
+        text="\n".join(found),
+        tokens=tokens,
+        notes=notes,
+        extras={
+            "seed": seed,
+            "names": found,
+            "tries": tries,
+            "style": style,
+            "temperature": params.temperature,
+        },
+        first_token_s=timer.first_token_s,
+        total_s=timer.total_s,
+    )

@@ -1,0 +1,111 @@
+"""lovecraft: continue a prompt in the style of the prose corpus (character model)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from bot.engine.sampling import SamplingParams
+from bot.generators.base import Generation, GenerationResult, InvalidRequest
+from bot.generators.common import (
+    Ending,
+    TextGeneration,
+    Timer,
+    check_int,
+    clean_prompt,
+    encode_chars,
+    oov_note,
+    resolve_seed,
+    sampling_params,
+)
+
+if TYPE_CHECKING:
+    from bot.engine.engine import Engine
+    from bot.engine.scheduler import Scheduler
+
+MODEL = "lovecraft"
+MAX_LENGTH = 2000
+CHAR_REPEAT_LIMIT = 3  # never four identical characters in a row
+
+
+def lovecraft(
+    engine: Engine,
+    *,
+    prompt: str,
+    length: int = 400,
+    temperature: float | None = None,
+    seed: int | None = None,
+) -> Generation:
+    """Continue ``prompt`` by about ``length`` characters, ending at a sentence end if one comes
+    within a quarter more; ``result.text`` is the prompt followed by the continuation."""
+    length = check_int(length, "Length", 1, MAX_LENGTH)
+    scheduler = engine.scheduler(MODEL)
+    meta = scheduler.bundle.meta
+    params = sampling_params(meta, temperature, repeat_limit=CHAR_REPEAT_LIMIT)
+    seed = resolve_seed(seed)
+    text, notes = clean_prompt(prompt)
+    if not text.strip():
+        raise InvalidRequest("Give me a beginning to continue, e.g. 'The door'.")
+    tokenizer = scheduler.bundle.tokenizer
+    ids, missing = encode_chars(tokenizer, text)
+    if missing:
+        notes.append(oov_note(missing, MODEL, "left out"))
+    start = [tokenizer.eos_id, tokenizer.bos_id, *ids]
+    return TextGeneration(_run(scheduler, text, start, params, seed, length, notes))
+
+
+async def _run(
+    scheduler: Scheduler,
+    prompt: str,
+    start: list[int],
+    params: SamplingParams,
+    seed: int,
+    length: int,
+    notes: list[str],
+) -> AsyncIterator[str | GenerationResult]:
+    timer = Timer()
+    tokenizer = scheduler.bundle.tokenizer
+    ending = Ending(length, slack=max(20, length // 4))
+    stream = scheduler.submit(
+        start,
+        params=params,
+        seed=seed,
+        max_tokens=length + ending.slack + 2,
+        stop_ids={tokenizer.eos_id},
+    )
+    pieces = [prompt]
+    yield prompt
+    tokens = 0
+    end_of_document = False
+    try:
+        async for token in stream:
+            timer.token()
+            tokens += 1
+            if token == tokenizer.eos_id:
+                end_of_document = True
+                break
+            for piece in ending.feed(tokenizer.token_text(token), is_unit=True):
+                pieces.append(piece)
+                yield piece
+            if ending.done:
+                break
+    finally:
+        await stream.aclose()
+    for piece in ending.finish(end_of_document=end_of_document):
+        pieces.append(piece)
+        yield piece
+    text = "".join(pieces)
+    yield GenerationResult(
+        product="lovecraft",
+        model=MODEL,
+        text=text,
+        tokens=tokens,
+        notes=notes,
+        extras={
+            "seed": seed,
+            "continuation": text[len(prompt) :],
+            "temperature": params.temperature,
+        },
+        first_token_s=timer.first_token_s,
+        total_s=timer.total_s,
+    )

@@ -1,0 +1,128 @@
+"""story: continue seed words with the word-level fables model, detokenized for reading."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from bot.engine.sampling import SamplingParams
+from bot.engine.tokenizer import detokenize_words, split_words
+from bot.generators.base import Generation, GenerationResult, InvalidRequest
+from bot.generators.common import (
+    Ending,
+    TextGeneration,
+    Timer,
+    check_int,
+    clean_prompt,
+    resolve_seed,
+    sampling_params,
+)
+
+if TYPE_CHECKING:
+    from bot.engine.engine import Engine
+    from bot.engine.scheduler import Scheduler
+
+MODEL = "fables"
+MAX_WORDS = 500
+MAX_SEED_TOKENS = 200  # longer seeds keep their last 200 words and marks
+WORD_REPEAT_LIMIT = 2  # never the same word three times in a row
+
+
+def story(
+    engine: Engine,
+    *,
+    seed_words: str,
+    length: int = 60,
+    temperature: float | None = None,
+    seed: int | None = None,
+) -> Generation:
+    """Continue ``seed_words`` by about ``length`` words, ending at a sentence end if one comes
+    soon after. Seed words outside the vocabulary are reported and read as the unknown token."""
+    length = check_int(length, "Length", 1, MAX_WORDS)
+    scheduler = engine.scheduler(MODEL)
+    bundle = scheduler.bundle
+    params = sampling_params(bundle.meta, temperature, repeat_limit=WORD_REPEAT_LIMIT)
+    seed = resolve_seed(seed)
+    text, notes = clean_prompt(seed_words)
+    words = split_words(text)
+    if not any(w[:1].isalnum() for w in words):
+        raise InvalidRequest("Give me at least one seed word, e.g. 'a fox'.")
+    if len(words) > MAX_SEED_TOKENS:
+        words = words[-MAX_SEED_TOKENS:]
+        notes.append(f"The seed was long, so only its last {MAX_SEED_TOKENS} words were used.")
+    tokenizer = bundle.tokenizer
+    encoded = tokenizer.encode(" ".join(words))
+    if encoded.unknown:
+        shown = ", ".join(repr(w) for w in encoded.unknown[:20])
+        notes.append(f"Not in the fables vocabulary (read as unknown): {shown}")
+    start = [tokenizer.eos_id, tokenizer.bos_id, *encoded.ids]
+    return TextGeneration(_run(scheduler, words, start, params, seed, length, notes))
+
+
+async def _run(
+    scheduler: Scheduler,
+    seed_tokens: list[str],
+    start: list[int],
+    params: SamplingParams,
+    seed: int,
+    length: int,
+    notes: list[str],
+) -> AsyncIterator[str | GenerationResult]:
+    timer = Timer()
+    tokenizer = scheduler.bundle.tokenizer
+    ending = Ending(length, slack=max(10, length // 4))
+    shown = list(seed_tokens)
+    text = detokenize_words(shown)
+    yield text
+    stream = scheduler.submit(
+        start,
+        params=params,
+        seed=seed,
+        max_tokens=min(10_000, 3 * length + ending.slack + 2),
+        stop_ids={tokenizer.eos_id},
+    )
+    tokens = 0
+    end_of_document = False
+    try:
+        async for token in stream:
+            timer.token()
+            tokens += 1
+            if token == tokenizer.eos_id:
+                end_of_document = True
+                break
+            word = tokenizer.token_text(token)
+            if not word:  # the unknown token: nothing to show
+                continue
+            shown += ending.feed(word, is_unit=word[:1].isalnum())
+            if piece := _extend(text, shown):
+                text += piece
+                yield piece
+            if ending.done:
+                break
+    finally:
+        await stream.aclose()
+    tail = ending.finish(end_of_document=end_of_document)
+    if tail == ["…"]:
+        text += "…"
+        yield "…"
+    elif tail:
+        shown += tail
+        if piece := _extend(text, shown):
+            text += piece
+            yield piece
+    yield GenerationResult(
+        product="story",
+        model=MODEL,
+        text=text,
+        tokens=tokens,
+        notes=notes,
+        extras={"seed": seed, "words": ending.units, "temperature": params.temperature},
+        first_token_s=timer.first_token_s,
+        total_s=timer.total_s,
+    )
+
+
+def _extend(text: str, tokens: list[str]) -> str:
+    """The new text detokenizing ``tokens`` adds after ``text`` (detokenizing is prefix-stable)."""
+    full = detokenize_words(tokens)
+    return full[len(text) :] if full.startswith(text) else ""

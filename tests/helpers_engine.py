@@ -1,0 +1,153 @@
+"""Random-weight step models for engine tests and the benchmark (torch is allowed here).
+
+The lead's ``tiny_models_dir`` fixture provides trained tiny models; these helpers build
+untrained ones whose architecture a test controls (e.g. a vocabulary-size mismatch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import string
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from bot.engine.contract import (
+    FORMAT_VERSION,
+    Architecture,
+    CorpusInfo,
+    ModelMetadata,
+    SamplingDefaults,
+    SpecialTokens,
+    TrainingInfo,
+)
+from bot.engine.ngrams import ngram_hashes
+
+CHARS = list(string.ascii_letters + string.digits + " .,;:!?'\"-\n")
+WORDS = [
+    "the",
+    "a",
+    "fox",
+    "crow",
+    "lion",
+    "said",
+    "and",
+    "was",
+    "to",
+    "of",
+    "it",
+    "he",
+    "she",
+    ".",
+    ",",
+    "!",
+    "?",
+    '"',
+    "wolf",
+    "sheep",
+    "grapes",
+]
+
+
+class _Step(nn.Module):
+    def __init__(self, vocab: int, emb: int, hidden: int, layers: int) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, emb)
+        self.lstm = nn.LSTM(emb, hidden, num_layers=layers, batch_first=True)
+        self.head = nn.Linear(hidden, vocab)
+
+    def forward(
+        self, tokens: torch.Tensor, h: torch.Tensor, c: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        out, (h_out, c_out) = self.lstm(self.embedding(tokens), (h, c))
+        return self.head(out[:, -1, :]), h_out, c_out
+
+
+def export_random_model(
+    directory: Path,
+    name: str,
+    *,
+    level: str = "char",
+    styles: tuple[str, ...] = (),
+    layers: int = 1,
+    hidden: int = 32,
+    emb: int = 16,
+    extra_vocab: int = 0,
+    seed: int = 0,
+    scale: float = 3.0,
+    artefacts: dict[str, str] | None = None,
+) -> Path:
+    """Export a random LSTM + metadata to ``directory/name.{onnx,json}``; returns the json path.
+
+    ``extra_vocab`` adds output rows the metadata does not list (a mismatched model).
+    ``scale`` multiplies the head weights so that sampling is not almost uniform.
+    """
+    special = SpecialTokens("<unk>", "<bos>", "<eos>", styles={s: f"<{s}>" for s in styles})
+    if level == "word":
+        special = SpecialTokens("<unk>", "<bos>", "<eos>", newline="<nl>")
+    vocab = [*special.all(), *(WORDS if level == "word" else CHARS)]
+    torch.manual_seed(seed)
+    model = _Step(len(vocab) + extra_vocab, emb, hidden, layers).eval()
+    with torch.no_grad():
+        model.head.weight.mul_(scale)
+    onnx_path = directory / f"{name}.onnx"
+    example = (torch.zeros(1, 3, dtype=torch.long), torch.zeros(layers, 1, hidden))
+    torch.onnx.export(
+        model,
+        (example[0], example[1], example[1].clone()),
+        str(onnx_path),
+        input_names=["tokens", "h", "c"],
+        output_names=["logits", "h_out", "c_out"],
+        dynamic_axes={
+            "tokens": {0: "batch", 1: "steps"},
+            "h": {1: "batch"},
+            "c": {1: "batch"},
+            "logits": {0: "batch"},
+            "h_out": {1: "batch"},
+            "c_out": {1: "batch"},
+        },
+        dynamo=False,
+    )
+    meta = ModelMetadata(
+        format_version=FORMAT_VERSION,
+        name=name,
+        level=level,  # type: ignore[arg-type]
+        vocab=vocab,
+        special_tokens=special,
+        architecture=Architecture(
+            layers, hidden, emb, 0.0, sum(p.numel() for p in model.parameters())
+        ),
+        corpus=CorpusInfo(name, "prose", ["x.txt"], 100, "0" * 64, 10, 9, 1, 1000, 100),
+        training=TrainingInfo(1.5, 1.5 / np.log(2), 1.0, 10, 1000, 2.0, "cpu", "x", "2024-01-01"),
+        sampling=SamplingDefaults(),
+        onnx_file=onnx_path.name,
+        onnx_sha256=hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
+        artefacts=artefacts or {},
+    )
+    json_path = directory / f"{name}.json"
+    meta.write(json_path)
+    return json_path
+
+
+def write_ngram_artefact(path: Path, texts: list[str]) -> None:
+    hashes = [ngram_hashes(t) for t in texts]
+    np.save(path, np.unique(np.concatenate(hashes)) if hashes else np.zeros(0, np.uint64))
+
+
+def make_models_dir(directory: Path) -> Path:
+    """A models directory with the four products' models (random weights)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    export_random_model(directory, "lovecraft")
+    write_ngram_artefact(directory / "poems.4grams.npy", ["the old dark house stood alone"])
+    export_random_model(directory, "poems", artefacts={"ngram_hashes": "poems.4grams.npy"})
+    (directory / "names.names.txt").write_text("Ann\nBob\n", "utf-8")
+    export_random_model(
+        directory,
+        "names",
+        styles=("english", "gulong", "jinyong"),
+        artefacts={"training_names": "names.names.txt"},
+    )
+    export_random_model(directory, "fables", level="word")
+    return directory
