@@ -1,0 +1,81 @@
+"""``python -m bot stats`` and ``python -m bot prune``: read and trim the request log."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from bot.config import ConfigError, load_settings
+from bot.storage import RequestLog, StorageError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    stats = subparsers.add_parser("stats", help="summarise the request log")
+    stats.add_argument("--days", type=float, default=None, help="only the last N days")
+    stats.add_argument("--db", type=Path, default=None, help="database (default: BOT_DB_PATH)")
+    stats.add_argument("--config", type=Path, default=None, help="TOML settings file")
+    stats.set_defaults(func=run_stats)
+
+    prune = subparsers.add_parser("prune", help="delete old rows from the request log")
+    prune.add_argument("--older-than", type=float, required=True, metavar="DAYS")
+    prune.add_argument("--db", type=Path, default=None, help="database (default: BOT_DB_PATH)")
+    prune.add_argument("--config", type=Path, default=None, help="TOML settings file")
+    prune.set_defaults(func=run_prune)
+
+
+def _db_path(args: argparse.Namespace) -> Path:
+    path: Path = args.db or load_settings(args.config).db_path
+    if not path.is_file():
+        raise StorageError(f"no request log at {path} (set BOT_DB_PATH or pass --db)")
+    return path
+
+
+async def _open(path: Path) -> RequestLog:
+    request_log = await RequestLog.open(path)
+    if not request_log.available:
+        await request_log.close()
+        raise StorageError(f"cannot open {path}: {request_log.last_error}")
+    return request_log
+
+
+async def _stats(path: Path, days: float | None) -> str:
+    request_log = await _open(path)
+    try:
+        return (await request_log.summary(days)).render()
+    finally:
+        await request_log.close()
+
+
+async def _prune(path: Path, days: float) -> int:
+    request_log = await _open(path)
+    try:
+        return await request_log.prune(days)
+    finally:
+        await request_log.close()
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    if args.days is not None and args.days <= 0:
+        print("error: --days must be positive", file=sys.stderr)
+        return 2
+    try:
+        print(asyncio.run(_stats(_db_path(args), args.days)))
+    except (ConfigError, StorageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_prune(args: argparse.Namespace) -> int:
+    if args.older_than < 0:
+        print("error: --older-than must not be negative", file=sys.stderr)
+        return 2
+    try:
+        deleted = asyncio.run(_prune(_db_path(args), args.older_than))
+    except (ConfigError, StorageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"deleted {deleted} request(s) older than {args.older_than:g} days")
+    return 0
