@@ -1,0 +1,158 @@
+"""Show a generation as it is written: rate-limited edits of one or more messages.
+
+:class:`StreamingReply` knows nothing of Discord; it talks to a :class:`Sink` that creates,
+edits and deletes "message #i". The preview is re-rendered at most once per ``interval``
+(all messages of a reply share the budget, so no message is edited faster than that), and
+text pieces keep being consumed while an edit is in flight. :class:`InteractionSink` maps
+message #0 to the interaction's original response and the rest to follow-ups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
+
+import discord
+
+from bot.discord.formatting import MESSAGE_LIMIT, neutralize, paginate, truncate
+
+log = logging.getLogger(__name__)
+
+CURSOR = " ▌"
+
+
+class Sink(Protocol):
+    async def show(self, index: int, content: str) -> None:
+        """Create message ``index`` or replace its content."""
+
+    async def remove(self, index: int) -> None:
+        """Delete message ``index`` (a follow-up no longer needed)."""
+
+
+class StreamingReply:
+    """Streams text pieces into at most ``max_messages`` messages, then shows the final text."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        interval: float = 1.0,
+        limit: int = MESSAGE_LIMIT,
+        max_messages: int = 3,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.sink = sink
+        self.interval = interval
+        self.limit = limit
+        self.max_messages = max_messages
+        self.clock = clock
+        self.text = ""  # everything received so far
+        self.first_piece_at: float | None = None
+        self._shown: list[str] = []  # current content of each message
+        self._last_render = -float("inf")
+        self._changed = asyncio.Event()
+        self._done = False
+
+    async def stream(self, pieces: AsyncIterator[str], stop: asyncio.Event | None = None) -> bool:
+        """Consume ``pieces`` while updating the preview. Returns False if ``stop`` was set
+        first (the iterator is then abandoned: its consumer task is cancelled)."""
+        consumer = asyncio.create_task(self._consume(pieces))
+        editor = asyncio.create_task(self._edit_loop())
+        waits: set[asyncio.Task[Any]] = {consumer}
+        stopper = asyncio.create_task(stop.wait()) if stop is not None else None
+        if stopper is not None:
+            waits.add(stopper)
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if stopper is not None:
+                stopper.cancel()
+            if not consumer.done():
+                consumer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await consumer
+            self._done = True
+            self._changed.set()
+            await editor
+        if consumer.cancelled():
+            return False
+        consumer.result()  # re-raise a generation error
+        return True
+
+    async def finish(self, final_text: str) -> None:
+        """Replace the preview with ``final_text`` (split/truncated to fit), one last edit."""
+        pages = paginate(final_text, limit=self.limit, max_pages=self.max_messages)
+        await self._wait_turn()
+        await self._render(pages)
+        for index in range(len(self._shown) - 1, len(pages) - 1, -1):
+            await self.sink.remove(index)
+            self._shown.pop()
+
+    async def _consume(self, pieces: AsyncIterator[str]) -> None:
+        async for piece in pieces:
+            if self.first_piece_at is None:
+                self.first_piece_at = self.clock()
+            self.text += piece
+            self._changed.set()
+
+    async def _wait_turn(self) -> None:
+        delay = self._last_render + self.interval - self.clock()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def _edit_loop(self) -> None:
+        while True:
+            await self._changed.wait()
+            if self._done:
+                return
+            await self._wait_turn()
+            if self._done:
+                return
+            self._changed.clear()
+            try:
+                await self._render(self._preview_pages())
+            except Exception as exc:  # a failed preview edit must not stop the generation
+                log.warning("streaming edit failed (%s); will retry with the next text", exc)
+
+    def _preview_pages(self) -> list[str]:
+        room = self.limit - len(CURSOR)
+        pages = paginate(neutralize(self.text), limit=room, max_pages=self.max_messages)
+        pages[-1] = truncate(pages[-1], room) + CURSOR
+        return pages
+
+    async def _render(self, pages: list[str]) -> None:
+        self._last_render = self.clock()
+        for index, content in enumerate(pages):
+            if index < len(self._shown):
+                if self._shown[index] == content:
+                    continue
+                await self.sink.show(index, content)
+                self._shown[index] = content
+            else:
+                await self.sink.show(index, content)
+                self._shown.append(content)
+
+
+class InteractionSink:
+    """Message #0 is the (deferred) original response; the others are follow-ups."""
+
+    def __init__(self, interaction: discord.Interaction) -> None:
+        self.interaction = interaction
+        self._followups: dict[int, discord.WebhookMessage] = {}
+
+    async def show(self, index: int, content: str) -> None:
+        if index == 0:
+            await self.interaction.edit_original_response(content=content)
+        elif index in self._followups:
+            self._followups[index] = await self._followups[index].edit(content=content)
+        else:
+            self._followups[index] = await self.interaction.followup.send(content, wait=True)
+
+    async def remove(self, index: int) -> None:
+        message = self._followups.pop(index, None)
+        if message is not None:
+            await message.delete()

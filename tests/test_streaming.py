@@ -1,0 +1,133 @@
+"""Streaming replies against a recording sink: edit rate, 2,000-char pages, stop, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.discord.streaming import CURSOR, StreamingReply
+
+
+class RecordingSink:
+    def __init__(self, delay: float = 0.0, fail_first: int = 0) -> None:
+        self.delay = delay
+        self.fail_first = fail_first
+        self.calls: list[tuple[float, int, str]] = []
+        self.messages: dict[int, str] = {}
+        self.removed: list[int] = []
+
+    async def show(self, index: int, content: str) -> None:
+        await asyncio.sleep(self.delay)
+        if self.fail_first:
+            self.fail_first -= 1
+            raise RuntimeError("HTTP 500")
+        self.calls.append((time.monotonic(), index, content))
+        self.messages[index] = content
+
+    async def remove(self, index: int) -> None:
+        self.removed.append(index)
+        del self.messages[index]
+
+
+async def pieces(items: list[str], gap: float) -> AsyncIterator[str]:
+    for item in items:
+        await asyncio.sleep(gap)
+        yield item
+
+
+async def test_edits_are_rate_limited_and_final_text_wins() -> None:
+    sink = RecordingSink()
+    reply = StreamingReply(sink, interval=0.1)
+    assert await reply.stream(pieces([f"w{i} " for i in range(60)], 0.01))
+    await reply.finish("THE END")
+    times = [t for t, _, _ in sink.calls]
+    assert 3 <= len(times) <= 9  # ~0.6 s of text at one edit per 0.1 s, plus the final one
+    assert all(b - a >= 0.1 - 0.005 for a, b in itertools.pairwise(times))
+    assert sink.calls[0][2].endswith(CURSOR)
+    assert sink.messages == {0: "THE END"}
+    assert reply.text == "".join(f"w{i} " for i in range(60))
+    assert reply.first_piece_at is not None
+
+
+async def test_long_text_spans_messages_within_the_limit() -> None:
+    sink = RecordingSink()
+    reply = StreamingReply(sink, interval=0.05, limit=200, max_messages=3)
+    words = [f"word{i} " for i in range(90)]  # ~630 chars: more than 3 pages of 200
+    assert await reply.stream(pieces(words, 0.002))
+    final = "".join(words)
+    await reply.finish(final)
+    assert all(len(content) <= 200 for _, _, content in sink.calls)
+    assert sorted(sink.messages) == [0, 1, 2]
+    assert sink.messages[2].endswith("-# (truncated)")
+    shown = " ".join(sink.messages[i] for i in (0, 1))
+    assert final.startswith(shown)
+
+    await reply.finish("short now")  # a final text with fewer pages drops the extra messages
+    assert sink.messages == {0: "short now"} and sink.removed == [2, 1]
+
+
+async def test_slow_edits_do_not_slow_the_generation() -> None:
+    sink = RecordingSink(delay=0.3)
+    reply = StreamingReply(sink, interval=0.05)
+    start = time.monotonic()
+    consumed: list[float] = []
+
+    async def timed() -> AsyncIterator[str]:
+        async for piece in pieces(["x"] * 40, 0.005):
+            consumed.append(time.monotonic() - start)
+            yield piece
+
+    await reply.stream(timed())
+    assert consumed[-1] < 0.5  # 40 pieces read while the 0.3 s edits were in flight
+    assert reply.text == "x" * 40
+
+
+async def test_stop_abandons_the_generation() -> None:
+    closed = asyncio.Event()
+
+    async def endless() -> AsyncIterator[str]:
+        try:
+            while True:
+                await asyncio.sleep(0.01)
+                yield "la "
+        finally:
+            closed.set()
+
+    stop = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.15, stop.set)
+    reply = StreamingReply(RecordingSink(), interval=0.05)
+    assert await reply.stream(endless(), stop) is False
+    assert closed.is_set()
+    assert reply.text.startswith("la ")
+
+
+async def test_generation_error_propagates_after_preview() -> None:
+    async def failing() -> AsyncIterator[str]:
+        yield "half a sen"
+        await asyncio.sleep(0.05)
+        raise ValueError("engine exploded")
+
+    sink = RecordingSink()
+    reply = StreamingReply(sink, interval=0.01)
+    with pytest.raises(ValueError, match="exploded"):
+        await reply.stream(failing())
+    assert sink.messages[0].startswith("half a sen")
+
+
+async def test_failed_preview_edit_is_retried_later() -> None:
+    sink = RecordingSink(fail_first=1)
+    reply = StreamingReply(sink, interval=0.05)
+    assert await reply.stream(pieces(["a", "b", "c", "d"], 0.04))
+    await reply.finish("abcd!")
+    assert sink.messages == {0: "abcd!"}
+
+
+async def test_preview_is_neutralized() -> None:
+    sink = RecordingSink()
+    reply = StreamingReply(sink, interval=0.01)
+    await reply.stream(pieces(["hey @every", "one"], 0.02))
+    assert all("@everyone" not in content for _, _, content in sink.calls)
