@@ -354,3 +354,37 @@ async def test_invalid_command_tree_is_rejected_on_sync(fake: FakeDiscord) -> No
         with pytest.raises(discord.HTTPException) as info:
             await bot.http.bulk_upsert_global_commands(bot.application_id, payload)  # type: ignore[arg-type]
     assert info.value.code == 50035
+
+
+async def test_load_generator_against_minimal_bot(fake: FakeDiscord) -> None:
+    """The fake and the load generator keep every interaction apart under concurrency."""
+    from .loadgen import LoadPlan, build_world, run_load
+
+    people, guilds = build_world(fake, users=20, guilds=4)
+    plan = LoadPlan(
+        interactions=120,
+        users=20,
+        guilds=4,
+        burst_size=40,
+        burst_gap_s=0.05,
+        settle_s=0.3,
+        total_timeout_s=40,
+        commands={
+            "poem": lambda rng: {"first_line": f"line {rng.randint(0, 10**6)}"},
+            "quick": lambda rng: {},
+        },
+    )
+    bot = MiniBot()
+    async with running_client(fake, bot):
+        await bot.tree.sync()
+        # /quick needs a member: give every /quick the invoking user as "who"
+        plan.commands["quick"] = lambda rng: {"who": people[rng.randrange(len(people))]}
+        report = await run_load(fake, plan, people=people, guilds=guilds)
+    assert len(report.traces) == 120
+    assert report.unanswered == [] and report.double_acks == [] and report.errors == []
+    for t in report.traces:
+        if t.name == "poem":
+            assert t.final_text == t.options["first_line"] + "\nline 1"
+    p50, p95 = report.percentiles("time_to_final")
+    assert 0 <= p50 <= p95 < 30
+    assert "p95" in report.format(tokens=100)
