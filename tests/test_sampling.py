@@ -1,0 +1,105 @@
+"""Sampling: greedy, seeded reproducibility, top-k/top-p masks, stability, repetition guard."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bot.engine.sampling import SamplingParams, banned_token, filter_logits, log_softmax, sample
+
+
+def draws(logits: np.ndarray, params: SamplingParams, seed: int, n: int = 2000) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.array([sample(logits, params, rng) for _ in range(n)])
+
+
+LOGITS = np.log(np.array([0.05, 0.4, 0.3, 0.15, 0.1], dtype=np.float32))
+
+
+def test_greedy_is_argmax() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        logits = rng.normal(size=30).astype(np.float32)
+        for t in (0.0, 1e-5):
+            assert sample(logits, SamplingParams(temperature=t), rng) == int(np.argmax(logits))
+
+
+def test_same_seed_same_tokens_and_different_seed_differs() -> None:
+    params = SamplingParams(temperature=1.0)
+    assert (draws(LOGITS, params, 7) == draws(LOGITS, params, 7)).all()
+    assert (draws(LOGITS, params, 7) != draws(LOGITS, params, 8)).any()
+
+
+def test_one_uniform_per_token() -> None:
+    """Each sample consumes exactly one draw, whatever the settings (keeps streams aligned)."""
+    for params in (
+        SamplingParams(0.0),
+        SamplingParams(1.0, top_k=2),
+        SamplingParams(0.7, top_p=0.5),
+    ):
+        rng, ref = np.random.default_rng(3), np.random.default_rng(3)
+        for _ in range(5):
+            sample(LOGITS, params, rng)
+            ref.random()
+        assert rng.random() == ref.random()
+
+
+def test_frequencies_follow_softmax_at_temperature_one() -> None:
+    counts = np.bincount(draws(LOGITS, SamplingParams(temperature=1.0), 1, 20000), minlength=5)
+    expected = np.exp(log_softmax(LOGITS.astype(np.float64)))
+    assert np.abs(counts / 20000 - expected).max() < 0.015
+
+
+def test_temperature_sharpens() -> None:
+    cold = draws(LOGITS, SamplingParams(temperature=0.3), 2)
+    hot = draws(LOGITS, SamplingParams(temperature=1.5), 2)
+    assert (cold == 1).mean() > (hot == 1).mean() + 0.2
+
+
+def test_top_k_mask() -> None:
+    tokens = set(draws(LOGITS, SamplingParams(temperature=2.0, top_k=2), 4).tolist())
+    assert tokens == {1, 2}
+
+
+def test_top_p_mask_keeps_smallest_prefix_reaching_p() -> None:
+    # sorted probs 0.4, 0.3, 0.15, 0.1, 0.05: p=0.65 needs {1, 2}; p=0.75 needs {1, 2, 3}
+    assert set(draws(LOGITS, SamplingParams(1.0, top_p=0.65), 5).tolist()) == {1, 2}
+    assert set(draws(LOGITS, SamplingParams(1.0, top_p=0.75), 5).tolist()) == {1, 2, 3}
+    assert set(draws(LOGITS, SamplingParams(1.0, top_p=0.01), 5).tolist()) == {1}
+
+
+def test_stable_with_huge_logits_and_masked_entries() -> None:
+    logits = np.array([1e30, 1e30 - 1e24, -1e30, -np.inf], dtype=np.float64)
+    assert np.isfinite(log_softmax(logits)[:3]).all()
+    logp = filter_logits(np.array([5000.0, 4999.0, -5000.0]), SamplingParams(1.0))
+    assert np.isclose(np.exp(logp).sum(), 1.0)
+    assert sample(
+        np.array([5000.0, 4999.0, -5000.0]), SamplingParams(1.0), np.random.default_rng()
+    ) in (0, 1)
+
+
+def test_repetition_guard() -> None:
+    assert banned_token([1, 2, 2, 2], 3) == 2
+    assert banned_token([2, 2, 1, 2], 3) is None
+    assert banned_token([2, 2], 3) is None
+    assert banned_token([2, 2, 2], 0) is None
+    logits = np.array([0.0, 10.0, 0.0])
+    assert sample(logits, SamplingParams(0.0), np.random.default_rng(), banned=1) != 1
+    assert {
+        sample(logits, SamplingParams(1.0), np.random.default_rng(s), banned=1) for s in range(50)
+    } <= {0, 2}
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"temperature": -1},
+        {"temperature": float("nan")},
+        {"top_k": -1},
+        {"top_p": 0},
+        {"top_p": 1.5},
+    ],
+)
+def test_invalid_params_rejected(kwargs: dict) -> None:
+    with pytest.raises(ValueError):
+        SamplingParams(**kwargs)
