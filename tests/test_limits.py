@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from bot.discord.limits import (
     CooldownActive,
     GuildBusy,
     Limiter,
-    ShuttingDown,
     UserBusy,
 )
 
@@ -93,15 +90,3 @@ def test_forgotten_users_are_swept() -> None:
     clock.now += 11
     limiter.acquire(1000, None).release()
     assert set(limiter._uses) == {1000}
-
-
-async def test_close_refuses_and_wait_idle_tracks_running() -> None:
-    limiter, _ = make(rate=0)
-    assert await limiter.wait_idle(0.01)
-    lease = limiter.acquire(1, 1)
-    limiter.close()
-    with pytest.raises(ShuttingDown):
-        limiter.acquire(2, 1)
-    assert not await limiter.wait_idle(0.01)
-    asyncio.get_running_loop().call_later(0.02, lease.release)
-    assert await limiter.wait_idle(1.0)

@@ -7,7 +7,6 @@ small hand-made limiter. It runs on the event loop only, so it needs no locks.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -85,9 +84,6 @@ class Limiter:
         self._uses: dict[int, deque[float]] = {}
         self._running_users: set[int] = set()
         self._running_guilds: defaultdict[int, int] = defaultdict(int)
-        self._closed = False
-        self._idle = asyncio.Event()
-        self._idle.set()
         self._last_sweep = clock()
 
     @property
@@ -96,8 +92,6 @@ class Limiter:
 
     def acquire(self, user_id: int, guild_id: int | None) -> Lease:
         """A lease for a new generation, or a :class:`Refused` subclass explaining why not."""
-        if self._closed:
-            raise ShuttingDown
         if user_id in self._running_users:
             raise UserBusy
         if (
@@ -118,20 +112,7 @@ class Limiter:
         self._running_users.add(user_id)
         if guild_id is not None:
             self._running_guilds[guild_id] += 1
-        self._idle.clear()
         return Lease(self, user_id, guild_id)
-
-    def close(self) -> None:
-        """Refuse every new request from now on (shutdown)."""
-        self._closed = True
-
-    async def wait_idle(self, timeout: float) -> bool:
-        """Wait until no generation is running; False if ``timeout`` passed first."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
 
     def _release(self, lease: Lease) -> None:
         self._running_users.discard(lease.user_id)
@@ -139,8 +120,6 @@ class Limiter:
             self._running_guilds[lease.guild_id] -= 1
             if self._running_guilds[lease.guild_id] <= 0:
                 del self._running_guilds[lease.guild_id]
-        if not self._running_users:
-            self._idle.set()
 
     def _sweep(self, now: float) -> None:
         """Forget users whose last use has left the window, at most once per window."""

@@ -57,6 +57,11 @@ class StreamingReply:
         self._changed = asyncio.Event()
         self._done = False
 
+    @property
+    def visible(self) -> bool:
+        """Whether any text has been shown to the user yet."""
+        return bool(self._shown)
+
     async def stream(self, pieces: AsyncIterator[str], stop: asyncio.Event | None = None) -> bool:
         """Consume ``pieces`` while updating the preview. Returns False if ``stop`` was set
         first (the iterator is then abandoned: its consumer task is cancelled)."""

@@ -1,0 +1,182 @@
+"""The discord.py bot: opens the engine and the request log, loads one cog per product.
+
+:func:`create_bot` picks :class:`LSTMBot` (one connection, optionally one shard of many) or
+:class:`ShardedLSTMBot` (several shards in this process) from the settings. ``close()``
+shuts down gracefully: no new commands, in-flight generations get ``shutdown_grace_s`` to
+finish and are then stopped with a note, the request log is flushed, the engine closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import discord
+import discord.gateway
+import discord.http
+import yarl
+from discord.ext import commands
+
+from bot.config import Settings
+from bot.discord.limits import Limiter
+from bot.discord.requests import RequestTracker
+from bot.discord.tree import BotTree
+
+if TYPE_CHECKING:
+    from bot.engine.engine import Engine
+    from bot.storage import RequestLog
+
+    _Base = commands.Bot
+else:
+    _Base = object
+
+log = logging.getLogger(__name__)
+
+COGS = (
+    "bot.discord.cogs.lovecraft",
+    "bot.discord.cogs.poem",
+    "bot.discord.cogs.names",
+    "bot.discord.cogs.story",
+    "bot.discord.cogs.info",
+)
+STOP_WAIT_S = 5.0  # after the grace period: time for stopped replies to say so
+
+
+class StartupError(RuntimeError):
+    """The bot cannot start (no model could be loaded, ...); the message says why."""
+
+
+def apply_endpoint_overrides(settings: Settings) -> None:
+    """Point discord.py at another REST base / gateway (tests, proxies). Process-wide."""
+    if settings.api_base_url:
+        discord.http.Route.BASE = settings.api_base_url.rstrip("/")
+    if settings.gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.gateway_url)
+
+
+class LSTMBotBase(_Base):
+    """What both bot classes share; mixed in before commands.Bot / AutoShardedBot."""
+
+    def __init__(self, settings: Settings, *, serving: bool = True, **options: Any) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,  # no prefix commands: slash only
+            help_command=None,
+            intents=discord.Intents.none(),  # interactions need no gateway intents
+            allowed_mentions=discord.AllowedMentions.none(),
+            tree_cls=BotTree,
+            max_messages=None,
+            **options,
+        )
+        self.settings = settings
+        self.serving = serving
+        self.engine: Engine | None = None
+        self.request_log: RequestLog | None = None
+        self.requests = RequestTracker()
+        self.limiter = Limiter(
+            rate=settings.cooldown_rate,
+            per=settings.cooldown_per_s,
+            guild_concurrency=settings.guild_concurrency,
+        )
+        self.stopping = asyncio.Event()  # set when in-flight generations must stop now
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._shutdown: asyncio.Future[None] | None = None
+
+    async def setup_hook(self) -> None:
+        for extension in COGS:
+            await self.load_extension(extension)
+        if not self.serving:  # `python -m bot sync` only needs the command tree
+            return
+        self.engine = await asyncio.to_thread(self._load_engine)
+        from bot.storage import RequestLog
+
+        self.request_log = await RequestLog.open(
+            self.settings.db_path, flush_interval=self.settings.log_flush_interval_s
+        )
+        self.requests.request_log = self.request_log
+        if self.settings.heartbeat_file is not None:
+            self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
+
+    def _load_engine(self) -> Engine:
+        from bot.engine.bundle import ModelLoadError
+        from bot.engine.engine import Engine
+
+        s = self.settings
+        try:
+            engine = Engine.load(
+                s.models_dir,
+                only=s.models,
+                threads=s.engine_threads,
+                max_batch=s.max_batch,
+                max_queue=s.max_queue,
+            )
+        except ModelLoadError as exc:
+            raise StartupError(str(exc)) from None
+        for name, error in engine.load_errors.items():
+            log.error("model %s not loaded: %s", name, error)
+        if not engine.models:
+            raise StartupError(f"no model could be loaded from {s.models_dir} (BOT_MODELS_DIR)")
+        log.info("models loaded: %s", ", ".join(sorted(engine.models)))
+        return engine
+
+    def gateway_connected(self) -> bool:
+        if not self.is_ready() or self.is_closed():
+            return False
+        if isinstance(self, discord.AutoShardedClient):
+            return bool(self.shards) and not any(s.is_closed() for s in self.shards.values())
+        return self.ws is not None and self.ws.open
+
+    async def _beat(self) -> None:
+        """Touch the heartbeat file while the gateway is up; the container health check
+        reads its age (a live process with a dead gateway is not healthy)."""
+        path = self.settings.heartbeat_file
+        assert path is not None
+        while True:
+            if self.gateway_connected():
+                try:
+                    path.write_text(f"{time.time():.0f}\n")
+                except OSError as exc:
+                    log.warning("cannot write heartbeat file %s: %s", path, exc)
+            await asyncio.sleep(self.settings.heartbeat_interval_s)
+
+    async def close(self) -> None:
+        if self._shutdown is None:
+            self._shutdown = asyncio.ensure_future(self._close_once())
+        await asyncio.shield(self._shutdown)
+
+    async def _close_once(self) -> None:
+        self.requests.accepting = False
+        if self.requests.in_flight:
+            log.info("shutting down: waiting for %d request(s)", self.requests.in_flight)
+            if not await self.requests.wait_idle(self.settings.shutdown_grace_s):
+                log.warning("stopping %d generation(s) still running", self.requests.in_flight)
+                self.stopping.set()
+                await self.requests.wait_idle(STOP_WAIT_S)
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+        await super().close()
+        if self.engine is not None:
+            await self.engine.aclose()
+        if self.request_log is not None:
+            await self.request_log.close()
+            log.info("%s", self.request_log.health())
+
+
+class LSTMBot(LSTMBotBase, commands.Bot):
+    """One gateway connection (all guilds, or one shard given shard_id/shard_count)."""
+
+
+class ShardedLSTMBot(LSTMBotBase, commands.AutoShardedBot):
+    """Several shards in one process."""
+
+
+def create_bot(settings: Settings, *, serving: bool = True) -> LSTMBotBase:
+    if settings.shard_count is None:
+        return LSTMBot(settings, serving=serving)
+    ids = settings.shard_ids
+    if ids is not None and len(ids) == 1:
+        return LSTMBot(settings, serving=serving, shard_id=ids[0], shard_count=settings.shard_count)
+    return ShardedLSTMBot(
+        settings, serving=serving, shard_ids=ids, shard_count=settings.shard_count
+    )

@@ -1,0 +1,133 @@
+"""Exactly one request-log row per slash-command interaction.
+
+The tree's ``interaction_check`` opens a :class:`PendingRequest` (kept in
+``interaction.extras``) for every accepted command; it is closed exactly once, either by the
+command itself when it succeeds or by ``tree.on_error``. The tracker counts open requests so
+a shutdown can wait until every in-flight command has answered and logged its row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.storage import RequestLog, RequestRow
+
+if TYPE_CHECKING:
+    from bot.discord.streaming import StreamingReply
+
+_KEY = "request"
+MAX_ERROR_CHARS = 500
+
+
+@dataclass
+class PendingRequest:
+    user_id: int
+    command: str
+    guild_id: int | None
+    channel_id: int | None
+    counted: bool  # opened by interaction_check (tracked for shutdown)
+    created_at: float = field(default_factory=time.time)
+    started: float = field(default_factory=time.monotonic)
+    model: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    prompt: str | None = None
+    output: str | None = None
+    tokens: int | None = None
+    first_token_s: float | None = None
+    reply: StreamingReply | None = None  # set once text may be visible to the user
+    logged: bool = False
+
+    @property
+    def visible(self) -> bool:
+        return self.reply is not None and self.reply.visible
+
+
+class RequestTracker:
+    """Opens, closes and counts the pending requests of one bot."""
+
+    def __init__(self) -> None:
+        self.request_log: RequestLog | None = None  # set once storage is open
+        self.accepting = True
+        self._open = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def in_flight(self) -> int:
+        return self._open
+
+    def begin(self, interaction: discord.Interaction) -> PendingRequest:
+        record = self._new(interaction, counted=True)
+        interaction.extras[_KEY] = record
+        self._open += 1
+        self._idle.clear()
+        return record
+
+    def get(self, interaction: discord.Interaction) -> PendingRequest:
+        """The interaction's record (one is made, uncounted, if the check never ran)."""
+        record = interaction.extras.get(_KEY)
+        if not isinstance(record, PendingRequest):
+            record = interaction.extras[_KEY] = self._new(interaction, counted=False)
+        return record
+
+    def finish(
+        self, interaction: discord.Interaction, status: str, error: BaseException | None = None
+    ) -> None:
+        """Log the interaction's row (once; later calls are ignored) and close it."""
+        record = self.get(interaction)
+        if record.logged:
+            return
+        record.logged = True
+        if self.request_log is not None:
+            self.request_log.log(
+                RequestRow(
+                    user_id=record.user_id,
+                    command=record.command,
+                    status=status,
+                    created_at=record.created_at,
+                    guild_id=record.guild_id,
+                    channel_id=record.channel_id,
+                    model=record.model,
+                    params=record.params,
+                    prompt=record.prompt,
+                    output=record.output,
+                    tokens=record.tokens,
+                    first_token_s=record.first_token_s,
+                    total_s=time.monotonic() - record.started,
+                    error=_describe(error),
+                )
+            )
+        if record.counted:
+            self._open -= 1
+            if self._open == 0:
+                self._idle.set()
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait until every open request has finished; False if ``timeout`` passed first."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    @staticmethod
+    def _new(interaction: discord.Interaction, *, counted: bool) -> PendingRequest:
+        data: Any = interaction.data or {}
+        return PendingRequest(
+            user_id=interaction.user.id,
+            command=str(data.get("name", "?")),
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            counted=counted,
+        )
+
+
+def _describe(error: BaseException | None) -> str | None:
+    if error is None:
+        return None
+    return f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS]

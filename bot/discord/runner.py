@@ -1,0 +1,66 @@
+"""``python -m bot run``: connect to Discord and serve until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from bot.config import ConfigError, Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("run", help="run the Discord bot")
+    parser.add_argument("--config", type=Path, default=None, help="TOML settings file")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config)
+        token = settings.require_token()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    import discord
+
+    from bot.discord.bot import StartupError, apply_endpoint_overrides
+    from bot.storage import StorageError
+
+    discord.utils.setup_logging(level=logging.getLevelName(settings.log_level.upper()), root=True)
+    apply_endpoint_overrides(settings)
+    try:
+        asyncio.run(serve_forever(settings, token))
+    except (StartupError, StorageError) as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    except discord.LoginFailure:
+        log.error("Discord rejected the token: check DISCORD_TOKEN")
+        return 1
+    return 0
+
+
+async def serve_forever(settings: Settings, token: str) -> None:
+    """Run the bot; the first SIGINT/SIGTERM starts a graceful close."""
+    from bot.discord.bot import create_bot
+
+    bot = create_bot(settings)
+    loop = asyncio.get_running_loop()
+    closing: list[asyncio.Task[None]] = []  # keeps the close task referenced
+
+    def on_signal(signum: signal.Signals) -> None:
+        if closing:
+            log.warning("%s again: still shutting down", signum.name)
+            return
+        log.info("%s received: finishing in-flight requests, then closing", signum.name)
+        closing.append(asyncio.create_task(bot.close()))
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    async with bot:
+        await bot.start(token)
