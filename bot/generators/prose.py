@@ -74,10 +74,10 @@ async def _run(
         stop_ids={tokenizer.eos_id},
     )
     pieces = [prompt]
-    yield prompt
     tokens = 0
     end_of_document = False
     try:
+        yield prompt
         async for token in stream:
             timer.token()
             tokens += 1
