@@ -78,11 +78,13 @@ def export_random_model(
     seed: int = 0,
     scale: float = 3.0,
     artefacts: dict[str, str] | None = None,
+    ban_eos: bool = False,
 ) -> Path:
     """Export a random LSTM + metadata to ``directory/name.{onnx,json}``; returns the json path.
 
     ``extra_vocab`` adds output rows the metadata does not list (a mismatched model).
     ``scale`` multiplies the head weights so that sampling is not almost uniform.
+    ``ban_eos`` makes the end token (nearly) impossible, for long generations.
     """
     special = SpecialTokens("<unk>", "<bos>", "<eos>", styles={s: f"<{s}>" for s in styles})
     if level == "word":
@@ -92,6 +94,8 @@ def export_random_model(
     model = _Step(len(vocab) + extra_vocab, emb, hidden, layers).eval()
     with torch.no_grad():
         model.head.weight.mul_(scale)
+        if ban_eos:
+            model.head.bias[vocab.index(special.eos)] = -50.0
     onnx_path = directory / f"{name}.onnx"
     example = (torch.zeros(1, 3, dtype=torch.long), torch.zeros(layers, 1, hidden))
     torch.onnx.export(
