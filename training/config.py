@@ -34,6 +34,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     epochs: float = 10.0
     max_minutes: float = 0.0  # stop (with a checkpoint) after this wall time; 0 = no limit
+    max_steps: int = 0  # stop (with a checkpoint) at this step; the schedule still spans epochs
     # bookkeeping
     eval_every: int = 200
     eval_batch_size: int = 8

@@ -156,12 +156,27 @@ def evaluate(
 # Schedule, checkpoints, curves
 
 
-def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
-    """Linear warmup, then cosine decay to ``min_ratio`` of the peak."""
+def lr_factor(step: int, warmup: int, done: float, min_ratio: float) -> float:
+    """Linear warmup over ``warmup`` steps, then cosine decay to ``min_ratio`` of the peak.
+
+    ``done`` is the fraction of training completed, in [0, 1].
+    """
     if step < warmup:
         return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    progress = min(1.0, max(0.0, done))
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def fraction_done(
+    step: int, total_steps: int, warmup: int, elapsed_s: float, budget_s: float
+) -> float:
+    """How far the decay has gone: by steps, or by wall time when a time budget is set.
+
+    With ``--max-minutes`` the schedule reaches its minimum when the budget runs out, so a
+    time-boxed run still ends with a fully decayed learning rate.
+    """
+    by_steps = (step - warmup) / max(1, total_steps - warmup)
+    return max(by_steps, elapsed_s / budget_s) if budget_s < math.inf else by_steps
 
 
 @dataclass
@@ -273,9 +288,16 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
     total_steps = max(1, int(config.epochs * steps_per_epoch(data, config)))
+    budget_s = config.max_minutes * 60 if config.max_minutes > 0 else math.inf
+    clock = {"elapsed_s": 0.0}  # read by the schedule; updated every step
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
-        lambda step: lr_factor(step, config.warmup_steps, total_steps, config.min_lr_ratio),
+        lambda step: lr_factor(
+            step,
+            config.warmup_steps,
+            fraction_done(step, total_steps, config.warmup_steps, clock["elapsed_s"], budget_s),
+            config.min_lr_ratio,
+        ),
     )
     scaler = torch.amp.GradScaler(enabled=runtime.amp_dtype == torch.float16)
     progress = Progress()
@@ -320,7 +342,6 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
     )
     started = time.monotonic() - progress.wall_time_s
     window_loss, window_steps, window_tokens, window_start = 0.0, 0, 0, time.monotonic()
-    budget_s = config.max_minutes * 60 if config.max_minutes > 0 else math.inf
     model.train()
     while progress.step < total_steps:
         if progress.batch_in_epoch == steps_per_epoch(data, config):
@@ -343,6 +364,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         scaler.step(optimizer)
         scaler.update()
+        clock["elapsed_s"] = time.monotonic() - started
         scheduler.step()
 
         progress.step += 1
@@ -353,16 +375,17 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
         window_steps += 1
         window_tokens += tokens
         elapsed = time.monotonic() - started
-        out_of_time = elapsed >= budget_s
+        budget_spent = elapsed >= budget_s
         if runtime.world_size > 1 and budget_s < math.inf:  # every rank stops at the same step
-            flag = torch.tensor([float(out_of_time)], device=runtime.device)
+            flag = torch.tensor([float(budget_spent)], device=runtime.device)
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            out_of_time = bool(flag.item())
+            budget_spent = bool(flag.item())
         speed = window_tokens / max(1e-9, time.monotonic() - window_start)
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{speed:,.0f}", refresh=False)
 
-        last_step = progress.step == total_steps or out_of_time
+        budget_spent = budget_spent or progress.step == config.max_steps
+        last_step = progress.step == total_steps or budget_spent
         if progress.step % config.eval_every == 0 or last_step:
             progress.wall_time_s = elapsed
             if runtime.is_main:
@@ -393,9 +416,9 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
                     save_checkpoint(run_dir / "best.pt", *args)
                 write_curves(run_dir, progress.history)
             window_loss, window_steps, window_tokens, window_start = 0.0, 0, 0, time.monotonic()
-        if out_of_time:
+        if budget_spent:
             if runtime.is_main:
-                bar.write(f"stopping: --max-minutes {config.max_minutes} reached")
+                bar.write(f"stopping at step {progress.step}: step or time budget reached")
             break
     bar.close()
     if runtime.world_size > 1:

@@ -1,0 +1,166 @@
+"""Trainer: loss falls, resume is exact, DDP runs, bad corpora fail clearly."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.tiny_corpora import write_prose
+from training.config import TrainConfig
+from training.train import fraction_done, lr_factor, train
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def tiny_config(tmp_path: Path, **overrides: object) -> TrainConfig:
+    values: dict[str, object] = {
+        "name": "tiny",
+        "corpus_kind": "prose",
+        "corpus_path": str(write_prose(tmp_path / "corpus")),
+        "validation_fraction": 0.25,
+        "embedding_size": 16,
+        "hidden_size": 32,
+        "layers": 2,
+        "dropout": 0.1,
+        "batch_size": 4,
+        "seq_len": 16,
+        "eval_batch_size": 2,
+        "warmup_steps": 5,
+        "epochs": 0.5,
+        "eval_every": 10,
+        "out_dir": str(tmp_path / "runs"),
+        "threads": 1,
+        "progress": False,
+    }
+    values.update(overrides)
+    return TrainConfig(**values)  # type: ignore[arg-type]
+
+
+def history(run: Path) -> list[dict[str, float]]:
+    return torch.load(run / "last.pt", weights_only=False)["progress"]["history"]
+
+
+def test_loss_falls_within_a_few_dozen_steps(tmp_path: Path) -> None:
+    config = tiny_config(tmp_path, epochs=1.0, lr=1e-2)
+    train(config)
+    rows = history(config.run_dir)
+    assert rows[-1]["step"] >= 40
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"] - 0.5
+    assert rows[-1]["validation_loss"] < rows[0]["validation_loss"]
+    assert (config.run_dir / "metrics.csv").read_text().startswith("step,")
+    assert (config.run_dir / "loss.png").stat().st_size > 1000
+
+
+def test_resume_continues_exactly(tmp_path: Path) -> None:
+    whole = tiny_config(tmp_path / "a", epochs=1.0)
+    train(whole)
+    interrupted = tiny_config(tmp_path / "b", epochs=1.0, max_steps=20)
+    train(interrupted)
+    assert history(interrupted.run_dir)[-1]["step"] == 20
+    resumed = tiny_config(tmp_path / "b", epochs=1.0)
+    train(resumed, resume=True)
+
+    expected, got = history(whole.run_dir), history(resumed.run_dir)
+    assert [r["step"] for r in got] == [r["step"] for r in expected]
+    for a, b in zip(expected, got, strict=True):
+        assert b["validation_loss"] == pytest.approx(a["validation_loss"], abs=1e-6)
+    params_a = torch.load(whole.run_dir / "last.pt", weights_only=False)["model"]
+    params_b = torch.load(resumed.run_dir / "last.pt", weights_only=False)["model"]
+    for key, tensor in params_a.items():
+        torch.testing.assert_close(params_b[key], tensor, rtol=0, atol=1e-6)
+
+
+def test_lr_schedule_warms_up_then_decays() -> None:
+    factors = [
+        lr_factor(step, 10, fraction_done(step, 100, 10, 0, math.inf), 0.1) for step in range(100)
+    ]
+    assert factors[0] == pytest.approx(0.1)
+    assert max(factors) == pytest.approx(1.0)
+    assert factors.index(max(factors)) == 9
+    assert factors[-1] == pytest.approx(0.1, abs=0.01)
+    assert all(a >= b for a, b in itertools.pairwise(factors[9:]))
+
+
+def test_time_budget_drives_the_decay() -> None:
+    assert fraction_done(20, 1000, 10, elapsed_s=30, budget_s=60) == pytest.approx(0.5)
+    assert fraction_done(20, 1000, 10, elapsed_s=30, budget_s=math.inf) == pytest.approx(10 / 990)
+    assert lr_factor(500, 10, 1.0, 0.05) == pytest.approx(0.05)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args],
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_cli_reports_missing_corpus_without_traceback(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    result = run_cli(
+        "-m", "training.train", "--corpus-path", str(missing), "--out-dir", str(tmp_path)
+    )
+    assert result.returncode == 2
+    assert str(missing) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_rejects_unknown_config_keys(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('corpus_path = "x"\nhidden_sise = 3\n')
+    result = run_cli("-m", "training.train", str(config))
+    assert result.returncode != 0
+    assert "hidden_sise" in result.stderr
+
+
+def test_ddp_two_gloo_processes(tmp_path: Path) -> None:
+    corpus = write_prose(tmp_path / "corpus")
+    result = run_cli(
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node=2",
+        "--standalone",
+        "-m",
+        "training.train",
+        "--corpus-path",
+        str(corpus),
+        "--name",
+        "ddp",
+        "--out-dir",
+        str(tmp_path / "runs"),
+        "--hidden-size",
+        "16",
+        "--embedding-size",
+        "8",
+        "--batch-size",
+        "4",
+        "--seq-len",
+        "16",
+        "--eval-batch-size",
+        "2",
+        "--epochs",
+        "1",
+        "--eval-every",
+        "10",
+        "--validation-fraction",
+        "0.25",
+        "--progress",
+        "false",
+        env={"OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    checkpoint = torch.load(tmp_path / "runs/ddp/last.pt", weights_only=False)
+    assert "x2" in checkpoint["device"]
+    rows = checkpoint["progress"]["history"]
+    assert rows[-1]["validation_loss"] < rows[0]["validation_loss"] + 0.5
