@@ -63,7 +63,7 @@ class LSTMBotBase(_Base):
         super().__init__(
             command_prefix=commands.when_mentioned,  # no prefix commands: slash only
             help_command=None,
-            intents=discord.Intents.none(),  # interactions need no gateway intents
+            intents=discord.Intents(guilds=True),  # interactions need no more
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=BotTree,
             max_messages=None,
