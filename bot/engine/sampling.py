@@ -86,12 +86,17 @@ def sample(
     the identical token. At temperature ~0 it is the argmax (first one on ties).
     """
     u = rng.random()
+    z = logits.astype(np.float64)
+    if banned is not None and z.size > 1:
+        z[banned] = -np.inf
     if params.temperature < GREEDY_BELOW:
-        z = logits.astype(np.float64)
-        if banned is not None and z.size > 1:
-            z[banned] = -np.inf
         return int(np.argmax(z))
-    probs = np.exp(filter_logits(logits, params, banned))
+    if params.top_k or params.top_p < 1.0:
+        logp = filter_logits(logits, params, banned)
+    else:  # the common case, without the masks' extra passes
+        logp = z / params.temperature
+        logp -= logp.max()
+    probs = np.exp(logp)
     cdf = np.cumsum(probs)
     index = int(np.searchsorted(cdf, u * cdf[-1], side="right"))
     index = min(index, probs.size - 1)
