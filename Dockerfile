@@ -1,0 +1,38 @@
+# The serving image: onnxruntime + numpy + discord.py + aiosqlite, no torch, no training code.
+#   docker build -t lstm-bot .
+#   docker run -e DISCORD_TOKEN=... -v lstm-bot-data:/data lstm-bot
+#   docker run --rm -e DISCORD_TOKEN=... lstm-bot python -m bot sync --guild ID
+# `docker stop -t 30` gives in-flight generations time to finish (BOT_SHUTDOWN_GRACE).
+FROM python:3.11-slim
+
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    BOT_MODELS_DIR=/app/exported_models \
+    BOT_DB_PATH=/data/requests.db \
+    BOT_HEARTBEAT_FILE=/tmp/bot-heartbeat \
+    BOT_HEARTBEAT_INTERVAL=15 \
+    BOT_SHUTDOWN_GRACE=20
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+RUN pip install . \
+    && useradd --create-home --uid 10001 bot \
+    && mkdir -p /data \
+    && chown bot:bot /data
+COPY exported_models ./exported_models
+
+USER bot
+VOLUME ["/data"]
+
+# Healthy while the bot's heartbeat file is fresh: it is touched only while the gateway
+# connection is up, so a live process with a dead gateway turns unhealthy.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=90s --retries=3 CMD \
+    python -c "import os, sys, time; p = os.environ['BOT_HEARTBEAT_FILE']; \
+age = time.time() - os.path.getmtime(p) if os.path.exists(p) else 1e9; \
+sys.exit(0 if age < 3 * float(os.environ['BOT_HEARTBEAT_INTERVAL']) else 1)"
+
+STOPSIGNAL SIGTERM
+CMD ["python", "-m", "bot", "run"]
