@@ -24,6 +24,8 @@ class TextGeneration(Generation):
     """Runs a product's async generator: it yields text pieces, then one GenerationResult.
 
     ``"".join(pieces) == result.text`` for every product, so a frontend may show either.
+    A frontend that may stop early should ``await generation.aclose()`` in a ``finally``
+    (or use ``contextlib.aclosing``): that frees the request's batch slot at once.
     """
 
     def __init__(self, body: AsyncIterator[str | GenerationResult]) -> None:
