@@ -214,3 +214,35 @@ async def test_summary_and_prune(request_log: RequestLog, tmp_path: Path) -> Non
 
     assert await request_log.prune(older_than_days=10) == 1
     assert (await request_log.summary()).total == 7
+
+
+def _cli(*argv: str) -> int:
+    import argparse
+
+    from bot import stats_cli
+
+    parser = argparse.ArgumentParser()
+    stats_cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+def test_stats_and_prune_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "cli.db"
+    with sqlite3.connect(path) as db:
+        db.executescript("".join(MIGRATIONS) + f"PRAGMA user_version = {SCHEMA_VERSION};")
+        db.executemany(
+            "INSERT INTO requests (created_at, user_id, command, status, total_s) "
+            "VALUES (?, 5, ?, 'ok', 1.5)",
+            [(time.time(), "poem"), (time.time() - 40 * 86400, "story")],
+        )
+    assert _cli("stats", "--db", str(path), "--days", "7") == 0
+    out = capsys.readouterr().out
+    assert "Requests (last 7 days): 1" in out and "/poem: 1 (1 ok)" in out and "/story" not in out
+    assert _cli("prune", "--older-than", "30", "--db", str(path)) == 0
+    assert "deleted 1 request(s)" in capsys.readouterr().out
+    assert _count(path) == 1
+
+    assert _cli("stats", "--db", str(tmp_path / "missing.db")) == 1
+    assert "no request log at" in capsys.readouterr().err
+    assert not (tmp_path / "missing.db").exists()
