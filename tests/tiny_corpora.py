@@ -99,6 +99,7 @@ def write_poems(root: Path, poems: int = 40, seed: int = 0) -> Path:
             for _ in range(2)
         ]
         blocks.append("++++\n" + "\n\n".join(stanzas))
+    root.mkdir(parents=True, exist_ok=True)
     path = root / "poems.txt"
     path.write_text("\n".join(blocks) + "\n")
     return path
