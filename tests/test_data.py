@@ -65,7 +65,8 @@ def test_prose_like_poems_are_dropped_and_counted(tmp_path: Path) -> None:
     prose = " ".join(["word"] * 200)
     path = tmp_path / "poems.txt"
     path.write_text(
-        f"++++\nshort line\nanother line\n++++\nsecond poem\nends here\n++++\n{prose}\nend\n++++\nonly one line\n"
+        "++++\nshort line\nanother line\n++++\nsecond poem\nends here\n"
+        f"++++\n{prose}\nend\n++++\nonly one line\n"
     )
     corpus = load_corpus("poems", path, validation_fraction=0.0)
     assert corpus.dropped == {"prose-like": 1, "too short": 1}
@@ -119,5 +120,5 @@ def test_unknown_kind_is_rejected(tmp_path: Path) -> None:
 
 
 def test_corpus_too_small_for_sequence_length() -> None:
-    with pytest.raises(CorpusError, match="too few.*seq"):
+    with pytest.raises(CorpusError, match=r"too few.*seq"):
         batchify(np.arange(100), batch_size=8, seq_len=64, source="tiny.txt")

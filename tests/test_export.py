@@ -92,7 +92,7 @@ def test_export_of_a_missing_or_corrupt_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="not found"):
         export(tmp_path / "none.pt", "x", tmp_path)
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ExportError, match="bad.pt"):
+    with pytest.raises(ExportError, match=r"bad\.pt"):
         export(tmp_path / "bad.pt", "x", tmp_path)
 
 
