@@ -22,3 +22,8 @@ from fakediscord import FakeDiscord  # noqa: E402
 async def fake() -> AsyncIterator[FakeDiscord]:
     async with FakeDiscord() as server:
         yield server
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "requests.db"
