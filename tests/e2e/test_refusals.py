@@ -1,0 +1,150 @@
+"""Bad options, cooldowns and concurrency limits: short ephemeral answers, one row each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fakediscord import FakeDiscord, InteractionTrace
+
+from .botharness import read_rows, running_bot
+from .checks import (
+    assert_answered_once,
+    assert_discord_valid,
+    assert_one_row_each,
+    make_world,
+    row_for,
+)
+
+pytestmark = pytest.mark.timeout(120)
+
+SETTLE = 0.8
+
+
+def assert_ephemeral_refusal(trace: InteractionTrace, needle: str) -> None:
+    assert_answered_once(trace)
+    assert_discord_valid(trace.events)
+    assert trace.ephemeral, trace.summary()
+    visible = trace.final_messages
+    assert len(visible) == 1, trace.summary()
+    assert needle in visible[0].content, visible[0].content
+    assert len(visible[0].content) <= 300  # short
+
+
+async def test_bad_options_are_answered_ephemerally(
+    fake: FakeDiscord, tiny_models_dir: Path, db_path: Path
+) -> None:
+    w = make_world(fake)
+    async with running_bot(fake, tiny_models_dir, db_path):
+        style = await fake.complete_command(
+            user=w.alice, guild=w.guild, name="name", options={"style": "klingon"}, settle_s=SETTLE
+        )
+        nobody = await fake.complete_command(
+            user=w.bob,
+            guild=w.guild,
+            name="name",
+            options={"for": "nobody at all"},
+            settle_s=SETTLE,
+        )
+        stale = await fake.complete_command(
+            user=w.carol, guild=w.guild, name="haiku", options={"topic": "x"}, settle_s=SETTLE
+        )
+    assert_ephemeral_refusal(style, "Unknown style")
+    assert_ephemeral_refusal(nobody, "Mention the members")
+    assert_ephemeral_refusal(stale, "out of date")
+    rows = read_rows(db_path)
+    assert_one_row_each([style, nobody, stale], rows)
+    assert {r["command"]: r["status"] for r in rows} == {
+        "name": "invalid",
+        "haiku": "invalid",
+    } and [r["status"] for r in rows].count("invalid") == 3
+
+
+async def test_out_of_range_options_discord_would_block_are_still_handled(
+    fake: FakeDiscord, tiny_models_dir: Path, db_path: Path
+) -> None:
+    """Discord enforces min/max before sending; a bot must survive values that skip it."""
+    w = make_world(fake)
+    cases = [
+        ("lovecraft", {"prompt": "x", "length": 5}),
+        ("lovecraft", {"prompt": "x", "length": 10**9}),
+        ("poem", {"temperature": 50.0}),
+        ("poem", {"temperature": -1.0}),
+        ("name", {"count": 0}),
+        ("name", {"count": 1000}),
+        ("story", {"seed_words": "", "length": 30}),
+        ("stats", {"days": -5}),
+    ]
+    users = [fake.add_user(f"u{i}") for i in range(len(cases))]
+    async with running_bot(fake, tiny_models_dir, db_path):
+        traces = [
+            await fake.complete_command(
+                user=u, guild=w.guild, name=name, options=opts, settle_s=SETTLE, timeout=60
+            )
+            for u, (name, opts) in zip(users, cases, strict=True)
+        ]
+    rows = read_rows(db_path)
+    assert_one_row_each(traces, rows)
+    for t in traces:
+        assert_answered_once(t)
+        assert_discord_valid(t.events)
+        status = row_for(rows, t)["status"]
+        assert status in ("ok", "invalid"), (t.summary(), status)
+        if status == "invalid":
+            assert t.ephemeral, t.summary()
+
+
+async def test_cooldown_refuses_ephemerally_per_user(
+    fake: FakeDiscord, tiny_models_dir: Path, db_path: Path
+) -> None:
+    w = make_world(fake)
+    env = {"BOT_COOLDOWN_RATE": "1", "BOT_COOLDOWN_PER": "60"}
+    async with running_bot(fake, tiny_models_dir, db_path, env=env):
+        first = await fake.complete_command(
+            user=w.alice, guild=w.guild, name="name", options={"count": 2}, settle_s=SETTLE
+        )
+        second = await fake.complete_command(
+            user=w.alice, guild=w.guild, name="poem", settle_s=SETTLE
+        )
+        other = await fake.complete_command(
+            user=w.bob, guild=w.guild, name="name", options={"count": 2}, settle_s=SETTLE
+        )
+    assert_answered_once(first)
+    assert not first.ephemeral
+    assert_ephemeral_refusal(second, "try again in")
+    assert_answered_once(other)
+    assert not other.ephemeral
+    rows = read_rows(db_path)
+    assert_one_row_each([first, second, other], rows)
+    assert row_for(rows, second)["status"] == "refused"
+    assert row_for(rows, first)["status"] == row_for(rows, other)["status"] == "ok"
+
+
+async def test_one_generation_per_user_and_guild_concurrency(
+    fake: FakeDiscord, tiny_models_dir: Path, db_path: Path
+) -> None:
+    w = make_world(fake)
+    long = {"prompt": "It was a dark night", "length": 2000}
+    async with running_bot(fake, tiny_models_dir, db_path, env={"BOT_GUILD_CONCURRENCY": "1"}):
+        running = await fake.run_command(
+            user=w.alice, guild=w.guild, name="lovecraft", options=long
+        )
+        await running.wait_for(lambda t: t.acknowledged, timeout=30)
+        same_user = await fake.run_command(
+            user=w.alice, guild=w.other_guild, name="poem", options={}
+        )
+        same_guild = await fake.run_command(user=w.bob, guild=w.guild, name="poem", options={})
+        elsewhere = await fake.run_command(
+            user=w.carol, guild=w.other_guild, name="name", options={"count": 2}
+        )
+        for t in (running, same_user, same_guild, elsewhere):
+            await t.wait_final(settle_s=SETTLE, timeout=60)
+    assert_ephemeral_refusal(same_user, "already have a generation running")
+    assert_ephemeral_refusal(same_guild, "too many generations")
+    for t in (running, elsewhere):
+        assert_answered_once(t)
+        assert not t.ephemeral
+    rows = read_rows(db_path)
+    assert_one_row_each([running, same_user, same_guild, elsewhere], rows)
+    assert row_for(rows, same_guild)["status"] == "refused"
+    assert row_for(rows, running)["status"] == "ok"
