@@ -675,8 +675,8 @@ def evaluate_model(json_path: Path, options: Options) -> dict[str, Any]:
         "samples": options.samples,
         "temperature_list": list(options.temperatures),
         "sampling_note": (
-            f"temperature as listed; top_k={bundle.meta.sampling.top_k}, "
-            f"top_p={bundle.meta.sampling.top_p} (the model's serving defaults)"
+            f"temperature as listed, with the model's serving defaults "
+            f"top_k={bundle.meta.sampling.top_k} and top_p={bundle.meta.sampling.top_p}"
         ),
         **model_summary(bundle),
         "heldout": {

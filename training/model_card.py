@@ -1,0 +1,520 @@
+"""Write exported_models/MODEL_CARD.md from the models' metadata and the evaluation reports.
+
+    python -m training.model_card --reports reports --out exported_models/MODEL_CARD.md
+    python -m training.model_card --record-baseline runs/lovecraft_baseline/best.pt \\
+        [--baseline-for lovecraft] [--out exported_models/MODEL_CARD.md]
+
+The card has one section per model with a report in ``--reports``: data and licence notes
+(from SOURCES.md beside the corpus), architecture and size, training time and device, held-out
+loss against baselines, the temperature table, samples, pictures (copied small into
+``card/`` beside the card) and the commands that reproduce every figure. Missed targets are
+stated plainly. ``--record-baseline`` stores a baseline checkpoint's held-out loss (computed
+by the same trainer on the same split) in ``baselines.json`` beside the card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bot.engine.contract import MetadataError, ModelMetadata, load_metadata
+
+CARD_FIGURES = "card"
+BASELINES_FILE = "baselines.json"
+NOT_APPLICABLE = "–"  # a column that does not apply to the row (n/a: could not be measured)
+SAMPLES_SHOWN = 2
+SAMPLE_CHARS = 500
+PRODUCTS = {
+    "prose": "/lovecraft: prose in Lovecraft's style",
+    "poems": "/poem: short lyric poems",
+    "names": "/names: character names per style",
+    "words": "/story: continues seed words like a fable",
+}
+FIGURE_TITLES = {
+    "letters": "Letter frequencies",
+    "word_lengths": "Word lengths",
+    "wordcloud": "Word clouds: samples and training text",
+    "name_lengths": "Name lengths per style",
+}
+
+
+class CardError(RuntimeError):
+    """The card cannot be written (no reports, a report without its model)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Formatting
+
+
+def num(value: float | None, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{100 * value:.{digits}f}%"
+
+
+def duration(seconds: float) -> str:
+    minutes = seconds / 60
+    return f"{minutes / 60:.1f} h" if minutes >= 90 else f"{minutes:.1f} min"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def fenced(text: str) -> list[str]:
+    return ["```text", text.replace("```", "'''").rstrip(), "```", ""]
+
+
+# ---------------------------------------------------------------------------------------------
+# Licence notes from SOURCES.md
+
+
+def find_sources(corpus_path: Path) -> Path | None:
+    """SOURCES.md in the corpus folder or up to two folders above it."""
+    for folder in [corpus_path, *corpus_path.parents][:4]:
+        candidate = folder / "SOURCES.md"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def corpus_folder(corpus_path: Path, sources: Path) -> str:
+    """The corpus's folder name under the SOURCES.md folder (``poems`` for poems/poems.txt)."""
+    try:
+        relative = corpus_path.resolve().relative_to(sources.parent.resolve())
+    except ValueError:
+        relative = Path(corpus_path.name)
+    return Path(relative.parts[0]).stem if relative.parts else corpus_path.stem
+
+
+def licence_notes(sources_text: str, folder: str) -> list[str]:
+    """Source and licence notes of the ``## folder/`` section of SOURCES.md.
+
+    Bullets that start with **Source:** or **Licence:** (with their continuation lines), and
+    the first paragraph of a "### Sources" or "### Licence" subsection; bullets under a
+    file's subsection are labelled with the file (e.g. ``jinyong.txt: Licence: ...``).
+    """
+    section = re.search(
+        rf"^## {re.escape(folder)}/[^\n]*\n(.*?)(?=^## |\Z)", sources_text, re.M | re.S
+    )
+    if section is None:
+        return []
+    chunks = re.split(r"^### (.*)$", section.group(1), flags=re.M)
+    notes: list[str] = []
+    for heading, body in [("", chunks[0]), *zip(chunks[1::2], chunks[2::2], strict=True)]:
+        label = heading.split(" — ")[0].strip()
+        if label in ("Sources", "Licence"):
+            paragraph = body.strip().split("\n\n")[0]
+            notes.append(f"{label}: " + " ".join(paragraph.split()))
+            continue
+        for match in re.finditer(
+            r"^- (\*\*(?:Source|Licence):\*\*.*?)(?=^\S|\Z)", body, re.M | re.S
+        ):
+            text = " ".join(match.group(1).split())
+            notes.append(f"{label}: {text}" if label else text)
+    return notes
+
+
+# ---------------------------------------------------------------------------------------------
+# Baselines recorded from checkpoints
+
+
+def record_baseline(checkpoint: Path, baseline_for: str | None, card_dir: Path) -> dict[str, Any]:
+    """Store a checkpoint's held-out loss (by the trainer, on its split) in baselines.json."""
+    import torch
+
+    try:
+        data = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        config, progress = data["config"], data["progress"]
+    except (OSError, RuntimeError, KeyError, TypeError) as exc:
+        raise CardError(f"{checkpoint}: not a training checkpoint ({exc})") from None
+    name = baseline_for or str(config["name"]).removesuffix("_baseline")
+    level = "character" if config["corpus_kind"] != "words" else "word"
+    entry = {
+        "description": (
+            f"{config['layers']}x{config['hidden_size']} LSTM, {config['seq_len']}-{level} "
+            f"windows, embedding {config['embedding_size']}, same trainer"
+        ),
+        "checkpoint": str(checkpoint),
+        "validation_loss_nats": float(progress["best_validation"]),
+        "wall_time_s": float(progress["wall_time_s"]),
+        "steps": int(progress["step"]),
+        "parameters": sum(int(t.numel()) for t in data["model"].values()),
+        "device": str(data["device"]),
+        "corpus_sha256": str(data["corpus"]["sha256"]),
+        "validation_fraction": float(config["validation_fraction"]),
+        "split_seed": int(config["split_seed"]),
+    }
+    path = card_dir / BASELINES_FILE
+    baselines = json.loads(path.read_text("utf-8")) if path.is_file() else {}
+    baselines[name] = entry
+    card_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(baselines, indent=1) + "\n", "utf-8")
+    return entry
+
+
+def baseline_rows(
+    meta: ModelMetadata, report: dict[str, Any], recorded: dict[str, Any] | None
+) -> list[list[str]]:
+    """Baseline rows: the measured bigram model, and for prose the original 2x100 LSTM."""
+    rows = [
+        [b["name"], num(b["nats_per_token"]), num(b["bits_per_token"]), "measured by evaluate"]
+        for b in report["baselines"]
+    ]
+    if meta.corpus.kind != "prose" and recorded is None:
+        return rows
+    label = "2x100 LSTM, 50-character windows (the original approach)"
+    if recorded is None:
+        return [*rows, [label, "not measured", "not measured", "no baseline run recorded"]]
+    config = meta.training.config
+    same_split = (
+        recorded["corpus_sha256"] == meta.corpus.sha256
+        and recorded["validation_fraction"] == config.get("validation_fraction")
+        and recorded["split_seed"] == config.get("split_seed")
+    )
+    nats = recorded["validation_loss_nats"]
+    note = (
+        f"{duration(recorded['wall_time_s'])} on {recorded['device']}, "
+        f"{recorded['parameters']:,} parameters; by the trainer"
+    )
+    if not same_split:
+        note = "different corpus or split: not comparable; " + note
+    return [*rows, [recorded["description"], num(nats), num(nats / math.log(2)), note]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections
+
+
+def target_lines(report: dict[str, Any]) -> list[str]:
+    """Plain statements of each target, missed ones first and in bold."""
+    lines = []
+    for t in sorted(report["targets"], key=lambda t: t["met"] is not False):
+        value = t["value"]
+        shown = (
+            "not measured"
+            if value is None
+            else (num(value) if "loss" in t["target"] else pct(value))
+        )
+        limit = num(t["threshold"], 2) if "loss" in t["target"] else pct(t["threshold"], 0)
+        goal = f"{t['target']} {t['op']} {limit}"
+        if t["met"] is False:
+            lines.append(f"- **Misses the target** {goal}: measured {shown}.")
+        elif t["met"] is None:
+            lines.append(f"- Target {goal}: not measured (T=0.8 was not evaluated).")
+        else:
+            lines.append(f"- Meets the target {goal}: measured {shown}.")
+    return lines or ["- No numeric target was set for this model."]
+
+
+def text_table(report: dict[str, Any]) -> list[str]:
+    kind = report["kind"]
+    header = ["T", "real words", "letter TV", "word-length TV", "mean word length"]
+    header += ["-ing / -ed / -tion per 10k", '"the"', "words / sentence"]
+    if kind == "poems":
+        header += ["copied 4-grams", "lines", "stanzas", "lines / stanza", "words / line", "ended"]
+    if kind == "words":
+        header += ["seam bigram seen", "bigrams seen", "grammatical"]
+
+    def cells(label: str, r: dict[str, Any]) -> list[str]:
+        s = r["suffix_per_10k"]
+        row = [label, pct(r["real_word_rate"]), num(r["letter_tv"]), num(r["word_length_tv"])]
+        row += [
+            num(r["mean_word_length"], 2),
+            " / ".join(num(s[k], 0) for k in ("ing", "ed", "tion")),
+        ]
+        row += [pct(r["the_share"]), num(r["mean_sentence_words"], 1)]
+        if kind == "poems":
+            row += [
+                pct(r["copied_4gram_share"]),
+                num(r["mean_lines"], 1),
+                num(r["mean_stanzas"], 1),
+            ]
+            row += [num(r["mean_lines_per_stanza"], 1), num(r["mean_words_per_line"], 1)]
+            row += [pct(r["ended_share"]) if "ended_share" in r else NOT_APPLICABLE]
+        if kind == "words":
+            for key in ("seam_bigram_seen", "bigram_seen_rate", "grammatical_continuations"):
+                row.append(pct(r[key]) if key in r else NOT_APPLICABLE)
+        return row
+
+    rows = [cells(f"{r['temperature']:g}", r) for r in report["temperatures"]]
+    rows.append(cells("held-out text", report["heldout_text"]))
+    return table(header, rows)
+
+
+def names_table(report: dict[str, Any]) -> list[str]:
+    header = ["T", "style", "novel", "duplicates", "empty", "mean length (training)", "length TV"]
+    rows = [
+        [
+            f"{r['temperature']:g}",
+            r["style"],
+            pct(r["novelty"]),
+            pct(r["duplicates"]),
+            pct(r["empty_share"]),
+            f"{num(r['mean_length'], 2)} ({num(r['train_mean_length'], 2)})",
+            num(r["length_tv"]),
+        ]
+        for r in report["temperatures"]
+    ]
+    return table(header, rows)
+
+
+def examples(report: dict[str, Any]) -> list[str]:
+    shown = min(report["temperature_list"], key=lambda t: abs(t - 0.8))
+    picked = report["examples"][f"{shown:g}"]
+    lines = [f"At T={shown:g}, seed {report['seed']} (the first samples of the evaluation):", ""]
+    if report["kind"] == "names":
+        for style, names in picked.items():
+            lines.append(f"- {style}: " + ", ".join(names))
+        return [*lines, ""]
+    for text in picked[:SAMPLES_SHOWN]:
+        clipped = text if len(text) <= SAMPLE_CHARS else text[:SAMPLE_CHARS] + " …"
+        lines += fenced(clipped)
+    return lines
+
+
+def copy_figures(
+    report: dict[str, Any], reports_dir: Path, card_dir: Path
+) -> list[tuple[str, str]]:
+    """Copy the report's PNGs into card/; returns (title, path relative to the card)."""
+    (card_dir / CARD_FIGURES).mkdir(parents=True, exist_ok=True)
+    out = []
+    for key, file in report["figures"].items():
+        if file is None or not (reports_dir / file).is_file():
+            continue
+        shutil.copyfile(reports_dir / file, card_dir / CARD_FIGURES / file)
+        out.append((FIGURE_TITLES.get(key, key), f"{CARD_FIGURES}/{file}"))
+    return out
+
+
+def model_section(
+    meta: ModelMetadata,
+    report: dict[str, Any],
+    *,
+    reports_dir: Path,
+    models_dir: Path,
+    card_dir: Path,
+    sources: Path | None,
+    baseline: dict[str, Any] | None,
+    card_command: str,
+) -> list[str]:
+    name, arch, corpus, training = meta.name, meta.architecture, meta.corpus, meta.training
+    config = training.config
+    held = report["heldout"]
+    lines = [f"## {name}", "", f"Serves {PRODUCTS.get(corpus.kind, corpus.kind)}.", ""]
+    lines += ["### Targets", "", *target_lines(report), ""]
+
+    lines += ["### Data and licence", ""]
+    lines.append(
+        f"- Corpus `{corpus.name}` ({corpus.kind}): {len(corpus.files)} file(s), "
+        f"{corpus.bytes:,} bytes, sha256 `{corpus.sha256[:16]}…`, from `{config['corpus_path']}`."
+    )
+    lines.append(
+        f"- Split by document (seed {config['split_seed']}, {pct(config['validation_fraction'], 0)}"
+        f" held out): {corpus.train_documents:,} training / {corpus.validation_documents:,} "
+        f"held-out documents, {corpus.train_tokens:,} / {corpus.validation_tokens:,} tokens."
+    )
+    if sources is None:
+        lines.append("- Licence: no SOURCES.md found beside the corpus; check the data's origin.")
+    else:
+        folder = corpus_folder(Path(config["corpus_path"]), sources)
+        notes = licence_notes(sources.read_text("utf-8"), folder)
+        lines.append(f"- From `{sources.name}` (section `{folder}/`):")
+        lines += [f"  - {note}" for note in notes] or ["  - no source or licence notes found"]
+    lines.append("")
+
+    lines += ["### Architecture and size", ""]
+    lines += table(
+        ["level", "vocabulary", "embedding", "LSTM", "dropout", "parameters", "ONNX file"],
+        [
+            [
+                meta.level,
+                f"{meta.vocab_size:,} tokens",
+                str(arch.embedding_size),
+                f"{arch.layers} x {arch.hidden_size}",
+                num(arch.dropout, 2),
+                f"{arch.parameters:,}",
+                f"{report['onnx_bytes'] / 1e6:.1f} MB",
+            ]
+        ],
+    )
+
+    lines += ["### Training", ""]
+    lines.append(
+        f"- {duration(training.wall_time_s)} on {training.device}, {training.steps:,} steps, "
+        f"{num(training.epochs, 2)} epochs, {training.tokens_seen:,} tokens seen; batch "
+        f"{config.get('batch_size')} x {config.get('seq_len')} tokens (stateful truncated "
+        f"BPTT), torch {training.torch_version}, finished {training.finished_at}."
+    )
+    lines.append("")
+
+    lines += ["### Held-out loss and baselines", ""]
+    lines += table(
+        ["model", "nats / token", "bits / token", "notes"],
+        [
+            [
+                f"{name} (shipped ONNX)",
+                num(held["nats_per_token"]),
+                num(held["bits_per_token"]),
+                f"{held['tokens']:,} held-out tokens in {held['documents']:,} document(s); "
+                f"trainer reported {num(held['training_reported_nats'])}",
+            ],
+            *baseline_rows(meta, report, baseline),
+        ],
+    )
+
+    lines += ["### Sample quality by temperature", ""]
+    lines.append(
+        f"{report['samples']} seeded samples per temperature ({report['sampling_note']}). "
+        + (
+            "Names: at least 100 per style and temperature; novel = not in the training lists."
+            if corpus.kind == "names"
+            else "Real words: seen in the training split. TV: total variation distance to "
+            "the training split's distribution (0 = identical). The held-out row is human "
+            "text the model never saw, scored the same way."
+        )
+    )
+    lines.append("")
+    lines += names_table(report) if corpus.kind == "names" else text_table(report)
+
+    lines += ["### Samples", "", *examples(report)]
+
+    lines += ["### Pictures", ""]
+    figures = []
+    loss = meta.artefacts.get("loss_curve")
+    if loss and (models_dir / loss).is_file():
+        if models_dir.resolve() != card_dir.resolve():
+            (card_dir / CARD_FIGURES).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(models_dir / loss, card_dir / CARD_FIGURES / loss)
+            loss = f"{CARD_FIGURES}/{loss}"
+        figures.append(("Loss curve (train and held-out)", loss))
+    figures += copy_figures(report, reports_dir, card_dir)
+    for title, path in figures:
+        lines += [f"**{title}**", "", f"![{name}: {title}]({path})", ""]
+
+    lines += ["### Reproduce", "", "```sh"]
+    lines.append(f"python -m training.train training/configs/{config.get('name', name)}.toml")
+    lines.append(f"python -m training.export runs/{config.get('name', name)}/best.pt --name {name}")
+    lines += [report["command"], card_command, "```", ""]
+    lines.append(
+        "The loss curve comes from training (runs/NAME/loss.png, copied by the export); every "
+        "other figure and number from the evaluation."
+    )
+    lines.append("")
+    return lines
+
+
+def summary_rows(entries: Sequence[tuple[ModelMetadata, dict[str, Any]]]) -> list[list[str]]:
+    rows = []
+    for meta, report in entries:
+        missed = [t["target"] for t in report["targets"] if t["met"] is False]
+        status = (
+            "misses: " + "; ".join(missed)
+            if missed
+            else ("all met" if report["targets"] else "no targets")
+        )
+        bigram = report["baselines"][0]["nats_per_token"]
+        rows.append(
+            [
+                meta.name,
+                PRODUCTS.get(meta.corpus.kind, meta.corpus.kind).split(":")[0],
+                f"{meta.architecture.parameters:,}",
+                num(report["heldout"]["nats_per_token"]),
+                num(bigram),
+                status,
+            ]
+        )
+    return rows
+
+
+def build_card(reports_dir: Path, out: Path, models_dir: Path, sources: Path | None = None) -> str:
+    """The card's markdown; copies the figures into ``out.parent / card``."""
+    reports = sorted(reports_dir.glob("*.json"))
+    if not reports:
+        raise CardError(f"{reports_dir}: no evaluation reports (run python -m training.evaluate)")
+    card_dir = out.parent
+    baselines_path = card_dir / BASELINES_FILE
+    baselines = json.loads(baselines_path.read_text("utf-8")) if baselines_path.is_file() else {}
+    card_command = f"python -m training.model_card --reports {reports_dir} --out {out}" + (
+        f" --models-dir {models_dir}" if models_dir != card_dir else ""
+    )
+    entries = []
+    for path in reports:
+        report = json.loads(path.read_text("utf-8"))
+        try:
+            meta = load_metadata(models_dir / f"{report['model']}.json")
+        except MetadataError as exc:
+            raise CardError(f"{path}: {exc}") from None
+        entries.append((meta, report))
+
+    lines = [
+        "# Model card: LSTM text generators",
+        "",
+        "Generated from the models' metadata (`NAME.json`) and the evaluation reports; do not "
+        f"edit by hand. Regenerate with `{card_command}` after `python -m training.evaluate`.",
+        "",
+        "Every number below was measured on the exported ONNX files, the same ones the bot "
+        "serves, on held-out documents that training never saw (split by document). The "
+        "bigram baseline is a Witten-Bell smoothed bigram model counted on the same training "
+        "split: what a model with no memory beyond one token achieves.",
+        "",
+    ]
+    lines += table(
+        ["model", "product", "parameters", "held-out nats/token", "bigram baseline", "targets"],
+        summary_rows(entries),
+    )
+    for meta, report in entries:
+        corpus_path = Path(meta.training.config["corpus_path"])
+        lines += model_section(
+            meta,
+            report,
+            reports_dir=reports_dir,
+            models_dir=models_dir,
+            card_dir=card_dir,
+            sources=sources or find_sources(corpus_path),
+            baseline=baselines.get(meta.name),
+            card_command=card_command,
+        )
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.model_card", description=__doc__)
+    parser.add_argument("--reports", type=Path, default=Path("reports"))
+    parser.add_argument("--out", type=Path, default=Path("exported_models/MODEL_CARD.md"))
+    parser.add_argument("--models-dir", type=Path, help="default: the card's folder")
+    parser.add_argument("--sources", type=Path, help="SOURCES.md (default: found by the corpus)")
+    parser.add_argument("--record-baseline", type=Path, metavar="CHECKPOINT")
+    parser.add_argument("--baseline-for", help="model the baseline is for (default: from name)")
+    args = parser.parse_args(argv)
+    try:
+        if args.record_baseline:
+            entry = record_baseline(args.record_baseline, args.baseline_for, args.out.parent)
+            print(f"recorded baseline {entry['description']}: {entry['validation_loss_nats']:.4f}")
+            return 0
+        if args.sources is not None and not args.sources.is_file():
+            raise CardError(f"{args.sources}: no such file")
+        card = build_card(args.reports, args.out, args.models_dir or args.out.parent, args.sources)
+    except CardError as exc:
+        print(f"model card failed: {exc}", file=sys.stderr)
+        return 1
+    args.out.write_text(card, "utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
