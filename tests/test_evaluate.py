@@ -1,0 +1,283 @@
+"""training.evaluate and training.model_card on the tiny exported models."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.engine.bundle import ModelBundle
+from training import evaluate, model_card
+from training.evaluate import EvaluationError, Options
+
+MODELS = ("fables", "lovecraft", "names", "poems")
+ARGS = ["--samples", "4", "--temperatures", "0.8", "1.0", "--seed", "3", "--no-progress"]
+
+SOURCES_MD = """# Corpora
+
+## prose/ — tiny stories
+
+- **Source:** written by tests/tiny_corpora.py, prose edition.
+- **Licence:** test data, no rights reserved.
+- **Size:** small.
+
+## poems/ — tiny poems
+
+### Licence
+
+Tiny poems are in the public domain
+by construction.
+
+## names/ — tiny names
+
+### english.txt — syllables
+
+- **Source:** random syllables.
+- **Licence:** none needed.
+
+## fables/ — tiny fables
+
+- **Licence:** the fox's own.
+"""
+
+
+@pytest.fixture(scope="module")
+def reports(tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("reports")
+    assert evaluate.main(["--models-dir", str(tiny_models_dir), "--out", str(out), *ARGS]) == 0
+    return out
+
+
+def load(reports: Path, name: str) -> dict:
+    return json.loads((reports / f"{name}.json").read_text("utf-8"))
+
+
+def test_report_files_appear(reports: Path) -> None:
+    for name in MODELS:
+        report = load(reports, name)
+        assert report["model"] == name
+        assert report["figures"], name
+        for file in report["figures"].values():
+            assert file is not None and (reports / file).stat().st_size > 1000, (name, file)
+    assert {p.name for p in reports.glob("*.png")} >= {
+        "lovecraft.letters.png",
+        "lovecraft.word_lengths.png",
+        "lovecraft.wordcloud.png",
+        "poems.wordcloud.png",
+        "names.name_lengths.png",
+    }
+
+
+def test_heldout_loss_through_ort_matches_the_trainer(reports: Path, tiny_models_dir: Path) -> None:
+    for name in MODELS:
+        held = load(reports, name)["heldout"]
+        meta = json.loads((tiny_models_dir / f"{name}.json").read_text("utf-8"))
+        assert held["nats_per_token"] == pytest.approx(
+            meta["training"]["validation_loss_nats"], abs=1e-4
+        )
+        assert held["bits_per_token"] == pytest.approx(held["nats_per_token"] / np.log(2))
+        assert held["tokens"] == meta["corpus"]["validation_tokens"]
+
+
+def test_text_reports_hold_every_statistic(reports: Path) -> None:
+    for name in ("lovecraft", "poems", "fables"):
+        report = load(reports, name)
+        assert [r["temperature"] for r in report["temperatures"]] == [0.8, 1.0]
+        for row in report["temperatures"]:
+            assert row["samples"] == 4
+            assert 0.0 <= row["real_word_rate"] <= 1.0
+            assert 0.0 <= row["letter_tv"] <= 1.0
+            assert sum(row["word_length_counts"]) == row["words"] > 0
+            assert set(row["suffix_per_10k"]) == {"ing", "ed", "tion"}
+        assert len(report["examples"]["0.8"]) == 4
+        assert report["heldout_text"]["real_word_rate"] > 0.5
+        assert report["baselines"][0]["nats_per_token"] > 0
+    poems = load(reports, "poems")
+    assert 0.0 <= poems["temperatures"][0]["copied_4gram_share"] <= 1.0
+    assert poems["temperatures"][0]["mean_lines"] > 0
+    assert [t["target"] for t in poems["targets"]] == ["copied word 4-grams at T=0.8"]
+    fables = load(reports, "fables")
+    assert 0.0 <= fables["temperatures"][0]["grammatical_continuations"] <= 1.0
+    assert all(e.startswith("[") for e in fables["examples"]["0.8"])
+    lovecraft = load(reports, "lovecraft")
+    assert [t["target"] for t in lovecraft["targets"]] == [
+        "held-out loss (nats/char)",
+        "real words at T=0.8",
+    ]
+    assert lovecraft["targets"][0]["met"] is (lovecraft["heldout"]["nats_per_token"] <= 1.30)
+
+
+def test_names_report_per_style(reports: Path) -> None:
+    report = load(reports, "names")
+    rows = report["temperatures"]
+    assert {(r["temperature"], r["style"]) for r in rows} == {
+        (t, s) for t in (0.8, 1.0) for s in ("english", "gulong", "jinyong")
+    }
+    for row in rows:
+        assert row["samples"] == evaluate.NAMES_BATCH
+        assert 0.0 <= row["novelty"] <= 1.0 and 0.0 <= row["duplicates"] < 1.0
+        assert sum(row["length_counts"]) == round(row["samples"] * (1 - row["empty_share"]))
+    examples = report["examples"]["0.8"]
+    assert sorted(examples) == ["english", "gulong", "jinyong"]
+    assert all(name and "<" not in name for names in examples.values() for name in names)
+    assert len(report["targets"]) == 6  # novelty and duplicates for each style at T=0.8
+
+
+def test_only_reproduces_a_models_numbers(reports: Path, tiny_models_dir: Path, tmp_path: Path):
+    """Seeds depend on (seed, T, index) only: one model alone gives the full run's figures."""
+    args = ["--models-dir", str(tiny_models_dir), "--out", str(tmp_path), "--only", "poems"]
+    assert evaluate.main([*args, *ARGS]) == 0
+    alone, full = load(tmp_path, "poems"), load(reports, "poems")
+    assert alone["temperatures"] == full["temperatures"]
+    assert alone["examples"] == full["examples"]
+    assert not (tmp_path / "lovecraft.json").exists()
+
+
+def test_batched_sampling_does_not_depend_on_the_batch(tiny_models_dir: Path) -> None:
+    bundle = ModelBundle.load(tiny_models_dir / "poems.json")
+    tok = bundle.tokenizer
+    starts = [[tok.eos_id, tok.bos_id], [tok.eos_id, tok.bos_id, *tok.encode("lo").ids]] * 2
+    params = evaluate.params_at(bundle, 1.0)
+    together, ended = evaluate.sample_batch(
+        bundle, starts, params, evaluate.make_rngs(5, 1.0, 4), 60, desc="", progress=False
+    )
+    alone, _ = evaluate.sample_batch(
+        bundle, starts[1:2], params, evaluate.make_rngs(5, 1.0, 4)[1:2], 60, desc="", progress=False
+    )
+    assert together[1] == alone[0]
+    assert together[0] != together[2]  # same start, different seeds
+    for ids, done in zip(together, ended, strict=True):
+        assert tok.eos_id not in ids
+        assert done or len(ids) == 60
+
+
+def test_errors_name_the_problem(tiny_models_dir: Path, tmp_path: Path, capsys) -> None:
+    args = ["--models-dir", str(tiny_models_dir), "--out", str(tmp_path), "--only", "nope"]
+    assert evaluate.main(args) == 1
+    assert "no exported model named nope" in capsys.readouterr().err
+
+    changed = tmp_path / "models"
+    changed.mkdir()
+    shutil.copy(tiny_models_dir / "poems.onnx", changed)
+    meta = json.loads((tiny_models_dir / "poems.json").read_text("utf-8"))
+    meta["corpus"]["sha256"] = "0" * 64
+    (changed / "poems.json").write_text(json.dumps(meta), "utf-8")
+    options = Options(changed, tmp_path, 2, (0.8,), 0, 1, progress=False)
+    with pytest.raises(EvaluationError, match="corpus changed since training"):
+        evaluate.evaluate_model(changed / "poems.json", options)
+
+
+# ---------------------------------------------------------------------------------------------
+# The model card
+
+
+@pytest.fixture(scope="module")
+def card(reports: Path, tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("card")
+    sources = root / "SOURCES.md"
+    sources.write_text(SOURCES_MD, "utf-8")
+    out = root / "exported" / "MODEL_CARD.md"
+    out.parent.mkdir()
+    args = ["--reports", str(reports), "--out", str(out), "--models-dir", str(tiny_models_dir)]
+    assert model_card.main([*args, "--sources", str(sources)]) == 0
+    return out
+
+
+def sections(text: str) -> dict[str, str]:
+    parts = re.split(r"^## ", text, flags=re.M)[1:]
+    return {part.split("\n", 1)[0]: part for part in parts}
+
+
+def test_card_fills_every_field(card: Path, reports: Path) -> None:
+    text = card.read_text("utf-8")
+    # generated samples may hold any letters; every other field must be filled in
+    fields = re.sub(r"### Samples\n.*?(?=### Pictures)", "", text, flags=re.S)
+    for bad in (r"\bNone\b", r"\bnan\b", "n/a", "[{}]"):
+        assert not re.search(bad, fields), bad
+    by_model = sections(text)
+    assert sorted(by_model) == sorted(MODELS)
+    for name, body in by_model.items():
+        report = load(reports, name)
+        for heading in (
+            "Targets",
+            "Data and licence",
+            "Architecture and size",
+            "Training",
+            "Held-out loss and baselines",
+            "Sample quality by temperature",
+            "Samples",
+            "Pictures",
+            "Reproduce",
+        ):
+            assert f"### {heading}\n" in body, (name, heading)
+        assert f"{report['heldout']['nats_per_token']:.3f}" in body
+        assert "bigram (Witten-Bell)" in body
+        assert report["command"] in body
+        assert f"training/configs/{name}.toml" in body
+        assert "Loss curve" in body and "Licence" in body
+    assert "test data, no rights reserved" in by_model["lovecraft"]
+    assert "public domain by construction" in by_model["poems"]
+    assert "english.txt: **Licence:** none needed." in by_model["names"]
+    assert "the fox's own" in by_model["fables"]
+    assert "not measured" in by_model["lovecraft"]  # the 2x100 baseline was not run
+
+
+def test_card_pictures_are_copied_and_small(card: Path) -> None:
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", card.read_text("utf-8"))
+    assert len(links) == 4 + 4 + 4 + 2  # text models: loss, letters, lengths, cloud; names: 2
+    for link in links:
+        path = card.parent / link
+        assert path.is_file() and path.parent.name == "card", link
+        assert path.stat().st_size < 150_000, link
+
+
+def test_card_states_missed_targets(card: Path, reports: Path) -> None:
+    text = card.read_text("utf-8")
+    for name in MODELS:
+        for target in load(reports, name)["targets"]:
+            if target["met"] is False:
+                assert f"**Misses the target** {target['target']}" in sections(text)[name]
+            elif target["met"]:
+                assert f"Meets the target {target['target']}" in sections(text)[name]
+
+
+def test_recorded_baseline_appears_in_the_card(
+    card: Path, reports: Path, tiny_models_dir: Path, tmp_path: Path
+) -> None:
+    checkpoint = tiny_models_dir.parent / "runs" / "lovecraft" / "best.pt"
+    out = tmp_path / "MODEL_CARD.md"
+    assert model_card.main(["--record-baseline", str(checkpoint), "--out", str(out)]) == 0
+    recorded = json.loads((tmp_path / "baselines.json").read_text("utf-8"))["lovecraft"]
+    meta = json.loads((tiny_models_dir / "lovecraft.json").read_text("utf-8"))
+    assert recorded["validation_loss_nats"] == pytest.approx(
+        meta["training"]["validation_loss_nats"], abs=1e-4
+    )
+    args = ["--reports", str(reports), "--out", str(out), "--models-dir", str(tiny_models_dir)]
+    assert model_card.main(args) == 0
+    lovecraft = sections(out.read_text("utf-8"))["lovecraft"]
+    assert "2x32 LSTM, 16-character windows, embedding 16, same trainer" in lovecraft
+    assert "not measured" not in lovecraft
+    assert "not comparable" not in lovecraft
+
+
+def test_card_without_reports_fails(tmp_path: Path, capsys) -> None:
+    args = ["--reports", str(tmp_path), "--out", str(tmp_path / "card.md")]
+    assert model_card.main(args) == 1
+    assert "no evaluation reports" in capsys.readouterr().err
+
+
+def test_licence_notes_from_the_real_sources_layout() -> None:
+    notes = model_card.licence_notes(SOURCES_MD, "names")
+    assert notes == [
+        "english.txt: **Source:** random syllables.",
+        "english.txt: **Licence:** none needed.",
+    ]
+    assert model_card.licence_notes(SOURCES_MD, "missing") == []
+    assert model_card.licence_notes(SOURCES_MD, "prose") == [
+        "**Source:** written by tests/tiny_corpora.py, prose edition.",
+        "**Licence:** test data, no rights reserved.",
+    ]
