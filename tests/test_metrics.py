@@ -148,3 +148,8 @@ def test_text_statistics() -> None:
     assert stats["mean_word_length"] == pytest.approx(sum(map(len, words)) / 8)
     assert sum(stats["letter_counts"]) == sum(ch.isalpha() for ch in texts[0])
     assert stats["word_length_counts"][2] == 5  # the, cat, was, the, zzz
+    # a word model's unknown tokens lower the real-word rate and change nothing else
+    with_unknown = metrics.text_statistics(texts, words, {"the", "cat", "was", "running"}, 2)
+    assert with_unknown["real_word_rate"] == pytest.approx(5 / 10)
+    assert with_unknown["word_length_counts"] == stats["word_length_counts"]
+    assert with_unknown["the_share"] == stats["the_share"]

@@ -23,6 +23,7 @@ model's numbers from a full run.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import random
@@ -243,17 +244,30 @@ def build_reference(bundle: ModelBundle, corpus: Corpus) -> TextReference:
     )
 
 
-def sample_words(bundle: ModelBundle, ids: Sequence[int]) -> list[str]:
-    """The sample's words; a word model's unknown token counts as a (non-real) word."""
+def sample_words(bundle: ModelBundle, ids: Sequence[int]) -> tuple[list[str], int]:
+    """The sample's words, and how many unknown-word tokens a word model produced."""
     tokenizer = bundle.tokenizer
     if bundle.meta.level == "char":
-        return words_for_ngrams(tokenizer.decode(ids))
-    unknown = bundle.meta.special_tokens.unknown
-    return [
-        unknown if i == tokenizer.unknown_id else tokenizer.vocab[i]
-        for i in ids
-        if i == tokenizer.unknown_id or tokenizer.token_text(i)[:1].isalpha()
-    ]
+        return words_for_ngrams(tokenizer.decode(ids)), 0
+    words = [tokenizer.vocab[i] for i in ids if tokenizer.token_text(i)[:1].isalpha()]
+    return words, sum(1 for i in ids if i == tokenizer.unknown_id)
+
+
+def statistics_of(
+    bundle: ModelBundle,
+    texts: Sequence[str],
+    ids: Sequence[Sequence[int]],
+    reference: TextReference,
+) -> dict[str, Any]:
+    """Text statistics of samples (or encoded documents), compared with the training split."""
+    words: list[str] = []
+    unknown = 0
+    for seq in ids:
+        seq_words, seq_unknown = sample_words(bundle, seq)
+        words += seq_words
+        unknown += seq_unknown
+    stats = metrics.text_statistics(texts, words, reference.vocabulary, unknown)
+    return compare(stats, reference)
 
 
 def compare(stats: dict[str, Any], reference: TextReference) -> dict[str, Any]:
@@ -323,11 +337,7 @@ def heldout_statistics(
 ) -> dict[str, Any]:
     """The statistics of the held-out documents: what human text scores on every metric."""
     texts = [doc.text for doc in corpus.validation]
-    if bundle.meta.level == "word":
-        words = sample_words(bundle, bundle.tokenizer.encode("\n".join(texts)).ids)
-    else:
-        words = [w for t in texts for w in words_for_ngrams(t)]
-    stats = compare(metrics.text_statistics(texts, words, reference.vocabulary), reference)
+    stats = statistics_of(bundle, texts, [bundle.tokenizer.encode(t).ids for t in texts], reference)
     if corpus.kind == "poems":
         stats.update(poem_statistics(texts, reference))
     if bundle.meta.level == "word":
@@ -352,6 +362,7 @@ def evaluate_text(
             [tokenizer.eos_id, tokenizer.bos_id, *tokenizer.encode(" ".join(s)).ids] for s in seeds
         ]
         max_tokens = STORY_LENGTH
+        report["story"] = {"seed_words": STORY_SEED_WORDS, "length": STORY_LENGTH}
     else:
         starts = [[tokenizer.eos_id, tokenizer.bos_id]] * options.samples
         max_tokens = bundle.meta.sampling.max_tokens
@@ -368,8 +379,7 @@ def evaluate_text(
             progress=options.progress,
         )
         texts = [tokenizer.decode(s) for s in ids]
-        words = [w for s in ids for w in sample_words(bundle, s)]
-        stats = compare(metrics.text_statistics(texts, words, reference.vocabulary), reference)
+        stats = statistics_of(bundle, texts, ids, reference)
         stats["ended_share"] = sum(ended) / len(ended)
         if corpus.kind == "poems":
             stats.update(poem_statistics(texts, reference))
@@ -528,9 +538,15 @@ def _pyplot() -> Any:
 
 
 def _save(fig: Any, path: Path) -> str:
+    """Save at 80 dpi with a 64-colour palette: a few tens of kB per chart."""
+    from PIL import Image
+
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
     _pyplot().close(fig)
+    buffer.seek(0)
+    Image.open(buffer).convert("RGB").quantize(colors=64).save(path, optimize=True)
     return path.name
 
 
@@ -627,8 +643,8 @@ def plot_wordclouds(
     image.paste(left, (0, 20))
     image.paste(right, (370, 20))
     draw = ImageDraw.Draw(image)
-    draw.text((4, 4), f"{name} samples, T={t:g}", fill="black")
-    draw.text((374, 4), "training text", fill="black")
+    draw.text((4, 4), f"{name}: samples at T={t:g}", fill="black")
+    draw.text((374, 4), f"{name}: training text", fill="black")
     path = out / f"{name}.wordcloud.png"
     image.quantize(colors=64).save(path, optimize=True)
     return path.name

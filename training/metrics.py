@@ -236,12 +236,16 @@ def nats_to_bits(nats: float) -> float:
 
 
 def text_statistics(
-    texts: Sequence[str], words: Sequence[str], vocabulary: set[str] | frozenset[str]
+    texts: Sequence[str],
+    words: Sequence[str],
+    vocabulary: set[str] | frozenset[str],
+    unknown: int = 0,
 ) -> dict[str, object]:
     """The original write-up's statistics of some text, as JSON-ready values.
 
-    ``words`` are the texts' words (lower-cased, letters first), passed separately so a
-    word-level model can count unknown-word tokens that its decoded text drops.
+    ``words`` are the texts' words (lower-cased, letters first); ``unknown`` counts a word
+    model's unknown-word tokens, which its decoded text drops: they lower the real-word rate
+    and nothing else.
     """
     letters = np.zeros(len(LETTERS), dtype=np.int64)
     sentences: list[int] = []
@@ -251,7 +255,8 @@ def text_statistics(
     suffixes = suffix_counts(words)
     return {
         "words": len(words),
-        "real_word_rate": real_word_rate(words, vocabulary),
+        "unknown_words": unknown,
+        "real_word_rate": real_word_rate([*words, *[""] * unknown], vocabulary),
         "letter_counts": letters.tolist(),
         "word_length_counts": word_length_counts(words).tolist(),
         "mean_word_length": mean([len(w) for w in words]),

@@ -377,16 +377,28 @@ def model_section(
     )
 
     lines += ["### Sample quality by temperature", ""]
-    lines.append(
-        f"{report['samples']} seeded samples per temperature ({report['sampling_note']}). "
-        + (
-            "Names: at least 100 per style and temperature; novel = not in the training lists."
-            if corpus.kind == "names"
-            else "Real words: seen in the training split. TV: total variation distance to "
-            "the training split's distribution (0 = identical). The held-out row is human "
-            "text the model never saw, scored the same way."
+    if corpus.kind == "names":
+        lines.append(
+            f"{report['temperatures'][0]['samples']} seeded names per style and temperature "
+            f"({report['sampling_note']}). Novel: not in any of the corpus's name lists; "
+            "duplicates: share of the batch repeating an earlier name; length TV: total "
+            "variation distance to the training names' length distribution (0 = identical)."
         )
-    )
+    else:
+        lines.append(
+            f"{report['samples']} seeded samples per temperature ({report['sampling_note']}). "
+            "Real words: seen in the training split. TV: total variation distance to the "
+            "training split's distribution (0 = identical). The held-out row is human text "
+            "the model never saw, scored the same way."
+        )
+        if corpus.kind == "words":
+            lines.append(
+                f"Each sample adds {report['story']['length']} tokens to "
+                f"{report['story']['seed_words']} consecutive words taken from a held-out "
+                "fable. Seam bigram seen: the first new token follows the last seed word as "
+                "somewhere in the training fables; grammatical: the first five bigrams from "
+                "the seam all occur in training (a simple bigram check, not a parser)."
+            )
     lines.append("")
     lines += names_table(report) if corpus.kind == "names" else text_table(report)
 
