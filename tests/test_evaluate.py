@@ -262,6 +262,14 @@ def test_recorded_baseline_appears_in_the_card(
     assert "2x32 LSTM, 16-character windows, embedding 16, same trainer" in lovecraft
     assert "not measured" not in lovecraft
     assert "not comparable" not in lovecraft
+    assert f"--record-baseline {checkpoint} --baseline-for lovecraft" in lovecraft
+    assert "2x32 LSTM" not in sections(out.read_text("utf-8"))["poems"]
+
+    baselines = json.loads((tmp_path / "baselines.json").read_text("utf-8"))
+    baselines["lovecraft"]["split_seed"] += 1
+    (tmp_path / "baselines.json").write_text(json.dumps(baselines), "utf-8")
+    assert model_card.main(args) == 0
+    assert "not comparable" in sections(out.read_text("utf-8"))["lovecraft"]
 
 
 def test_card_without_reports_fails(tmp_path: Path, capsys) -> None:

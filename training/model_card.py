@@ -26,6 +26,7 @@ from typing import Any
 
 from bot.engine.contract import MetadataError, ModelMetadata, load_metadata
 
+CONFIGS = Path(__file__).parent / "configs"
 CARD_FIGURES = "card"
 BASELINES_FILE = "baselines.json"
 NOT_APPLICABLE = "–"  # a column that does not apply to the row (n/a: could not be measured)
@@ -149,6 +150,10 @@ def record_baseline(checkpoint: Path, baseline_for: str | None, card_dir: Path) 
             f"windows, embedding {config['embedding_size']}, same trainer"
         ),
         "checkpoint": str(checkpoint),
+        "commands": [
+            f"python -m training.train training/configs/{config['name']}.toml",
+            f"python -m training.model_card --record-baseline {checkpoint} --baseline-for {name}",
+        ],
         "validation_loss_nats": float(progress["best_validation"]),
         "wall_time_s": float(progress["wall_time_s"]),
         "steps": int(progress["step"]),
@@ -178,7 +183,13 @@ def baseline_rows(
         return rows
     label = "2x100 LSTM, 50-character windows (the original approach)"
     if recorded is None:
-        return [*rows, [label, "not measured", "not measured", "no baseline run recorded"]]
+        config_file = CONFIGS / f"{meta.name}_baseline.toml"
+        how = (
+            f"not run yet: train training/configs/{config_file.name}, then --record-baseline"
+            if config_file.is_file()
+            else "no baseline run recorded"
+        )
+        return [*rows, [label, "not measured", "not measured", how]]
     config = meta.training.config
     same_split = (
         recorded["corpus_sha256"] == meta.corpus.sha256
@@ -420,7 +431,9 @@ def model_section(
     lines += ["### Reproduce", "", "```sh"]
     lines.append(f"python -m training.train training/configs/{config.get('name', name)}.toml")
     lines.append(f"python -m training.export runs/{config.get('name', name)}/best.pt --name {name}")
-    lines += [report["command"], card_command, "```", ""]
+    lines.append(report["command"])
+    lines += baseline["commands"] if baseline else []
+    lines += [card_command, "```", ""]
     lines.append(
         "The loss curve comes from training (runs/NAME/loss.png, copied by the export); every "
         "other figure and number from the evaluation."
