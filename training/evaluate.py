@@ -215,9 +215,12 @@ class TextReference:
     cloud_words: list[str]
 
 
-def word_tokens(text: str) -> list[str]:
-    """Word-level token strings as the fables model sees them (newlines as <nl>)."""
-    return ["<nl>" if w == "\n" else w for w in split_words(text)]
+def model_tokens(bundle: ModelBundle, words: Sequence[str]) -> list[str]:
+    """A word model's view of words: line breaks as its newline token, others as unknown."""
+    special = bundle.meta.special_tokens
+    index = bundle.tokenizer.index
+    tokens = [special.newline if w == "\n" and special.newline else w for w in words]
+    return [t if t in index else special.unknown for t in tokens]
 
 
 def build_reference(bundle: ModelBundle, corpus: Corpus) -> TextReference:
@@ -229,11 +232,7 @@ def build_reference(bundle: ModelBundle, corpus: Corpus) -> TextReference:
         hashes = np.unique(np.concatenate([ngram_hashes(t) for t in texts]))
     bigrams: set[tuple[str, str]] = set()
     if bundle.meta.level == "word":
-        vocab = set(bundle.meta.vocab)
-        unk = bundle.meta.special_tokens.unknown
-        bigrams = metrics.bigram_set(
-            [[w if w in vocab else unk for w in word_tokens(t)] for t in texts]
-        )
+        bigrams = metrics.bigram_set([model_tokens(bundle, split_words(t)) for t in texts])
     return TextReference(
         vocabulary=frozenset(words),
         letters=letters,
@@ -317,13 +316,13 @@ def story_statistics(
     samples: Sequence[Sequence[int]],
     reference: TextReference,
 ) -> dict[str, Any]:
-    vocab, unk = set(bundle.meta.vocab), bundle.meta.special_tokens.unknown
     checks = []
     for seed_words, ids in zip(seeds, samples, strict=True):
-        seed_tokens = [w if w in vocab else unk for w in seed_words]
         continuation = [bundle.tokenizer.vocab[i] for i in ids]
         checks.append(
-            metrics.continuation_check(seed_tokens, continuation, reference.train_bigrams)
+            metrics.continuation_check(
+                model_tokens(bundle, seed_words), continuation, reference.train_bigrams
+            )
         )
     return {
         "seam_bigram_seen": metrics.mean([float(c["seam_seen"]) for c in checks]),
@@ -341,18 +340,16 @@ def heldout_statistics(
     if corpus.kind == "poems":
         stats.update(poem_statistics(texts, reference))
     if bundle.meta.level == "word":
-        vocab, unk = set(bundle.meta.vocab), bundle.meta.special_tokens.unknown
         stats["bigram_seen_rate"] = metrics.bigram_seen_share(
-            [[w if w in vocab else unk for w in word_tokens(t)] for t in texts],
-            reference.train_bigrams,
+            [model_tokens(bundle, split_words(t)) for t in texts], reference.train_bigrams
         )
     return stats
 
 
 def evaluate_text(
     bundle: ModelBundle, corpus: Corpus, options: Options, report: dict[str, Any]
-) -> dict[str, list[str]]:
-    """Sample at every temperature and fill the report; returns sample texts per temperature."""
+) -> None:
+    """Sample at every temperature; fill the report with statistics, examples and pictures."""
     reference = build_reference(bundle, corpus)
     tokenizer = bundle.tokenizer
     word_level = bundle.meta.level == "word"
@@ -408,7 +405,6 @@ def evaluate_text(
     figures["wordcloud"] = plot_wordclouds(
         bundle.name, cloud_words, reference.cloud_words, cloud_t, options.out
     )
-    return texts_by_t
 
 
 # ---------------------------------------------------------------------------------------------
