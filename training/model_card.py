@@ -408,7 +408,9 @@ def model_section(
                 f"{report['story']['seed_words']} consecutive words taken from a held-out "
                 "fable. Seam bigram seen: the first new token follows the last seed word as "
                 "somewhere in the training fables; grammatical: the first five bigrams from "
-                "the seam all occur in training (a simple bigram check, not a parser)."
+                "the seam all occur in training (a simple bigram check, not a parser). Real "
+                "words here: tokens other than the unknown token, which stands for words too "
+                "rare to be in the vocabulary and is dropped from the shown text."
             )
     lines.append("")
     lines += names_table(report) if corpus.kind == "names" else text_table(report)
