@@ -267,3 +267,19 @@ async def test_aclose_ends_running_requests(bundle: ModelBundle) -> None:
         await tokens_of(stream)
     with pytest.raises(GenerationError, match="shutting down"):
         sched.submit([1], params=PARAMS, seed=1, max_tokens=5)
+
+
+async def test_unknown_and_opening_tokens_are_never_sampled(tiny_models_dir: Path) -> None:
+    bundle = ModelBundle.load(tiny_models_dir / "names.json")
+    special = bundle.meta.special_tokens
+    never = {bundle.meta.vocab.index(t) for t in (special.unknown, special.bos)}
+    never |= {bundle.meta.vocab.index(t) for t in special.styles.values()}
+    scheduler = Scheduler(bundle)
+    try:
+        hot = SamplingParams(temperature=5.0)  # nearly uniform: every token would show up
+        streams = [scheduler.submit([1], params=hot, seed=s, max_tokens=200) for s in range(4)]
+        sampled = {t for stream in streams for t in await tokens_of(stream)}
+    finally:
+        await scheduler.aclose()
+    assert len(sampled) > 10
+    assert not sampled & never

@@ -104,7 +104,22 @@ class _Options:
             not self.min_length <= len(name) <= self.max_length
             or key in seen
             or (not self.allow_known and key in self.known)
+            or mixes_scripts(name)
         )
+
+
+def _is_cjk(ch: str) -> bool:
+    return "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
+
+
+def mixes_scripts(name: str) -> bool:
+    """True for a name mixing Han characters with letters of another script ("o忌").
+
+    One model serves every style; a slip between scripts is never a name in any of them.
+    Separators such as the middle dot in "纳斯尔丁·阿凡提" belong to neither script.
+    """
+    letters = [ch for ch in name if ch.isalpha()]
+    return len({_is_cjk(ch) for ch in letters}) > 1
 
 
 async def _candidate(stream: TokenStream, eos: int) -> list[int] | None:
