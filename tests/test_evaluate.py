@@ -170,6 +170,15 @@ def test_errors_name_the_problem(tiny_models_dir: Path, tmp_path: Path, capsys) 
     with pytest.raises(EvaluationError, match="corpus changed since training"):
         evaluate.evaluate_model(changed / "poems.json", options)
 
+    # a broken model is reported and the others are still evaluated
+    for suffix in (".json", ".onnx"):
+        shutil.copy(tiny_models_dir / f"fables{suffix}", changed)
+    args = ["--models-dir", str(changed), "--out", str(tmp_path / "out"), *ARGS]
+    assert evaluate.main(args) == 1
+    assert "corpus changed since training" in capsys.readouterr().err
+    assert (tmp_path / "out" / "fables.json").is_file()
+    assert not (tmp_path / "out" / "poems.json").exists()
+
 
 # ---------------------------------------------------------------------------------------------
 # The model card

@@ -778,22 +778,29 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         paths = find_models(args.models_dir, args.only)
-        if not paths:
-            raise EvaluationError(f"{args.models_dir}: no exported models (NAME.json + NAME.onnx)")
-        args.out.mkdir(parents=True, exist_ok=True)
-        for path in paths:
-            report = evaluate_model(path, options)
-            missed = [t["target"] for t in report["targets"] if t["met"] is False]
-            print(
-                f"{report['model']}: held-out {report['heldout']['nats_per_token']:.4f} nats/token "
-                f"({report['heldout']['bits_per_token']:.3f} bits), {report['elapsed_s']:.0f} s"
-                + (f"; misses: {'; '.join(missed)}" if missed else ""),
-                flush=True,
-            )
     except EvaluationError as exc:
         print(f"evaluation failed: {exc}", file=sys.stderr)
         return 1
-    return 0
+    if not paths:
+        print(f"evaluation failed: {args.models_dir}: no exported models", file=sys.stderr)
+        return 1
+    args.out.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for path in paths:  # one broken model does not stop the others
+        try:
+            report = evaluate_model(path, options)
+        except EvaluationError as exc:
+            print(f"evaluation failed: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        missed = [t["target"] for t in report["targets"] if t["met"] is False]
+        print(
+            f"{report['model']}: held-out {report['heldout']['nats_per_token']:.4f} nats/token "
+            f"({report['heldout']['bits_per_token']:.3f} bits), {report['elapsed_s']:.0f} s"
+            + (f"; misses: {'; '.join(missed)}" if missed else ""),
+            flush=True,
+        )
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
