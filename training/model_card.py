@@ -55,27 +55,32 @@ class CardError(RuntimeError):
 
 
 def num(value: float | None, digits: int = 3) -> str:
+    """A number with thousands separators, or n/a when it could not be measured."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
     return f"{value:,.{digits}f}"
 
 
 def pct(value: float | None, digits: int = 1) -> str:
+    """A share as a percentage, or n/a."""
     return "n/a" if value is None else f"{100 * value:.{digits}f}%"
 
 
 def duration(seconds: float) -> str:
+    """Minutes, or hours from 90 minutes on."""
     minutes = seconds / 60
     return f"{minutes / 60:.1f} h" if minutes >= 90 else f"{minutes:.1f} min"
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A markdown table (pipes inside cells escaped), then a blank line."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
     return [*lines, ""]
 
 
 def fenced(text: str) -> list[str]:
+    """Generated text in a code block that it cannot close early."""
     return ["```text", text.replace("```", "'''").rstrip(), "```", ""]
 
 
@@ -232,6 +237,7 @@ def target_lines(report: dict[str, Any]) -> list[str]:
 
 
 def text_table(report: dict[str, Any]) -> list[str]:
+    """The temperature table of prose, poems and stories, with the held-out text row."""
     kind = report["kind"]
     header = ["T", "real words", "letter TV", "word-length TV", "mean word length"]
     header += ["-ing / -ed / -tion per 10k", '"the"', "words / sentence"]
@@ -267,6 +273,7 @@ def text_table(report: dict[str, Any]) -> list[str]:
 
 
 def names_table(report: dict[str, Any]) -> list[str]:
+    """The temperature table of names: one row per temperature and style."""
     header = ["T", "style", "novel", "duplicates", "empty", "mean length (training)", "length TV"]
     rows = [
         [
@@ -284,6 +291,7 @@ def names_table(report: dict[str, Any]) -> list[str]:
 
 
 def examples(report: dict[str, Any]) -> list[str]:
+    """A few samples at the temperature nearest 0.8."""
     shown = min(report["temperature_list"], key=lambda t: abs(t - 0.8))
     picked = report["examples"][f"{shown:g}"]
     lines = [f"At T={shown:g}, seed {report['seed']} (the first samples of the evaluation):", ""]
@@ -445,6 +453,7 @@ def model_section(
 
 
 def summary_rows(entries: Sequence[tuple[ModelMetadata, dict[str, Any]]]) -> list[list[str]]:
+    """One row per model for the table at the top of the card."""
     rows = []
     for meta, report in entries:
         missed = [t["target"] for t in report["targets"] if t["met"] is False]
