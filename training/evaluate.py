@@ -111,6 +111,7 @@ def load_training_corpus(bundle: ModelBundle) -> Corpus:
 
 
 def log_softmax_rows(logits: np.ndarray) -> np.ndarray:
+    """Row-wise log-softmax in float64."""
     z = logits.astype(np.float64)
     z -= z.max(axis=1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
@@ -224,6 +225,7 @@ def model_tokens(bundle: ModelBundle, words: Sequence[str]) -> list[str]:
 
 
 def build_reference(bundle: ModelBundle, corpus: Corpus) -> TextReference:
+    """The training split's words, letters, word lengths, 4-grams (poems) and bigrams (words)."""
     texts = [doc.text for doc in corpus.train]
     words = [w for text in texts for w in words_for_ngrams(text)]
     letters = sum((metrics.letter_counts(t) for t in texts), np.zeros(26, np.int64))
@@ -285,6 +287,7 @@ def compare(stats: dict[str, Any], reference: TextReference) -> dict[str, Any]:
 
 
 def poem_statistics(texts: Sequence[str], reference: TextReference) -> dict[str, Any]:
+    """Mean poem shape and the share of word 4-grams copied from the training split."""
     shapes = [metrics.poem_shape(t) for t in texts]
     keys = ("lines", "stanzas", "lines_per_stanza", "words_per_line", "chars_per_line")
     result: dict[str, Any] = {
@@ -316,6 +319,7 @@ def story_statistics(
     samples: Sequence[Sequence[int]],
     reference: TextReference,
 ) -> dict[str, Any]:
+    """The bigram check of every continuation, averaged over the samples."""
     checks = []
     for seed_words, ids in zip(seeds, samples, strict=True):
         continuation = [bundle.tokenizer.vocab[i] for i in ids]
@@ -478,6 +482,7 @@ def evaluate_names(
 
 
 def closest(values: Sequence[float], target: float) -> float:
+    """The value nearest to ``target``."""
     return min(values, key=lambda v: abs(v - target))
 
 
@@ -549,6 +554,7 @@ def _save(fig: Any, path: Path) -> str:
 def plot_letters(
     name: str, reference: TextReference, rows: Sequence[dict[str, Any]], out: Path
 ) -> str:
+    """Letter frequencies of the training text and of the samples at each temperature."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 3))
     series = [("training text", reference.letters.tolist())]
@@ -568,6 +574,7 @@ def plot_letters(
 def plot_word_lengths(
     name: str, reference: TextReference, rows: Sequence[dict[str, Any]], out: Path
 ) -> str:
+    """Word-length distributions of the training text and the samples."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3))
     x = np.arange(1, metrics.MAX_WORD_LENGTH + 1)
@@ -589,6 +596,7 @@ def plot_name_lengths(
     rows: Sequence[dict[str, Any]],
     out: Path,
 ) -> str:
+    """Name-length distributions per style: training names and samples."""
     plt = _pyplot()
     styles = sorted(train_lengths)
     fig, axes = plt.subplots(1, len(styles), figsize=(3 * len(styles), 2.8), squeeze=False)
@@ -651,6 +659,7 @@ def plot_wordclouds(
 
 
 def model_summary(bundle: ModelBundle) -> dict[str, Any]:
+    """The metadata figures the card shows beside the measurements."""
     meta = bundle.meta
     return {
         "level": meta.level,
