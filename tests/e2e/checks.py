@@ -10,6 +10,12 @@ from typing import Any
 from fakediscord import FakeDiscord, FakeGuild, FakeUser, InteractionTrace, MessageEvent
 
 NO_MENTIONS = {"parse": []}
+CURSOR = "\u258c"  # the bot's streaming cursor: previews end with it, final texts never do
+
+
+def finished(trace: InteractionTrace) -> bool:
+    """The project's bot is done with an interaction when no message shows the cursor."""
+    return not any(m.content.endswith(CURSOR) for m in trace.final_messages)
 
 
 @dataclass

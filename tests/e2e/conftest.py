@@ -17,10 +17,13 @@ for _p in (str(_ROOT), str(_TESTS)):
 
 from fakediscord import FakeDiscord  # noqa: E402
 
+from .checks import finished  # noqa: E402
+
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeDiscord]:
     async with FakeDiscord() as server:
+        server.done_rule = finished
         yield server
 
 

@@ -18,6 +18,7 @@ from .checks import (
     assert_answered_once,
     assert_discord_valid,
     assert_one_row_each,
+    finished,
     make_world,
     row_for,
 )
@@ -70,6 +71,7 @@ async def _lovecraft_text(
 ) -> tuple[str, list[str], int]:
     """One long reply (spilling into a follow-up); returns (final text, event kinds, 429s)."""
     w = make_world(fake)
+    fake.done_rule = finished
     fault_hits = 0
     async with running_bot(fake, tiny_models_dir, db_path):
         if faults:

@@ -62,6 +62,9 @@ class InteractionTrace:
     _changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     _last_change: float = field(default=0.0, repr=False)
     in_flight: int = 0  # requests for this interaction being answered right now
+    # what "finished" means for wait_final (default: answered); a bot-specific rule (e.g. "no
+    # streaming cursor left") makes waiting robust when streaming edits stall under load
+    done: Callable[[InteractionTrace], bool] | None = field(default=None, repr=False)
 
     # ---- fed by the server -----------------------------------------------------------
 
@@ -181,11 +184,18 @@ class InteractionTrace:
             raise TimeoutError(f"timed out after {timeout}s: {self.summary()}") from exc
         return self
 
-    async def wait_final(self, *, settle_s: float = 1.5, timeout: float = 30.0) -> InteractionTrace:
-        """Wait until the interaction is answered (a visible, non-loading message) and nothing
-        has changed for ``settle_s`` seconds."""
+    async def wait_final(
+        self,
+        *,
+        settle_s: float = 1.5,
+        timeout: float = 30.0,
+        done: Callable[[InteractionTrace], bool] | None = None,
+    ) -> InteractionTrace:
+        """Wait until the interaction is answered (a visible, non-loading message) and
+        ``done`` (or ``self.done``) holds, then until nothing has changed for ``settle_s``."""
         deadline = time.monotonic() + timeout
-        await self.wait_for(lambda t: t.answered, timeout)
+        rule = done or self.done
+        await self.wait_for(lambda t: t.answered and (rule is None or rule(t)), timeout)
         while True:
             quiet_for = time.monotonic() - self._last_change
             if quiet_for >= settle_s and self.in_flight == 0:

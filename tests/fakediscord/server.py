@@ -485,6 +485,8 @@ class FakeDiscord:
         self.global_commands: list[dict[str, Any]] = []
         self.guild_commands: dict[str, list[dict[str, Any]]] = {}
 
+        # default "finished" rule given to every InteractionTrace (see driver.wait_final)
+        self.done_rule: Callable[[InteractionTrace], bool] | None = None
         self.recorder = Recorder()
         self.faults = FaultPlan()
         self.gateway = FakeGateway(self)
@@ -669,6 +671,7 @@ class FakeDiscord:
             channel=channel,
             payload=payload,
             dispatched_at=it.created,
+            done=self.done_rule,
         )
         it.trace = trace
         self.interactions[iid] = it
