@@ -108,36 +108,43 @@ async def run_load(
     deadline = t0 + plan.total_timeout_s
     waiters: list[asyncio.Task[Any]] = []
 
-    async def settle(trace: InteractionTrace) -> None:
-        timeout = max(1.0, min(plan.per_interaction_timeout_s, deadline - time.monotonic()))
-        try:
-            await trace.wait_final(settle_s=plan.settle_s, timeout=timeout)
-        except TimeoutError as exc:
-            errors.append(str(exc)[:300])
+    # a simulated user waits for their reply before sending the next command (the bot allows
+    # one generation per user at a time); latency is measured from each actual dispatch
+    user_busy = {u.id: asyncio.Lock() for u in people}
 
-    sent = 0
-    while sent < plan.interactions and time.monotonic() < deadline:
-        for _ in range(min(plan.burst_size, plan.interactions - sent)):
-            user = people[sent % len(people)]
-            guild = guilds[people.index(user) % len(guilds)]
-            name = names[sent % len(names)]
-            options = plan.commands[name](rng)
+    async def one(i: int, name: str, options: dict[str, Any]) -> None:
+        user = people[i % len(people)]
+        guild = guilds[i % len(people) % len(guilds)]
+        async with user_busy[user.id]:
+            if time.monotonic() > deadline:
+                errors.append(f"#{i} never sent: out of time")
+                return
             trace = await fake.run_command(
                 user=user,
                 guild=guild,
-                channel=guild.channels[sent % len(guild.channels)],
+                channel=guild.channels[i % len(guild.channels)],
                 name=name,
                 options=options,
             )
             traces.append(trace)
-            waiters.append(asyncio.create_task(settle(trace)))
+            timeout = max(1.0, min(plan.per_interaction_timeout_s, deadline - time.monotonic()))
+            try:
+                await trace.wait_final(settle_s=plan.settle_s, timeout=timeout)
+            except TimeoutError as exc:
+                errors.append(str(exc)[:300])
+
+    sent = 0
+    while sent < plan.interactions and time.monotonic() < deadline:
+        for _ in range(min(plan.burst_size, plan.interactions - sent)):
+            name = names[sent % len(names)]
+            waiters.append(asyncio.create_task(one(sent, name, plan.commands[name](rng))))
             sent += 1
         if progress is not None:
             done = sum(t.answered for t in traces)
-            progress(f"dispatched {sent}/{plan.interactions}, answered {done}")
+            progress(f"queued {sent}/{plan.interactions}, dispatched {len(traces)}, done {done}")
         await asyncio.sleep(plan.burst_gap_s)
     if waiters:
-        await asyncio.wait(waiters, timeout=max(1.0, deadline - time.monotonic()))
+        await asyncio.wait(waiters, timeout=max(1.0, deadline - time.monotonic() + 5))
     for w in waiters:
         w.cancel()
     wall = time.monotonic() - t0
@@ -158,3 +165,21 @@ async def run_load(
         double_acks=double,
         errors=errors,
     )
+
+
+PROMPTS = ["The old house", "In the night", "Beyond the hills", "It was said that", "The sea"]
+
+
+def default_commands(*, long: bool = False) -> dict[str, OptionsFactory]:
+    """All four generating commands with varied options (``long``: bench-sized replies)."""
+    lengths = [200, 400, 800] if long else [60, 120]
+    story_lengths = [40, 80] if long else [15, 30]
+    return {
+        "lovecraft": lambda rng: {"prompt": rng.choice(PROMPTS), "length": rng.choice(lengths)},
+        "poem": lambda rng: {"first_line": rng.choice(PROMPTS)} if rng.random() < 0.5 else {},
+        "name": lambda rng: {"count": rng.randint(1, 6)},
+        "story": lambda rng: {
+            "seed_words": rng.choice(["a fox and a crow", "the lion", "a wolf"]),
+            "length": rng.choice(story_lengths),
+        },
+    }
