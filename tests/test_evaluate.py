@@ -12,6 +12,7 @@ import pytest
 
 from bot.engine.bundle import ModelBundle
 from training import evaluate, model_card
+from training.data import Corpus, Document
 from training.evaluate import EvaluationError, Options
 
 MODELS = ("fables", "lovecraft", "names", "poems")
@@ -104,6 +105,11 @@ def test_text_reports_hold_every_statistic(reports: Path) -> None:
     assert 0.0 <= fables["temperatures"][0]["grammatical_continuations"] <= 1.0
     assert all(e.startswith("[") for e in fables["examples"]["0.8"])
     lovecraft = load(reports, "lovecraft")
+    assert lovecraft["prompts"]["words"] == 3 and poems["prompts"]["words"] == 0
+    assert all(
+        e.startswith(f"[{p}]")
+        for e, p in zip(lovecraft["examples"]["0.8"], lovecraft["prompts"]["first"], strict=True)
+    )
     assert [t["target"] for t in lovecraft["targets"]] == [
         "held-out loss (nats/char)",
         "real words at T=0.8",
@@ -153,6 +159,17 @@ def test_batched_sampling_does_not_depend_on_the_batch(tiny_models_dir: Path) ->
     for ids, done in zip(together, ended, strict=True):
         assert tok.eos_id not in ids
         assert done or len(ids) == 60
+
+
+def test_prose_prompts_are_held_out_sentence_openings() -> None:
+    text = "TITLE\nThe cat sat down. A dog ran off! it was late. Big Red Dog here.\nOne more line"
+    corpus = Corpus("c", "prose", [], 0, "", [], [Document(text, "a.txt")])
+    prompts = evaluate.prose_prompts(corpus, 50, seed=1)
+    assert set(prompts) == {"The cat sat", "A dog ran", "One more line"}
+    assert prompts == evaluate.prose_prompts(corpus, 50, seed=1)
+    empty = Corpus("c", "prose", [], 0, "", [], [Document("no openings here", "a.txt")])
+    with pytest.raises(EvaluationError, match="no sentence openings"):
+        evaluate.prose_prompts(empty, 3, seed=1)
 
 
 def test_errors_name_the_problem(tiny_models_dir: Path, tmp_path: Path, capsys) -> None:

@@ -27,6 +27,7 @@ import io
 import json
 import math
 import random
+import re
 import sys
 import time
 import zlib
@@ -47,8 +48,9 @@ from training.data import Corpus, CorpusError, batchify, build_vocab, encode_doc
 
 TARGET_TEMPERATURE = 0.8
 NAMES_BATCH = 100  # names per style and temperature, at least (the duplicate target's batch)
-STORY_SEED_WORDS = 3  # the original story model read three words
-STORY_LENGTH = 50  # tokens generated after each seed
+PROMPT_WORDS = 3  # prompts: three held-out words (the original story model read three)
+STORY_LENGTH = 50  # tokens generated after each story seed
+_SENTENCE_START = re.compile(r"(?:^|(?<=[.!?] ))([A-Z][a-z']* [a-z][\w'-]* [a-z][\w'-]*)", re.M)
 EXAMPLES = 4  # samples kept per temperature in the report
 EXAMPLE_CHARS = 700
 NAME_EXAMPLES = 12
@@ -304,13 +306,23 @@ def story_seeds(corpus: Corpus, count: int, seed: int) -> list[list[str]]:
     for doc in corpus.validation:
         tokens = split_words(doc.text)
         runs.extend(
-            tokens[i : i + STORY_SEED_WORDS]
-            for i in range(len(tokens) - STORY_SEED_WORDS + 1)
-            if all(t[:1].isalpha() for t in tokens[i : i + STORY_SEED_WORDS])
+            tokens[i : i + PROMPT_WORDS]
+            for i in range(len(tokens) - PROMPT_WORDS + 1)
+            if all(t[:1].isalpha() for t in tokens[i : i + PROMPT_WORDS])
         )
     if not runs:
-        raise EvaluationError(f"{corpus.name}: no three-word runs in the held-out fables")
+        raise EvaluationError(f"{corpus.name}: no three-word runs in the held-out documents")
     return [rng.choice(runs) for _ in range(count)]
+
+
+def prose_prompts(corpus: Corpus, count: int, seed: int) -> list[str]:
+    """``count`` sentence openings (three words, as written) from the held-out stories:
+    the bot's prose product always continues a user's prompt."""
+    openings = [m.group(1) for doc in corpus.validation for m in _SENTENCE_START.finditer(doc.text)]
+    if not openings:
+        raise EvaluationError(f"{corpus.name}: no sentence openings in the held-out stories")
+    rng = random.Random(seed)
+    return [rng.choice(openings) for _ in range(count)]
 
 
 def story_statistics(
@@ -358,15 +370,23 @@ def evaluate_text(
     tokenizer = bundle.tokenizer
     word_level = bundle.meta.level == "word"
     seeds = story_seeds(corpus, options.samples, options.seed) if word_level else []
+    prompts = [detokenize_words(s) for s in seeds]
+    if corpus.kind == "prose":
+        prompts = prose_prompts(corpus, options.samples, options.seed)
+    # prose and stories continue prompts, as the bot does; poems start from the beginning
+    opening = [tokenizer.eos_id, tokenizer.bos_id]
     if word_level:
-        starts = [
-            [tokenizer.eos_id, tokenizer.bos_id, *tokenizer.encode(" ".join(s)).ids] for s in seeds
-        ]
-        max_tokens = STORY_LENGTH
-        report["story"] = {"seed_words": STORY_SEED_WORDS, "length": STORY_LENGTH}
+        starts = [[*opening, *tokenizer.encode(" ".join(s)).ids] for s in seeds]
+    elif prompts:
+        starts = [[*opening, *tokenizer.encode(p).ids] for p in prompts]
     else:
-        starts = [[tokenizer.eos_id, tokenizer.bos_id]] * options.samples
-        max_tokens = bundle.meta.sampling.max_tokens
+        starts = [opening] * options.samples
+    max_tokens = STORY_LENGTH if word_level else bundle.meta.sampling.max_tokens
+    report["prompts"] = {
+        "words": PROMPT_WORDS if prompts else 0,
+        "max_tokens": max_tokens,
+        "first": prompts[:EXAMPLES],
+    }
     texts_by_t: dict[str, list[str]] = {}
     rows = []
     for temperature in options.temperatures:
@@ -386,9 +406,11 @@ def evaluate_text(
             stats.update(poem_statistics(texts, reference))
         if word_level:
             stats.update(story_statistics(bundle, seeds, ids, reference))
+        if prompts:
+            glue = " " if word_level else ""  # a char model's continuation has its spaces
             examples = [
-                f"[{detokenize_words(s)}] {t}"[:EXAMPLE_CHARS]
-                for s, t in zip(seeds[:EXAMPLES], texts, strict=False)
+                f"[{p}]{glue}{t}"[:EXAMPLE_CHARS]
+                for p, t in zip(prompts[:EXAMPLES], texts, strict=False)
             ]
         else:
             examples = [t[:EXAMPLE_CHARS] for t in texts[:EXAMPLES]]

@@ -410,10 +410,17 @@ def model_section(
             "training split's distribution (0 = identical). The held-out row is human text "
             "the model never saw, scored the same way."
         )
+        if corpus.kind == "prose":
+            lines.append(
+                f"As in the bot, every sample continues a prompt: the first "
+                f"{report['prompts']['words']} words of a sentence from a held-out story "
+                f'(e.g. "{report["prompts"]["first"][0]}"), for up to '
+                f"{report['prompts']['max_tokens']} characters; only the continuation is scored."
+            )
         if corpus.kind == "words":
             lines.append(
-                f"Each sample adds {report['story']['length']} tokens to "
-                f"{report['story']['seed_words']} consecutive words taken from a held-out "
+                f"Each sample adds {report['prompts']['max_tokens']} tokens to "
+                f"{report['prompts']['words']} consecutive words taken from a held-out "
                 "fable. Seam bigram seen: the first new token follows the last seed word as "
                 "somewhere in the training fables; grammatical: the first five bigrams from "
                 "the seam all occur in training (a simple bigram check, not a parser). Real "
