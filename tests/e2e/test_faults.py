@@ -68,8 +68,10 @@ async def test_gateway_drop_mid_stream_resumes_and_loses_nothing(
 
 async def _lovecraft_text(
     fake: FakeDiscord, tiny_models_dir: Path, db_path: Path, *, faults: bool
-) -> tuple[str, list[str], int]:
-    """One long reply (spilling into a follow-up); returns (final text, event kinds, 429s)."""
+) -> tuple[str, list[int], int]:
+    """One long reply (spilling into a follow-up).
+
+    Returns (final text, [messages at the end, follow-ups posted], 429s met)."""
     w = make_world(fake)
     fake.done_rule = finished
     fault_hits = 0
@@ -94,23 +96,25 @@ async def _lovecraft_text(
     assert_discord_valid(trace.events)
     assert row_for(read_rows(db_path), trace)["status"] == "ok"
     assert len(trace.messages) == len(trace.final_messages)  # nothing left "thinking"
-    return trace.final_text, [m.kind for m in trace.messages.values()], fault_hits
+    created = [r for r in trace.requests if r.route == "followup" and r.status == 200]
+    # the messages the reply ended with, and how many follow-ups were ever posted
+    return trace.final_text, [len(trace.messages), len(created)], fault_hits
 
 
 async def test_rate_limited_edits_are_retried_without_duplicates(
     tiny_models_dir: Path, tmp_path: Path
 ) -> None:
     async with FakeDiscord() as fake:
-        clean_text, clean_kinds, _ = await _lovecraft_text(
+        clean_text, clean_shape, _ = await _lovecraft_text(
             fake, tiny_models_dir, tmp_path / "a.db", faults=False
         )
     async with FakeDiscord() as fake:
-        text, kinds, hits = await _lovecraft_text(
+        text, shape, hits = await _lovecraft_text(
             fake, tiny_models_dir, tmp_path / "b.db", faults=True
         )
     assert hits >= 3  # the bot really met the 429s
-    assert len(clean_kinds) >= 2  # a 2,000-char story plus title needs a follow-up
-    assert kinds == clean_kinds  # same messages: none duplicated, none missing
+    assert clean_shape[0] >= 2  # a 2,000-char story plus title needs a follow-up
+    assert shape == clean_shape  # as many messages and follow-ups: none duplicated or lost
     assert text == clean_text  # same seed: the final text is intact
 
 
