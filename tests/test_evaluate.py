@@ -269,6 +269,8 @@ def test_card_states_missed_targets(card: Path, reports: Path) -> None:
                 assert f"**Misses the target** {target['target']}" in sections(text)[name]
             elif target["met"]:
                 assert f"Meets the target {target['target']}" in sections(text)[name]
+    for name in ("lovecraft", "poems"):  # context: the same statistic of human text
+        assert "(held-out human text: " in sections(text)[name]
 
 
 def test_recorded_baseline_appears_in_the_card(

@@ -514,18 +514,32 @@ def check_targets(kind: str, report: dict[str, Any]) -> list[dict[str, Any]]:
     measured_t = TARGET_TEMPERATURE in {row["temperature"] for row in report["temperatures"]}
     row = at.get(TARGET_TEMPERATURE, {})
 
-    def target(name: str, value: float | None, op: str, threshold: float) -> dict[str, Any]:
+    human = report.get("heldout_text", {})
+
+    def target(
+        name: str, value: float | None, op: str, threshold: float, key: str | None = None
+    ) -> dict[str, Any]:
+        """``key``: the same statistic of held-out human text, for context."""
         compare = {"<=": float.__le__, "<": float.__lt__, ">=": float.__ge__}[op]
         met = None if value is None else compare(float(value), threshold)
-        return {"target": name, "value": value, "op": op, "threshold": threshold, "met": met}
+        result = {"target": name, "value": value, "op": op, "threshold": threshold, "met": met}
+        return {**result, "human": human.get(key) if key else None}
 
     if kind == "prose":
         return [
             target("held-out loss (nats/char)", report["heldout"]["nats_per_token"], "<=", 1.30),
-            target("real words at T=0.8", row.get("real_word_rate"), ">=", 0.95),
+            target("real words at T=0.8", row.get("real_word_rate"), ">=", 0.95, "real_word_rate"),
         ]
     if kind == "poems":
-        return [target("copied word 4-grams at T=0.8", row.get("copied_4gram_share"), "<=", 0.05)]
+        return [
+            target(
+                "copied word 4-grams at T=0.8",
+                row.get("copied_4gram_share"),
+                "<=",
+                0.05,
+                "copied_4gram_share",
+            )
+        ]
     if kind == "names":
         out = []
         for style_row in report["temperatures"]:

@@ -227,6 +227,8 @@ def target_lines(report: dict[str, Any]) -> list[str]:
         )
         limit = num(t["threshold"], 2) if "loss" in t["target"] else pct(t["threshold"], 0)
         goal = f"{t['target']} {t['op']} {limit}"
+        if t.get("human") is not None:
+            shown += f" (held-out human text: {pct(t['human'])})"
         if t["met"] is False:
             lines.append(f"- **Misses the target** {goal}: measured {shown}.")
         elif t["met"] is None:
