@@ -661,7 +661,7 @@ def plot_wordclouds(
     name: str, sample_words: Sequence[str], corpus_words: Sequence[str], t: float, out: Path
 ) -> str | None:
     """Word clouds of the samples (left) and of the training text (right), one small PNG."""
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw, ImageFont
     from wordcloud import STOPWORDS, WordCloud
 
     def cloud(words: Sequence[str]) -> Image.Image | None:
@@ -683,8 +683,9 @@ def plot_wordclouds(
     image.paste(left, (0, 20))
     image.paste(right, (370, 20))
     draw = ImageDraw.Draw(image)
-    draw.text((4, 4), f"{name}: samples at T={t:g}", fill="black")
-    draw.text((374, 4), f"{name}: training text", fill="black")
+    font = ImageFont.load_default(size=13)
+    draw.text((4, 3), f"{name}: samples at T={t:g}", fill="black", font=font)
+    draw.text((374, 3), f"{name}: training text", fill="black", font=font)
     path = out / f"{name}.wordcloud.png"
     image.quantize(colors=64).save(path, optimize=True)
     return path.name
