@@ -579,8 +579,9 @@ class FakeDiscord:
         channels: int = 1,
         members: list[FakeUser] | None = None,
         roles: list[str] | None = None,
+        guild_id: str | None = None,
     ) -> FakeGuild:
-        gid = snowflake()
+        gid = guild_id or snowflake()
         guild = FakeGuild(id=gid, name=name, members=list(members or []))
         guild.channels = [
             FakeChannel(id=snowflake(), name=f"general-{i}" if i else "general", guild_id=gid)
