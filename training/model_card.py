@@ -203,8 +203,9 @@ def baseline_rows(
     )
     nats = recorded["validation_loss_nats"]
     note = (
-        f"{duration(recorded['wall_time_s'])} on {recorded['device']}, "
-        f"{recorded['parameters']:,} parameters; by the trainer"
+        f"trained {duration(recorded['wall_time_s'])} on {recorded['device']} (shipped model: "
+        f"{duration(meta.training.wall_time_s)}), {recorded['parameters']:,} parameters; "
+        "held-out loss by the trainer"
     )
     if not same_split:
         note = "different corpus or split: not comparable; " + note
