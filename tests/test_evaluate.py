@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
@@ -164,6 +165,21 @@ def test_batched_sampling_does_not_depend_on_the_batch(tiny_models_dir: Path) ->
     for ids, done in zip(together, ended, strict=True):
         assert tok.eos_id not in ids and not never & set(ids)
         assert done or len(ids) == 60
+
+
+def test_samples_keep_the_products_repetition_guard(tiny_models_dir: Path) -> None:
+    limits = {"poems": 3, "lovecraft": 3, "names": 2, "fables": 2}  # bot/generators/*.py
+    for name, limit in limits.items():
+        bundle = ModelBundle.load(tiny_models_dir / f"{name}.json")
+        params = evaluate.params_at(bundle, 0.3)
+        assert params.repeat_limit == limit
+        start = [bundle.tokenizer.eos_id, bundle.tokenizer.bos_id]
+        samples, _ = evaluate.sample_batch(
+            bundle, [start] * 8, params, evaluate.make_rngs(0, 0.3, 8), 80, desc="", progress=False
+        )
+        for ids in samples:
+            runs = [len(list(group)) for _, group in itertools.groupby(ids)]
+            assert max(runs, default=0) <= limit, (name, ids)
 
 
 def test_prose_prompts_are_held_out_sentence_openings() -> None:

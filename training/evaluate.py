@@ -9,7 +9,8 @@ Per model it writes ``OUT/NAME.json`` and pictures:
   stateful over the stream like the trainer's own evaluation, one ORT step per token;
 - a Witten-Bell bigram baseline measured on the same split;
 - per temperature, seeded samples drawn in batches (one ORT call per step for all of them)
-  with the model's top-k/top-p defaults, and their statistics: real words, letter and
+  as the bot samples (top-k/top-p defaults, the product's repetition guard, never the
+  unknown, BOS or style tokens), and their statistics: real words, letter and
   word-length distributions, -ing/-ed/-tion, "the", sentence length; poems add copied word
   4-grams and line/stanza shape; names are judged per style (novelty, duplicates, length);
   stories check seed continuations with training bigrams;
@@ -41,8 +42,12 @@ from tqdm import tqdm
 
 from bot.engine.bundle import ModelBundle, ModelLoadError
 from bot.engine.ngrams import ngram_hashes, words_for_ngrams
-from bot.engine.sampling import SamplingParams, sample
+from bot.engine.sampling import SamplingParams, banned_token, sample
 from bot.engine.tokenizer import detokenize_words, split_words
+from bot.generators.names import CHAR_REPEAT_LIMIT as NAMES_REPEAT_LIMIT
+from bot.generators.poem import CHAR_REPEAT_LIMIT as POEM_REPEAT_LIMIT
+from bot.generators.prose import CHAR_REPEAT_LIMIT as PROSE_REPEAT_LIMIT
+from bot.generators.story import WORD_REPEAT_LIMIT as STORY_REPEAT_LIMIT
 from training import metrics
 from training.data import Corpus, CorpusError, batchify, build_vocab, encode_documents, load_corpus
 
@@ -54,6 +59,13 @@ _SENTENCE_START = re.compile(r"(?:^|(?<=[.!?] ))([A-Z][a-z']* [a-z][\w'-]* [a-z]
 EXAMPLES = 4  # samples kept per temperature in the report
 EXAMPLE_CHARS = 700
 NAME_EXAMPLES = 12
+# the products' repetition guards: the bot never repeats a token more than this in a row
+REPEAT_LIMITS = {
+    "prose": PROSE_REPEAT_LIMIT,
+    "poems": POEM_REPEAT_LIMIT,
+    "names": NAMES_REPEAT_LIMIT,
+    "words": STORY_REPEAT_LIMIT,
+}
 BAR_TEMPERATURE_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3")
 
 
@@ -171,7 +183,12 @@ def sample_batch(
     with tqdm(total=max_tokens, desc=desc, disable=not progress, leave=False) as bar:
         for step in range(max_tokens):
             logits[:, never] = -np.inf
-            nxt = np.array([sample(logits[j], params, rngs[i]) for j, i in enumerate(active)])
+            nxt = np.array(
+                [
+                    sample(logits[j], params, rngs[i], banned_token(out[i], params.repeat_limit))
+                    for j, i in enumerate(active)
+                ]
+            )
             for i, token in zip(active, nxt, strict=True):
                 if token == eos:
                     ended[i] = True
@@ -206,9 +223,15 @@ def make_rngs(
 
 
 def params_at(bundle: ModelBundle, temperature: float) -> SamplingParams:
-    """The model's serving defaults (top-k, top-p) at the given temperature."""
+    """What the bot samples with: the model's top-k/top-p defaults and its product's
+    repetition guard, at the given temperature."""
     defaults = bundle.meta.sampling
-    return SamplingParams(temperature=temperature, top_k=defaults.top_k, top_p=defaults.top_p)
+    return SamplingParams(
+        temperature=temperature,
+        top_k=defaults.top_k,
+        top_p=defaults.top_p,
+        repeat_limit=REPEAT_LIMITS.get(bundle.meta.corpus.kind, 0),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -733,6 +756,7 @@ def evaluate_model(json_path: Path, options: Options) -> dict[str, Any]:
     validation = encode_documents(corpus.validation, vocab, special)
     train = encode_documents(corpus.train, vocab, special)
     rows = int(config.get("eval_batch_size", 8))
+    params = params_at(bundle, TARGET_TEMPERATURE)
     nats = heldout_loss(bundle, validation, rows, options.progress)
     baseline = metrics.witten_bell_bigram_nats(train, validation, len(vocab))
     report: dict[str, Any] = {
@@ -742,8 +766,8 @@ def evaluate_model(json_path: Path, options: Options) -> dict[str, Any]:
         "samples": options.samples,
         "temperature_list": list(options.temperatures),
         "sampling_note": (
-            f"temperature as listed, with the model's serving defaults "
-            f"top_k={bundle.meta.sampling.top_k} and top_p={bundle.meta.sampling.top_p}"
+            f"temperature as listed, with the bot's top_k={params.top_k}, top_p={params.top_p} "
+            f"and no token more than {params.repeat_limit} times in a row"
         ),
         **model_summary(bundle),
         "heldout": {
