@@ -321,10 +321,19 @@ def test_recorded_baseline_appears_in_the_card(
     assert "not comparable" in sections(out.read_text("utf-8"))["lovecraft"]
 
 
-def test_card_without_reports_fails(tmp_path: Path, capsys) -> None:
+def test_card_refuses_missing_or_stale_reports(
+    reports: Path, tiny_models_dir: Path, tmp_path: Path, capsys
+) -> None:
     args = ["--reports", str(tmp_path), "--out", str(tmp_path / "card.md")]
     assert model_card.main(args) == 1
     assert "no evaluation reports" in capsys.readouterr().err
+
+    stale = load(reports, "poems")
+    stale["onnx_sha256"] = "f" * 64  # the model was re-exported after this evaluation
+    (tmp_path / "poems.json").write_text(json.dumps(stale), "utf-8")
+    assert model_card.main([*args, "--models-dir", str(tiny_models_dir)]) == 1
+    assert "evaluated another poems.onnx" in capsys.readouterr().err
+    assert not (tmp_path / "card.md").exists()
 
 
 def test_licence_notes_from_the_real_sources_layout() -> None:

@@ -761,6 +761,7 @@ def evaluate_model(json_path: Path, options: Options) -> dict[str, Any]:
     baseline = metrics.witten_bell_bigram_nats(train, validation, len(vocab))
     report: dict[str, Any] = {
         "model": bundle.name,
+        "onnx_sha256": bundle.meta.onnx_sha256,
         "command": options.command(bundle.name),
         "seed": options.seed,
         "samples": options.samples,

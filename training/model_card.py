@@ -504,6 +504,11 @@ def build_card(reports_dir: Path, out: Path, models_dir: Path, sources: Path | N
             meta = load_metadata(models_dir / f"{report['model']}.json")
         except MetadataError as exc:
             raise CardError(f"{path}: {exc}") from None
+        if report.get("onnx_sha256") != meta.onnx_sha256:
+            raise CardError(
+                f"{path}: evaluated another {meta.name}.onnx than the one in {models_dir} "
+                f"(re-run: {report['command']})"
+            )
         entries.append((meta, report))
 
     lines = [
