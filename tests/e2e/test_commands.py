@@ -172,7 +172,7 @@ async def test_lovecraft_streams_within_the_edit_rate(
             await t.wait_final(settle_s=SETTLE, timeout=60)
     rows = read_rows(db_path)
     assert_one_row_each(traces, rows)
-    streamed = 0
+    streamed = edits_seen = 0
     for t in traces:
         assert_answered_once(t)
         assert_discord_valid(t.events)
@@ -181,16 +181,19 @@ async def test_lovecraft_streams_within_the_edit_rate(
         streamed += bool(previews)
         assert not any(m.content.endswith("▌") for m in t.final_messages)
         assert t.final_text.startswith("**In the manner of Lovecraft**\nThe house of")
-        # per message: consecutive edits at least `interval` apart (20% slack for the
-        # loopback and a loaded event loop), and no more edits than the time allows
+        # per message: no more edits than one per `interval` over the reply's life, and no
+        # burst (gaps are measured on arrival, so a send delayed by a busy loop may land
+        # closer to the next one: half the interval is the floor)
         for message_id in {e.message_id for e in shown}:
             times = [e.t for e in shown if e.message_id == message_id]
             gaps = [b - a for a, b in itertools.pairwise(times)]
-            assert all(g >= interval * 0.8 for g in gaps), gaps
-            assert len(times) <= (times[-1] - times[0]) / interval + 2
+            assert all(g >= interval * 0.5 for g in gaps), gaps
+            assert len(times) <= (times[-1] - times[0]) / interval + 2, gaps
+        edits_seen += len(shown)
         row = row_for(rows, t)
         assert row["status"] == "ok" and row["tokens"] >= 1000
     assert streamed >= 1  # at least one reply showed a preview before its final text
+    assert edits_seen >= 3 * len(traces)  # and they really streamed: several edits each
 
 
 async def test_models_and_stats(fake: FakeDiscord, tiny_models_dir: Path, db_path: Path) -> None:

@@ -113,7 +113,7 @@ async def _sigterm_run(
         p.signal(signal.SIGTERM)
         await asyncio.sleep(0.05)
         refused = [await fake.run_command(user=w.alice, guild=w.guild, name="name", options={})]
-        code = await exit_code_or_stacks(p, grace + 15)
+        code = await exit_code_or_stacks(p, grace + 8)
     for t in [*traces, *refused]:
         await t.wait_final(settle_s=0.2, timeout=10)
     return traces, refused, read_rows(db), p.output(), code
@@ -122,7 +122,7 @@ async def _sigterm_run(
 async def test_sigterm_lets_in_flight_replies_finish(
     fake: FakeDiscord, tiny_models_dir: Path, tmp_path: Path
 ) -> None:
-    traces, refused, rows, out, code = await _sigterm_run(fake, tiny_models_dir, tmp_path, grace=10)
+    traces, refused, rows, out, code = await _sigterm_run(fake, tiny_models_dir, tmp_path, grace=5)
     assert code == 0, out
     assert_one_row_each([*traces, *refused], rows)
     for t in traces:
