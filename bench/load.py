@@ -72,7 +72,7 @@ async def main_async(args: argparse.Namespace) -> int:
             "BOT_GUILD_CONCURRENCY": "0",
             "BOT_LOG_LEVEL": "WARNING",
         }
-        async with FakeDiscord() as fake:
+        async with FakeDiscord(heartbeat_interval_ms=1000) as fake:
             fake.done_rule = finished
             people, guilds = build_world(fake, users=plan.users, guilds=plan.guilds)
             print(f"models: {models}; fake Discord at {fake.origin}")
@@ -83,6 +83,7 @@ async def main_async(args: argparse.Namespace) -> int:
                     fake, plan, people=people, guilds=guilds, progress=lambda m: print("  " + m)
                 )
                 await rb.bot.request_log.flush()
+                gaps = fake.recorder.heartbeat_gaps(since=t0)
             rows = read_rows(db_path)
         tokens = sum(r["tokens"] or 0 for r in rows)
         print()
@@ -90,6 +91,11 @@ async def main_async(args: argparse.Namespace) -> int:
         if any(r["tokens"] for r in rows):
             per_request = sorted(r["tokens"] / max(r["total_s"], 1e-9) for r in rows if r["tokens"])
             print(f"per request: median {per_request[len(per_request) // 2]:.0f} tokens/s")
+        if gaps:
+            print(
+                f"gateway heartbeats every 1.0 s: longest gap {max(gaps):.2f} s "
+                "(longer means the bot's event loop was blocked)"
+            )
         statuses = Counter(r["status"] for r in rows)
         want = Counter((int(t.user.id), t.name) for t in report.traces)
         got = Counter((int(r["user_id"]), r["command"]) for r in rows)

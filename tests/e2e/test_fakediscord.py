@@ -65,6 +65,12 @@ class MiniBot(commands.Bot):
             await asyncio.sleep(delay)
             await interaction.response.send_message("too late?")
 
+        @self.tree.command(name="block", description="Block the event loop (a classic bug)")
+        async def block(interaction: discord.Interaction, seconds: float) -> None:
+            await interaction.response.defer()
+            time.sleep(seconds)
+            await interaction.edit_original_response(content="done")
+
         @self.tree.command(name="followups", description="Defer, then two follow-ups")
         async def followups(interaction: discord.Interaction) -> None:
             await interaction.response.defer(ephemeral=True, thinking=True)
@@ -105,7 +111,7 @@ async def test_handshake_sync_and_streamed_command(fake: FakeDiscord) -> None:
         assert all(r.authorized for r in fake.recorder.by_route("get_me"))
 
         synced = await bot.tree.sync()
-        assert {c.name for c in synced} == {"poem", "quick", "long", "late", "followups"}
+        assert {c.name for c in synced} == {"poem", "quick", "long", "late", "followups", "block"}
         assert {c["name"] for c in fake.global_commands} == {c.name for c in synced}
 
         trace = await fake.run_command(
@@ -388,3 +394,20 @@ async def test_load_generator_against_minimal_bot(fake: FakeDiscord) -> None:
     p50, p95 = report.percentiles("time_to_final")
     assert 0 <= p50 <= p95 < 30
     assert "p95" in report.format(tokens=100)
+
+
+async def test_blocked_event_loop_shows_in_heartbeat_gaps() -> None:
+    """The heartbeat-gap check used by the load test can fail: a command that blocks the
+    loop for 2 s delays the client's heartbeats."""
+    async with FakeDiscord(heartbeat_interval_ms=300) as fake:
+        user, guild = await _world(fake)
+        bot = MiniBot()
+        async with running_client(fake, bot):
+            await asyncio.sleep(1.0)
+            assert max(fake.recorder.heartbeat_gaps()) < 1.0
+            t0 = time.monotonic()
+            trace = await fake.run_command(
+                user=user, guild=guild, name="block", options={"seconds": 2.0}
+            )
+            await trace.wait_final(settle_s=0.8, timeout=15)
+        assert max(fake.recorder.heartbeat_gaps(since=t0 - 1.0)) > 1.5

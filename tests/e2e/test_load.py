@@ -29,8 +29,10 @@ async def test_reduced_load(fake: FakeDiscord, tiny_models_dir: Path, db_path: P
         total_timeout_s=180,
     )
     people, guilds = build_world(fake, users=plan.users, guilds=plan.guilds)
+    fake.heartbeat_interval_ms = 500  # frequent heartbeats: a blocked event loop shows
     async with running_bot(fake, tiny_models_dir, db_path):
         report = await run_load(fake, plan, people=people, guilds=guilds)
+        gaps = fake.recorder.heartbeat_gaps()
     rows = read_rows(db_path)
     tokens = sum(r["tokens"] or 0 for r in rows)
     print("\n" + report.format(tokens=tokens))
@@ -48,3 +50,6 @@ async def test_reduced_load(fake: FakeDiscord, tiny_models_dir: Path, db_path: P
     f50, f95 = report.percentiles("time_to_final")
     assert 0 < p50 <= p95 and p50 <= f50 <= f95 < 60
     assert tokens > 0
+    # generation never blocked the bot's event loop for long: heartbeats kept their beat
+    assert len(gaps) >= report.wall_s / 0.5 - 3, gaps
+    assert max(gaps) < 1.5, max(gaps)

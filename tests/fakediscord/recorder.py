@@ -12,7 +12,7 @@ Timestamps are ``time.monotonic()`` seconds, comparable with ``InteractionTrace`
 
 from __future__ import annotations
 
-import asyncio
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -85,7 +85,6 @@ class Recorder:
         self.requests: list[RecordedRequest] = []
         self.message_events: list[MessageEvent] = []
         self.gateway_events: list[tuple[float, str, Any]] = []  # (t, what, detail)
-        self._changed = asyncio.Condition()
         self._listeners: list[Callable[[MessageEvent], None]] = []
 
     def add_request(self, req: RecordedRequest) -> None:
@@ -119,6 +118,12 @@ class Recorder:
 
     def for_interaction(self, interaction_id: str) -> list[MessageEvent]:
         return [e for e in self.message_events if e.interaction_id == interaction_id]
+
+    def heartbeat_gaps(self, since: float = 0.0) -> list[float]:
+        """Seconds between consecutive heartbeats received (after ``since``). A client whose
+        event loop is blocked sends its heartbeats late: large gaps show it."""
+        times = [t for t, what, _ in self.gateway_events if what == "heartbeat" and t >= since]
+        return [b - a for a, b in itertools.pairwise(times)]
 
     def unknown_routes(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.route == "unknown"]
