@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,33 @@ async def test_two_shards_split_the_guilds(
         ready = next(m for _, m in s.backlog if m["t"] == "READY")["d"]
         want = {g.id for g in guilds if (int(g.id) >> 22) % 2 == s.shard[0]}
         assert {g["id"] for g in ready["guilds"]} == want and len(want) == 2
+
+
+async def test_heartbeat_file_follows_the_gateway_not_the_process(
+    fake: FakeDiscord, tiny_models_dir: Path, db_path: Path, tmp_path: Path
+) -> None:
+    """The container health check reads the heartbeat file: it must go stale while the
+    gateway is down (the process is alive) and fresh again once the bot has resumed."""
+    beat = tmp_path / "heartbeat"
+    env = {"BOT_HEARTBEAT_FILE": str(beat), "BOT_HEARTBEAT_INTERVAL": "1"}
+
+    async def next_write(timeout: float) -> bool:
+        before = beat.stat().st_mtime_ns if beat.exists() else None
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+            if beat.exists() and beat.stat().st_mtime_ns != before:
+                return True
+        return False
+
+    async with running_bot(fake, tiny_models_dir, db_path, env=env) as rb:
+        await asyncio.wait_for(rb.bot.wait_until_ready(), 15)
+        assert await next_write(3)  # connected: touched every second
+        fake.gateway.refuse_connections = True  # an outage: reconnects get 503
+        await fake.gateway.drop(mode="abort")
+        await asyncio.sleep(0.3)
+        assert not await next_write(2.5)  # down: stale, although the process lives
+        fake.gateway.refuse_connections = False
+        await fake.gateway.wait_resumed(1, timeout=30)
+        assert await next_write(3)  # back: fresh again
+        assert any(what == "refused" for _, what, _ in fake.recorder.gateway_events)

@@ -177,6 +177,7 @@ class FakeGateway:
         self.connections: list[GatewayConnection] = []
         self.ack_heartbeats = True
         self.refuse_resume = False
+        self.refuse_connections = False  # answer new gateway connections 503 (an outage)
         self.identifies = 0
         self.resumes = 0
         self._state_changed = asyncio.Event()
@@ -283,8 +284,11 @@ class FakeGateway:
         if conn in self.connections:
             self.connections.remove(conn)
 
-    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         fake = self.fake
+        if self.refuse_connections:
+            fake.recorder.add_gateway_event("refused", {"path": request.path})
+            return web.Response(status=503, text="fake: gateway unavailable")
         ws = web.WebSocketResponse(autoping=True, max_msg_size=0)
         await ws.prepare(request)
         query = dict(request.query)
