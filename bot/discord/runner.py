@@ -64,3 +64,6 @@ async def serve_forever(settings: Settings, token: str) -> None:
         loop.add_signal_handler(signum, on_signal, signum)
     async with bot:
         await bot.start(token)
+    # discord.py's __aexit__ waits only for its own close task, not for our override's
+    # flush of the request log; close() is idempotent, so this waits for all of it.
+    await bot.close()
