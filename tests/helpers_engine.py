@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from bot.engine.contract import (
     FORMAT_VERSION,
@@ -24,6 +23,8 @@ from bot.engine.contract import (
     TrainingInfo,
 )
 from bot.engine.ngrams import ngram_hashes
+from training.export import export_onnx
+from training.models import LSTMLanguageModel
 
 CHARS = list(string.ascii_letters + string.digits + " .,;:!?'\"-\n")
 WORDS = [
@@ -49,20 +50,6 @@ WORDS = [
     "sheep",
     "grapes",
 ]
-
-
-class _Step(nn.Module):
-    def __init__(self, vocab: int, emb: int, hidden: int, layers: int) -> None:
-        super().__init__()
-        self.embedding = nn.Embedding(vocab, emb)
-        self.lstm = nn.LSTM(emb, hidden, num_layers=layers, batch_first=True)
-        self.head = nn.Linear(hidden, vocab)
-
-    def forward(
-        self, tokens: torch.Tensor, h: torch.Tensor, c: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        out, (h_out, c_out) = self.lstm(self.embedding(tokens), (h, c))
-        return self.head(out[:, -1, :]), h_out, c_out
 
 
 def export_random_model(
@@ -91,29 +78,13 @@ def export_random_model(
         special = SpecialTokens("<unk>", "<bos>", "<eos>", newline="<nl>")
     vocab = [*special.all(), *(WORDS if level == "word" else CHARS)]
     torch.manual_seed(seed)
-    model = _Step(len(vocab) + extra_vocab, emb, hidden, layers).eval()
+    model = LSTMLanguageModel(len(vocab) + extra_vocab, emb, hidden, layers, dropout=0.0).eval()
     with torch.no_grad():
         model.head.weight.mul_(scale)
         if ban_eos:
             model.head.bias[vocab.index(special.eos)] = -50.0
     onnx_path = directory / f"{name}.onnx"
-    example = (torch.zeros(1, 3, dtype=torch.long), torch.zeros(layers, 1, hidden))
-    torch.onnx.export(
-        model,
-        (example[0], example[1], example[1].clone()),
-        str(onnx_path),
-        input_names=["tokens", "h", "c"],
-        output_names=["logits", "h_out", "c_out"],
-        dynamic_axes={
-            "tokens": {0: "batch", 1: "steps"},
-            "h": {1: "batch"},
-            "c": {1: "batch"},
-            "logits": {0: "batch"},
-            "h_out": {1: "batch"},
-            "c_out": {1: "batch"},
-        },
-        dynamo=False,
-    )
+    export_onnx(model, onnx_path)
     meta = ModelMetadata(
         format_version=FORMAT_VERSION,
         name=name,
