@@ -203,8 +203,8 @@ def baseline_rows(
     )
     nats = recorded["validation_loss_nats"]
     note = (
-        f"trained {duration(recorded['wall_time_s'])} on {recorded['device']} (shipped model: "
-        f"{duration(meta.training.wall_time_s)}), {recorded['parameters']:,} parameters; "
+        f"trained {duration(recorded['wall_time_s'])} on {recorded['device']}; the shipped "
+        f"model {duration(meta.training.wall_time_s)}; {recorded['parameters']:,} parameters; "
         "held-out loss by the trainer"
     )
     if not same_split:
