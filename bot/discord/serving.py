@@ -76,6 +76,10 @@ async def serve(
                 record.output = reply.text
             if reply.first_piece_at is not None:
                 record.first_token_s = reply.first_piece_at - record.started
+            await generation.aclose()
+            # The generation is over: free the user's slot before the final edit, so a user
+            # who sees the finished reply can always start the next one at once.
+            lease.release()
             await reply.finish(final)
         finally:
             await generation.aclose()

@@ -148,3 +148,20 @@ async def test_one_generation_per_user_and_guild_concurrency(
     assert_one_row_each([running, same_user, same_guild, elsewhere], rows)
     assert row_for(rows, same_guild)["status"] == "refused"
     assert row_for(rows, running)["status"] == "ok"
+
+
+async def test_user_can_start_again_as_soon_as_the_final_text_shows(
+    fake: FakeDiscord, tiny_models_dir: Path, db_path: Path
+) -> None:
+    w = make_world(fake)
+    async with running_bot(fake, tiny_models_dir, db_path):
+        traces = []
+        for seed in range(5):  # no settle time: the next command follows the final edit
+            traces.append(
+                await fake.complete_command(
+                    user=w.alice, guild=w.guild, name="poem", options={"seed": seed}, settle_s=0.0
+                )
+            )
+    rows = read_rows(db_path)
+    assert_one_row_each(traces, rows)
+    assert [r["status"] for r in rows] == ["ok"] * 5
