@@ -158,10 +158,10 @@ def test_batched_sampling_does_not_depend_on_the_batch(tiny_models_dir: Path) ->
     assert together[1] == alone[0]
     assert together[0] != together[2]  # same start, different seeds
     never = {tok.unknown_id, tok.bos_id}  # as the bot's scheduler
-    assert set(evaluate.never_sampled(bundle).tolist()) == never
+    assert set(bundle.never_sampled.tolist()) == never
     names = ModelBundle.load(tiny_models_dir / "names.json")
     styles = {names.tokenizer.style_id(s) for s in ("english", "gulong", "jinyong")}
-    assert styles < set(evaluate.never_sampled(names).tolist())
+    assert styles < set(names.never_sampled.tolist())
     for ids, done in zip(together, ended, strict=True):
         assert tok.eos_id not in ids and not never & set(ids)
         assert done or len(ids) == 60

@@ -169,7 +169,7 @@ def sample_batch(
     ORT call. Returns the sampled ids (EOS excluded) and whether each row reached EOS.
     """
     eos = bundle.tokenizer.eos_id
-    never = never_sampled(bundle)
+    never = bundle.never_sampled
     primed: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for start in {tuple(s) for s in starts}:
         h0, c0 = bundle.initial_state(1)
@@ -205,13 +205,6 @@ def sample_batch(
                 np.ascontiguousarray(c[:, keep]),
             )
     return out, ended
-
-
-def never_sampled(bundle: ModelBundle) -> np.ndarray:
-    """Ids the bot never samples (as bot/engine/scheduler.py): unknown, BOS and style tokens."""
-    special = bundle.meta.special_tokens
-    index = bundle.tokenizer.index
-    return np.array([index[t] for t in (special.unknown, special.bos, *special.styles.values())])
 
 
 def make_rngs(

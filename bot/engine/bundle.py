@@ -145,6 +145,16 @@ class ModelBundle:
 
     # -- inference -----------------------------------------------------------------------------
 
+    @cached_property
+    def never_sampled(self) -> np.ndarray:
+        """Ids never sampled: <unk> (it has no text), <bos> and style tokens (they only open
+        a document). <eos> and <nl> stay: they end a document and break a paragraph."""
+        special = self.meta.special_tokens
+        index = self.tokenizer.index
+        return np.array(
+            [index[t] for t in (special.unknown, special.bos, *special.styles.values())]
+        )
+
     def initial_state(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
         shape = (self.meta.architecture.layers, batch, self.meta.architecture.hidden_size)
         return np.zeros(shape, np.float32), np.zeros(shape, np.float32)

@@ -104,13 +104,6 @@ class Scheduler:
         self._load = 0  # admitted requests not yet finished or cancelled (active + pending)
         self._closed = False
         self._thread: threading.Thread | None = None
-        # Tokens never sampled: <unk> (it has no text), <bos> and style tokens (they only open
-        # a document). <eos> and <nl> stay: they end a document and break a paragraph.
-        special = bundle.meta.special_tokens
-        vocab = bundle.meta.vocab
-        self._never = np.array(
-            [vocab.index(t) for t in (special.unknown, special.bos, *special.styles.values())]
-        )
         self.steps = 0  # ORT calls made (priming and sampling), for tests and stats
         self.max_batch_seen = 0
 
@@ -260,7 +253,7 @@ class Scheduler:
 
     def _sample_all(self, seqs: list[_Sequence], logits: np.ndarray, out: dict) -> None:
         logits = logits.copy()
-        logits[:, self._never] = -np.inf
+        logits[:, self.bundle.never_sampled] = -np.inf
         for seq, row in zip(seqs, logits, strict=True):
             if seq.stream.cancelled:
                 seq.finished = True
