@@ -164,3 +164,20 @@ def test_ddp_two_gloo_processes(tmp_path: Path) -> None:
     assert "x2" in checkpoint["device"]
     rows = checkpoint["progress"]["history"]
     assert rows[-1]["validation_loss"] < rows[0]["validation_loss"] + 0.5
+
+
+def test_mixed_precision_path_trains_and_resumes(tmp_path: Path) -> None:
+    """The autocast path CUDA runs (bf16), exercised on CPU; fp16 needs CUDA."""
+    config = tiny_config(tmp_path, amp="bf16", epochs=1.0, lr=1e-2, max_steps=20)
+    train(config)
+    checkpoint = torch.load(config.run_dir / "last.pt", weights_only=False)
+    assert "amp bfloat16" in checkpoint["device"]
+    train(tiny_config(tmp_path, amp="bf16", epochs=1.0, lr=1e-2), resume=True)
+    rows = history(config.run_dir)
+    assert rows[-1]["validation_loss"] < rows[0]["validation_loss"]
+    assert all(math.isfinite(r["train_loss"]) for r in rows)
+
+
+def test_fp16_on_cpu_is_refused_clearly(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="fp16 needs CUDA"):
+        train(tiny_config(tmp_path, amp="fp16"))

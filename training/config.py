@@ -42,7 +42,9 @@ class TrainConfig:
     out_dir: str = "runs"
     threads: int = 0  # CPU threads; 0 = all cores
     device: str = "auto"  # auto | cpu | cuda
-    amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 + scaler)
+    # Mixed precision: "auto" = on CUDA only (bf16 where supported, else fp16 with a gradient
+    # scaler); "bf16" / "fp16" force it on any device (CPU autocast too); "off" disables it.
+    amp: str = "auto"
     progress: bool = True
 
     @property

@@ -76,10 +76,20 @@ def setup_runtime(config: TrainConfig) -> Runtime:
         torch.set_num_threads(max(1, threads // world_size))
     if world_size > 1:
         dist.init_process_group("nccl" if use_cuda else "gloo")
-    amp_dtype = None
-    if use_cuda and config.amp:
-        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return Runtime(device, amp_dtype, rank, world_size)
+    return Runtime(device, pick_amp_dtype(config.amp, use_cuda), rank, world_size)
+
+
+def pick_amp_dtype(amp: str, use_cuda: bool) -> torch.dtype | None:
+    if amp == "auto":
+        if not use_cuda:
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    choices = {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}
+    if amp not in choices:
+        raise SystemExit(f"amp must be one of auto, bf16, fp16, off; got {amp!r}")
+    if amp == "fp16" and not use_cuda:  # oneDNN has no fp16 LSTM kernel
+        raise SystemExit("amp = fp16 needs CUDA; on CPU use amp = bf16")
+    return choices[amp]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,7 +309,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
             config.min_lr_ratio,
         ),
     )
-    scaler = torch.amp.GradScaler(enabled=runtime.amp_dtype == torch.float16)
+    scaler = torch.amp.GradScaler(runtime.device.type, enabled=runtime.amp_dtype == torch.float16)
     progress = Progress()
     state = model.initial_state(config.batch_size // runtime.world_size, runtime.device)
 
