@@ -300,7 +300,7 @@ def test_recorded_baseline_appears_in_the_card(
     checkpoint = tiny_models_dir.parent / "runs" / "lovecraft" / "best.pt"
     out = tmp_path / "MODEL_CARD.md"
     assert model_card.main(["--record-baseline", str(checkpoint), "--out", str(out)]) == 0
-    recorded = json.loads((tmp_path / "baselines.json").read_text("utf-8"))["lovecraft"]
+    recorded = json.loads((tmp_path / "card" / "baselines.json").read_text("utf-8"))["lovecraft"]
     meta = json.loads((tiny_models_dir / "lovecraft.json").read_text("utf-8"))
     assert recorded["validation_loss_nats"] == pytest.approx(
         meta["training"]["validation_loss_nats"], abs=1e-4
@@ -314,9 +314,9 @@ def test_recorded_baseline_appears_in_the_card(
     assert f"--record-baseline {checkpoint} --baseline-for lovecraft" in lovecraft
     assert "2x32 LSTM" not in sections(out.read_text("utf-8"))["poems"]
 
-    baselines = json.loads((tmp_path / "baselines.json").read_text("utf-8"))
+    baselines = json.loads((tmp_path / "card" / "baselines.json").read_text("utf-8"))
     baselines["lovecraft"]["split_seed"] += 1
-    (tmp_path / "baselines.json").write_text(json.dumps(baselines), "utf-8")
+    (tmp_path / "card" / "baselines.json").write_text(json.dumps(baselines), "utf-8")
     assert model_card.main(args) == 0
     assert "not comparable" in sections(out.read_text("utf-8"))["lovecraft"]
 

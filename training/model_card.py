@@ -9,7 +9,7 @@ The card has one section per model with a report in ``--reports``: data and lice
 loss against baselines, the temperature table, samples, pictures (copied small into
 ``card/`` beside the card) and the commands that reproduce every figure. Missed targets are
 stated plainly. ``--record-baseline`` stores a baseline checkpoint's held-out loss (computed
-by the same trainer on the same split) in ``baselines.json`` beside the card.
+by the same trainer on the same split) in ``card/baselines.json`` beside the card.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from bot.engine.contract import MetadataError, ModelMetadata, load_metadata
 
 CONFIGS = Path(__file__).parent / "configs"
 CARD_FIGURES = "card"
-BASELINES_FILE = "baselines.json"
+# Beside the card figures, not among the models: the bot loads every NAME.json it finds.
+BASELINES_FILE = f"{CARD_FIGURES}/baselines.json"
 NOT_APPLICABLE = "–"  # a column that does not apply to the row (n/a: could not be measured)
 SAMPLES_SHOWN = 2
 SAMPLE_CHARS = 500
@@ -171,7 +172,7 @@ def record_baseline(checkpoint: Path, baseline_for: str | None, card_dir: Path) 
     path = card_dir / BASELINES_FILE
     baselines = json.loads(path.read_text("utf-8")) if path.is_file() else {}
     baselines[name] = entry
-    card_dir.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(baselines, indent=1) + "\n", "utf-8")
     return entry
 
