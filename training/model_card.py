@@ -36,7 +36,7 @@ SAMPLE_CHARS = 500
 PRODUCTS = {
     "prose": "/lovecraft: prose in Lovecraft's style",
     "poems": "/poem: short lyric poems",
-    "names": "/names: character names per style",
+    "names": "/name: character names per style",
     "words": "/story: continues seed words like a fable",
 }
 FIGURE_TITLES = {
