@@ -131,6 +131,8 @@ def test_ddp_two_gloo_processes(tmp_path: Path) -> None:
         "torch.distributed.run",
         "--nproc-per-node=2",
         "--standalone",
+        f"--log-dir={tmp_path / 'ranks'}",
+        "--redirects=3",
         "-m",
         "training.train",
         "--corpus-path",
@@ -159,7 +161,11 @@ def test_ddp_two_gloo_processes(tmp_path: Path) -> None:
         "false",
         env={"OMP_NUM_THREADS": "1"},
     )
-    assert result.returncode == 0, result.stderr[-2000:]
+    rank_logs = "\n".join(
+        f"--- {log}\n{log.read_text()[-3000:]}"
+        for log in sorted((tmp_path / "ranks").rglob("std*.log"))
+    )
+    assert result.returncode == 0, f"{result.stderr[-2000:]}\n{rank_logs}"
     checkpoint = torch.load(tmp_path / "runs/ddp/last.pt", weights_only=False)
     assert "x2" in checkpoint["device"]
     rows = checkpoint["progress"]["history"]
