@@ -90,9 +90,7 @@ async def _run(
             if token == tokenizer.eos_id:
                 end_of_document = True
                 break
-            word = tokenizer.token_text(token)
-            if not word:  # the unknown token: nothing to show
-                continue
+            word = tokenizer.token_text(token)  # never empty: <unk> is never sampled
             shown += ending.feed(word, is_unit=word[:1].isalnum())
             if piece := _extend(text, shown):
                 text += piece
