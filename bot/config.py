@@ -8,6 +8,7 @@ it never shows up in a repr, a log line or an error message.
 from __future__ import annotations
 
 import os
+import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -247,3 +248,16 @@ def validate(s: Settings) -> None:
                 f"must be a {' or '.join(schemes)} URL",
                 url,
             )
+
+
+def login_settings(path: Path | None) -> tuple[Settings, str]:
+    """Settings and the token, for the commands that log in (run, sync).
+
+    A missing or invalid setting is printed and exits with status 2.
+    """
+    try:
+        settings = load_settings(path)
+        return settings, settings.require_token()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -6,10 +6,9 @@ import argparse
 import asyncio
 import logging
 import signal
-import sys
 from pathlib import Path
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import Settings, login_settings
 
 log = logging.getLogger(__name__)
 
@@ -21,12 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings(args.config)
-        token = settings.require_token()
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    settings, token = login_settings(args.config)
     import discord
 
     from bot.discord.bot import StartupError, apply_endpoint_overrides

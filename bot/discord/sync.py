@@ -11,7 +11,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import Settings, login_settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,12 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings(args.config)
-        token = settings.require_token()
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    settings, token = login_settings(args.config)
     import discord
 
     from bot.discord.bot import apply_endpoint_overrides
