@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +14,11 @@ import pytest
 import torch
 
 from tests.tiny_corpora import write_prose
+from training import runtime
 from training.config import TrainConfig
-from training.train import fraction_done, lr_factor, train
+from training.models import build_model
+from training.runtime import Runtime, cpu_bf16_supported, pick_amp_dtype
+from training.train import fraction_done, lr_factor, train, train_step
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -172,6 +176,10 @@ def test_ddp_two_gloo_processes(tmp_path: Path) -> None:
     assert rows[-1]["validation_loss"] < rows[0]["validation_loss"] + 0.5
 
 
+@pytest.mark.skipif(
+    not cpu_bf16_supported(),
+    reason="this CPU has no oneDNN bf16 LSTM kernel (needs AVX-512 BF16 or AMX)",
+)
 def test_mixed_precision_path_trains_and_resumes(tmp_path: Path) -> None:
     """The autocast path CUDA runs (bf16), exercised on CPU; fp16 needs CUDA."""
     config = tiny_config(tmp_path, amp="bf16", epochs=1.0, lr=1e-2, max_steps=20)
@@ -184,6 +192,56 @@ def test_mixed_precision_path_trains_and_resumes(tmp_path: Path) -> None:
     assert all(math.isfinite(r["train_loss"]) for r in rows)
 
 
+def test_bf16_without_cpu_support_is_refused_naming_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime, "cpu_bf16_supported", lambda: False)
+    with pytest.raises(SystemExit, match=r'amp = "bf16" is not supported.*amp = "off"'):
+        train(tiny_config(tmp_path, amp="bf16"))
+    assert not (tmp_path / "runs").exists()  # refused before any work
+    assert pick_amp_dtype("auto", use_cuda=False) is None
+
+
+@pytest.mark.skipif(
+    platform.machine().lower() not in ("x86_64", "amd64"),
+    reason="ONEDNN_MAX_CPU_ISA=AVX2 emulates an AVX2-only CPU on x86-64 only",
+)
+def test_avx2_only_cpu_refuses_bf16_without_traceback(tmp_path: Path) -> None:
+    """The real probe on an emulated AVX2-only CPU (oneDNN capped before torch loads)."""
+    avx2 = {"ONEDNN_MAX_CPU_ISA": "AVX2"}
+    probe = "from training.runtime import cpu_bf16_supported; print(cpu_bf16_supported())"
+    assert run_cli("-c", probe, env=avx2).stdout.strip() == "False"
+    corpus = write_prose(tmp_path / "corpus")
+    result = run_cli(
+        "-m", "training.train", "--corpus-path", str(corpus), "--out-dir", str(tmp_path),
+        "--amp", "bf16", "--threads", "1", "--progress", "false", env=avx2,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert 'amp = "bf16"' in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_fp16_on_cpu_is_refused_clearly(tmp_path: Path) -> None:
-    with pytest.raises(SystemExit, match="fp16 needs CUDA"):
+    with pytest.raises(SystemExit, match=r"fp16.* needs CUDA"):
         train(tiny_config(tmp_path, amp="fp16"))
+
+
+def test_step_clips_the_gradient_norm() -> None:
+    torch.manual_seed(0)
+    model = build_model("char", vocab_size=11, embedding_size=8, hidden_size=16, layers=2,
+                        dropout=0.0)  # fmt: skip
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    config = TrainConfig(corpus_path="unused", grad_clip=0.01)
+    x = torch.randint(0, 11, (4, 12))
+    y = torch.randint(0, 11, (4, 12))
+    cpu = Runtime(torch.device("cpu"), None)
+
+    def grad_norm() -> float:
+        return float(torch.cat([p.grad.flatten() for p in model.parameters()]).norm())
+
+    train_step(model, optimizer, scaler, x, y, model.initial_state(4), config, cpu)
+    assert grad_norm() <= config.grad_clip * 1.001
+    config.grad_clip = math.inf  # the same batch unclipped: the clip above really acted
+    train_step(model, optimizer, scaler, x, y, model.initial_state(4), config, cpu)
+    assert grad_norm() > 10 * 0.01

@@ -18,7 +18,6 @@ import os
 import random
 import sys
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,65 +31,8 @@ from tqdm import tqdm
 
 from training.config import TrainConfig, add_config_arguments, load_config
 from training.data import Corpus, CorpusError, batchify, build_vocab, encode_documents, load_corpus
-from training.models import LSTMLanguageModel, build_model
-
-# ---------------------------------------------------------------------------------------------
-# Devices and distribution
-
-
-@dataclass
-class Runtime:
-    device: torch.device
-    amp_dtype: torch.dtype | None
-    rank: int = 0
-    world_size: int = 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def autocast(self) -> Any:
-        if self.amp_dtype is None:
-            return nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
-
-    def describe(self) -> str:
-        name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
-        amp = f", amp {str(self.amp_dtype).removeprefix('torch.')}" if self.amp_dtype else ""
-        ranks = f" x{self.world_size}" if self.world_size > 1 else ""
-        threads = f" ({torch.get_num_threads()} threads)" if self.device.type == "cpu" else ""
-        return f"{name}{threads}{ranks}{amp}"
-
-
-def setup_runtime(config: TrainConfig) -> Runtime:
-    use_cuda = config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available())
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    if use_cuda:
-        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local_rank)
-        device = torch.device("cuda", local_rank)
-    else:
-        device = torch.device("cpu")
-        threads = config.threads or os.cpu_count() or 1
-        torch.set_num_threads(max(1, threads // world_size))
-    if world_size > 1:
-        dist.init_process_group("nccl" if use_cuda else "gloo")
-    return Runtime(device, pick_amp_dtype(config.amp, use_cuda), rank, world_size)
-
-
-def pick_amp_dtype(amp: str, use_cuda: bool) -> torch.dtype | None:
-    if amp == "auto":
-        if not use_cuda:
-            return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    choices = {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}
-    if amp not in choices:
-        raise SystemExit(f"amp must be one of auto, bf16, fp16, off; got {amp!r}")
-    if amp == "fp16" and not use_cuda:  # oneDNN has no fp16 LSTM kernel
-        raise SystemExit("amp = fp16 needs CUDA; on CPU use amp = bf16")
-    return choices[amp]
-
+from training.models import LSTMLanguageModel, State, build_model
+from training.runtime import Runtime, setup_runtime
 
 # ---------------------------------------------------------------------------------------------
 # Data
@@ -278,6 +220,33 @@ def write_curves(run_dir: Path, history: list[dict[str, float]]) -> None:
 # Training
 
 
+def train_step(
+    trained: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    state: State,
+    config: TrainConfig,
+    runtime: Runtime,
+) -> tuple[torch.Tensor, State]:
+    """One optimiser step on one batch; returns the loss and the detached carried state.
+
+    The gradients are left in ``.grad``, clipped to ``config.grad_clip`` in total norm.
+    """
+    with runtime.autocast():
+        logits, state = trained(x, state)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+    state = (state[0].detach(), state[1].detach())
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
+    torch.nn.utils.clip_grad_norm_(trained.parameters(), config.grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.detach(), state
+
+
 def train(config: TrainConfig, *, resume: bool = False) -> Path:
     """Run training; returns the path of the best checkpoint."""
     runtime = setup_runtime(config)
@@ -364,16 +333,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
         x = rows[:, start : start + config.seq_len].to(runtime.device, non_blocking=True)
         y = rows[:, start + 1 : start + 1 + config.seq_len].to(runtime.device, non_blocking=True)
 
-        with runtime.autocast():
-            logits, state = trained(x, state)
-            loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
-        state = (state[0].detach(), state[1].detach())
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
+        loss, state = train_step(trained, optimizer, scaler, x, y, state, config, runtime)
         clock["elapsed_s"] = time.monotonic() - started
         scheduler.step()
 
