@@ -66,12 +66,18 @@ def export_random_model(
     scale: float = 3.0,
     artefacts: dict[str, str] | None = None,
     ban_eos: bool = False,
+    embedding_rows: int | None = None,
+    unembedded_bias: float = -50.0,
 ) -> Path:
     """Export a random LSTM + metadata to ``directory/name.{onnx,json}``; returns the json path.
 
     ``extra_vocab`` adds output rows the metadata does not list (a mismatched model).
     ``scale`` multiplies the head weights so that sampling is not almost uniform.
     ``ban_eos`` makes the end token (nearly) impossible, for long generations.
+    ``embedding_rows`` < vocab size (negative: counted from the end) gives a model that fails
+    on some inputs only: onnxruntime's Gather raises for any id from ``embedding_rows`` up, in a
+    prompt or fed back after being sampled; ``unembedded_bias`` is added to those ids' logits
+    (-50: never sampled).
     """
     special = SpecialTokens("<unk>", "<bos>", "<eos>", styles={s: f"<{s}>" for s in styles})
     if level == "word":
@@ -79,10 +85,15 @@ def export_random_model(
     vocab = [*special.all(), *(WORDS if level == "word" else CHARS)]
     torch.manual_seed(seed)
     model = LSTMLanguageModel(len(vocab) + extra_vocab, emb, hidden, layers, dropout=0.0).eval()
+    if embedding_rows is not None:
+        embedding_rows %= len(vocab)  # -1: all ids but the last
+        model.embedding = torch.nn.Embedding(embedding_rows, emb)
     with torch.no_grad():
         model.head.weight.mul_(scale)
         if ban_eos:
             model.head.bias[vocab.index(special.eos)] = -50.0
+        if embedding_rows is not None:
+            model.head.bias[embedding_rows:] += unembedded_bias
     onnx_path = directory / f"{name}.onnx"
     export_onnx(model, onnx_path)
     meta = ModelMetadata(

@@ -250,8 +250,9 @@ async def test_model_failure_reaches_caller_and_worker_survives(
     sched = Scheduler(bundle)
     real_run = bundle.run
     monkeypatch.setattr(bundle, "run", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
-    with pytest.raises(GenerationError, match="boom"):
+    with pytest.raises(GenerationError, match="could not process") as failed:
         await tokens_of(sched.submit([1], params=PARAMS, seed=1, max_tokens=5))
+    assert "boom" not in str(failed.value) and str(failed.value.__cause__) == "boom"
     monkeypatch.setattr(bundle, "run", real_run)
     assert len(await tokens_of(sched.submit([1], params=PARAMS, seed=1, max_tokens=5))) == 5
     await sched.aclose()
@@ -283,3 +284,86 @@ async def test_unknown_and_opening_tokens_are_never_sampled(tiny_models_dir: Pat
         await scheduler.aclose()
     assert len(sampled) > 10
     assert not sampled & never
+
+
+# -- one failing request never fails its batch-mates ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fragile_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real model whose embedding lacks the last id: ORT's Gather raises on that id only."""
+    return export_random_model(
+        tmp_path_factory.mktemp("fragile"), "fragile", layers=2, hidden=64, embedding_rows=-1
+    )
+
+
+def submit_together(sched: Scheduler, requests: list[dict]) -> list:
+    """Submit so that the worker sees all requests at once (they prime and step together):
+    it takes the scheduler's lock before it looks at the queue."""
+    with sched._lock:
+        return [sched.submit(**r) for r in requests]
+
+
+async def outcome(stream) -> tuple[list[int], str | None, str | None]:
+    """Tokens received, then the user's message and its cause if the request failed."""
+    got: list[int] = []
+    try:
+        async for token in stream:
+            got.append(token)
+    except GenerationError as exc:
+        return got, str(exc), str(exc.__cause__)
+    return got, None, None
+
+
+async def test_failed_priming_fails_only_its_own_request(
+    fragile_json: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Three prompts of one length are primed in one call; one holds the id ORT rejects."""
+    bundle = ModelBundle.load(fragile_json)
+    bad = bundle.meta.vocab_size - 1
+    prompts = [[5, 6, 7, 8], [9, 10, bad, 11], [12, 13, 14, 15]]
+    requests = [
+        {"prompt": p, "params": PARAMS, "seed": i, "max_tokens": 30} for i, p in enumerate(prompts)
+    ]
+    sched = Scheduler(bundle)
+    alone = [await outcome(sched.submit(**r)) for r in requests]
+    batch_calls = sched.steps
+    together = await asyncio.gather(*map(outcome, submit_together(sched, requests)))
+    await sched.aclose()
+    assert together == alone
+    (first, _, _), (failed, message, cause), (third, _, _) = together
+    assert len(first) == len(third) == 30 and failed == []
+    assert message == "The fragile model could not process this request."
+    assert "Gather" in cause and "out of data bounds" in cause
+    assert "retrying one at a time" in caplog.text  # the batched call did fail
+    # calls that ran: the survivors primed one by one, then 29 steps with both in the batch
+    assert sched.steps - batch_calls == 2 + 29
+    assert sched.load == 0
+
+
+async def test_failed_step_fails_only_the_sequence_that_fed_the_bad_id(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """16 seeded requests step together; those that sample the id ORT rejects fail at the next
+    step, exactly as they do alone, and the others' tokens are unchanged."""
+    bundle = ModelBundle.load(
+        export_random_model(
+            tmp_path, "fragile", layers=2, hidden=64, embedding_rows=-1, unembedded_bias=0.0
+        )
+    )
+    bad = bundle.meta.vocab_size - 1
+    requests = [
+        {"prompt": [5, 6], "params": PARAMS, "seed": i, "max_tokens": 40} for i in range(16)
+    ]
+    sched = Scheduler(bundle)
+    alone = [await outcome(sched.submit(**r)) for r in requests]
+    together = await asyncio.gather(*map(outcome, submit_together(sched, requests)))
+    await sched.aclose()
+    assert together == alone
+    failed = [got for got, message, _ in together if message]
+    survived = [got for got, message, _ in together if not message]
+    assert failed and survived  # the premise: some requests sample the bad id, some never do
+    assert all(got[-1] == bad and bad not in got[:-1] for got in failed)
+    assert all(len(got) == 40 and bad not in got for got in survived)
+    assert "a batched call of 16 sequences failed" in caplog.text
+    assert sched.max_batch_seen == 16 and sched.load == 0

@@ -104,7 +104,13 @@ class BotTree(app_commands.CommandTree[Any]):
         original = getattr(error, "original", error)
         command = (interaction.data or {}).get("name", "?")
         if loud:
-            log.error("/%s failed for user %s", command, interaction.user.id, exc_info=original)
+            log.error(  # with the cause's traceback: the engine's own error sits there
+                "/%s (request %s) failed for user %s",
+                command,
+                interaction.id,
+                interaction.user.id,
+                exc_info=original,
+            )
         else:
             log.info("/%s %s for user %s: %s", command, status, interaction.user.id, original)
         record = self.bot.requests.get(interaction)

@@ -6,11 +6,16 @@ per step. Between steps the worker drops finished or cancelled requests and admi
 a new request's prompt is primed in one multi-step call (requests with equal prompt length
 are primed together), then it joins the batch. Each request samples with its own seeded RNG,
 so its tokens do not depend on its batch-mates (see ``tests/test_scheduler.py``).
+
+A batched ORT call that raises is retried one sequence at a time, so only a request that
+fails on its own gets the error (a plain message; the ORT details ride along as its
+``__cause__`` for the frontend's log), and its batch-mates go on with unchanged tokens.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -21,6 +26,8 @@ import numpy as np
 from bot.engine.bundle import ModelBundle
 from bot.engine.sampling import SamplingParams, banned_token, sample
 from bot.generators.base import Busy, GenerationError, InvalidRequest
+
+log = logging.getLogger(__name__)
 
 MAX_TOKENS_PER_REQUEST = 10_000
 _END = object()  # queue sentinel: the stream finished normally
@@ -207,19 +214,18 @@ class Scheduler:
                         active, h, c = joined, new_h[:, live], new_c[:, live]
                 if active:
                     tokens = np.array([[s.history[-1]] for s in active], dtype=np.int64)
-                    logits, h, c = self.bundle.run(
-                        tokens, np.ascontiguousarray(h), np.ascontiguousarray(c)
-                    )
-                    self._count_step(len(active))
+                    ran, logits, h, c = self._run_isolated(active, tokens, h, c, out)
+                    if len(ran) != len(active):
+                        active = [active[i] for i in ran]
                     self._sample_all(active, logits, out)
                     alive = [i for i, s in enumerate(active) if not s.finished]
                     if len(alive) != len(active):
                         active = [active[i] for i in alive]
                         h, c = h[:, alive], c[:, alive]
-            except Exception as exc:  # a failing model must not kill the worker
-                error = GenerationError(f"The {self.bundle.name} model failed: {exc}")
+            except Exception as exc:  # a bug outside the ORT calls must not kill the worker
+                log.exception("%s scheduler step failed", self.bundle.name)
                 for seq in active + joining:
-                    self._finish(seq, out, error)
+                    self._finish(seq, out, self._failure(exc))
                 active = []
             self._flush(out)
         out = {}
@@ -243,13 +249,71 @@ class Scheduler:
         for i, seq in enumerate(joining):
             by_length.setdefault(len(seq.prompt), []).append(i)
         for indices in by_length.values():
-            tokens = np.stack([joining[i].prompt for i in indices])
+            group = [joining[i] for i in indices]
+            tokens = np.stack([seq.prompt for seq in group])
             h0, c0 = self.bundle.initial_state(len(indices))
-            logits, h_out, c_out = self.bundle.run(tokens, h0, c0)
-            self._count_step(len(indices))
-            h[:, indices], c[:, indices] = h_out, c_out
-            self._sample_all([joining[i] for i in indices], logits, out)
+            ran, logits, h_out, c_out = self._run_isolated(group, tokens, h0, c0, out)
+            primed = [indices[i] for i in ran]
+            h[:, primed], c[:, primed] = h_out, c_out
+            self._sample_all([joining[i] for i in primed], logits, out)
         return h, c
+
+    def _run_isolated(
+        self, seqs: list[_Sequence], tokens: np.ndarray, h: np.ndarray, c: np.ndarray, out: dict
+    ) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray]:
+        """One ORT call for ``seqs``; if it raises, one call per sequence, and only those that
+        fail alone are finished with the error. Returns the indices that ran and their
+        (logits, h, c). ORT gives a row the same bits at any batch size, so the survivors'
+        tokens are unchanged."""
+        try:
+            logits, h_out, c_out = self.bundle.run(
+                tokens, np.ascontiguousarray(h), np.ascontiguousarray(c)
+            )
+            self._count_step(len(seqs))
+            return list(range(len(seqs))), logits, h_out, c_out
+        except Exception as exc:
+            if len(seqs) == 1:
+                self._finish(seqs[0], out, self._failure(exc))
+                return [], *self._empty_rows(h)
+            log.warning(
+                "%s: a batched call of %d sequences failed (%s); retrying one at a time",
+                self.bundle.name,
+                len(seqs),
+                exc,
+            )
+        ran: list[int] = []
+        rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for i, seq in enumerate(seqs):
+            try:
+                rows.append(
+                    self.bundle.run(
+                        tokens[i : i + 1],
+                        np.ascontiguousarray(h[:, i : i + 1]),
+                        np.ascontiguousarray(c[:, i : i + 1]),
+                    )
+                )
+            except Exception as exc:
+                self._finish(seq, out, self._failure(exc))
+                continue
+            self._count_step(1)
+            ran.append(i)
+        if not rows:
+            return [], *self._empty_rows(h)
+        logits = np.concatenate([r[0] for r in rows])
+        h_out = np.concatenate([r[1] for r in rows], axis=1)
+        c_out = np.concatenate([r[2] for r in rows], axis=1)
+        return ran, logits, h_out, c_out
+
+    def _empty_rows(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Logits and state for zero sequences."""
+        state = np.zeros((h.shape[0], 0, h.shape[2]), np.float32)
+        return np.zeros((0, self.bundle.meta.vocab_size), np.float32), state, state.copy()
+
+    def _failure(self, cause: Exception) -> GenerationError:
+        """The user's error: a plain message, with the model's own error as its cause."""
+        error = GenerationError(f"The {self.bundle.name} model could not process this request.")
+        error.__cause__ = cause
+        return error
 
     def _sample_all(self, seqs: list[_Sequence], logits: np.ndarray, out: dict) -> None:
         logits = logits.copy()
