@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
+
+from training.data import CorpusError
+
+# Where a relative corpus_path is looked for, after the path as given (relative to the working
+# directory): the corpora_root setting, then $LSTM_CORPORA_ROOT, then these defaults in order.
+# `python -m training.corpora fetch` writes to ./corpora/ by default.
+CORPORA_ROOT_ENV = "LSTM_CORPORA_ROOT"
+DEFAULT_CORPORA_ROOTS = ("../shared/corpora", "corpora")
 
 
 @dataclass
@@ -14,7 +24,8 @@ class TrainConfig:
     name: str = "model"
     # data
     corpus_kind: str = "prose"  # prose | poems | names | words
-    corpus_path: str = ""
+    corpus_path: str = ""  # relative paths are also looked up under the corpora roots
+    corpora_root: str = ""  # tried first for a relative corpus_path; else $LSTM_CORPORA_ROOT
     corpus_pattern: str = "*.txt"
     validation_fraction: float = 0.1
     split_seed: int = 1234
@@ -93,4 +104,39 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> TrainConfig:
     config = TrainConfig(**values)
     if not config.corpus_path:
         raise SystemExit("corpus_path is required (in the config file or --corpus-path)")
+    try:
+        config.corpus_path = str(resolve_corpus_path(config.corpus_path, config.corpora_root))
+    except CorpusError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     return config
+
+
+def corpora_roots(setting: str = "") -> list[Path]:
+    """The corpora roots in the order they are tried: setting, $LSTM_CORPORA_ROOT, defaults."""
+    roots = [setting, os.environ.get(CORPORA_ROOT_ENV, ""), *DEFAULT_CORPORA_ROOTS]
+    return [Path(root) for root in dict.fromkeys(r for r in roots if r)]
+
+
+def resolve_corpus_path(corpus_path: str, corpora_root: str = "") -> Path:
+    """The corpus as given if it exists, else the first corpora root that holds it.
+
+    An absolute path is used as it is. Raises CorpusError listing every place tried.
+    """
+    given = Path(corpus_path)
+    tried = (
+        [given]
+        if given.is_absolute()
+        else [given, *(r / given for r in corpora_roots(corpora_root))]
+    )
+    for candidate in tried:
+        if candidate.exists():
+            return candidate
+    places = "\n".join(f"  {place}" for place in tried)
+    hint = (
+        ""
+        if given.is_absolute()
+        else f"\nfetch the default corpora with `python -m training.corpora fetch all` "
+        f"(into ./corpora/), or set {CORPORA_ROOT_ENV} / --corpora-root"
+    )
+    raise CorpusError(f"{corpus_path}: corpus path does not exist; tried:\n{places}{hint}")
