@@ -61,6 +61,37 @@ def test_top_k_mask() -> None:
     assert tokens == {1, 2}
 
 
+def shipped_expectation(logits: np.ndarray, temperature: float, top_k: int, top_p: float):
+    """The distribution worked out step by step: softmax at the temperature, keep the top k,
+    renormalise, keep the most likely tokens until their mass reaches top_p, renormalise."""
+    p = np.exp(logits / temperature - np.max(logits / temperature))
+    p /= p.sum()
+    order = sorted(range(p.size), key=lambda i: -p[i])[:top_k]
+    q = p[order] / p[order].sum()
+    kept, mass = [], 0.0
+    for i, share in zip(order, q, strict=True):
+        kept.append(i)
+        mass += share
+        if mass >= top_p:
+            break
+    out = np.zeros_like(p)
+    out[kept] = p[kept] / p[kept].sum()
+    return out
+
+
+@pytest.mark.parametrize("temperature", [0.5, 0.8, 1.7])
+def test_temperature_applies_with_the_shipped_top_k_and_top_p(temperature: float) -> None:
+    """Every product but /name samples with top_k=40, top_p=0.95: the temperature must count."""
+    logits = np.random.default_rng(0).normal(scale=2.0, size=60)
+    params = SamplingParams(temperature, top_k=40, top_p=0.95)
+    expected = shipped_expectation(logits, temperature, 40, 0.95)
+    untempered = shipped_expectation(logits, 1.0, 40, 0.95)
+    assert np.abs(expected - untempered).max() > 0.05  # the premise: T changes the answer
+    assert np.allclose(np.exp(filter_logits(logits, params)), expected, atol=1e-9)
+    counts = np.bincount(draws(logits, params, 9, 20000), minlength=60)
+    assert np.abs(counts / 20000 - expected).max() < 0.015
+
+
 def test_top_p_mask_keeps_smallest_prefix_reaching_p() -> None:
     # sorted probs 0.4, 0.3, 0.15, 0.1, 0.05: p=0.65 needs {1, 2}; p=0.75 needs {1, 2, 3}
     assert set(draws(LOGITS, SamplingParams(1.0, top_p=0.65), 5).tolist()) == {1, 2}
