@@ -186,6 +186,18 @@ async def test_names_novel_distinct_and_prefixed(engine: Engine) -> None:
     assert result.text == "\n".join(found)
 
 
+async def test_names_beyond_one_wave_of_candidates(engine: Engine) -> None:
+    """More names than one wave of concurrent candidates: every candidate has its own seed."""
+    for style in ("english", "jinyong"):
+        result = await collect(names(engine, style=style, count=20, seed=5))
+        found = result.extras["names"]
+        assert len(found) == 20, result.notes
+        assert len({n.casefold() for n in found}) == 20
+        assert result.extras["tries"] > 8
+        fewer = await collect(names(engine, style=style, count=6, seed=5))
+        assert found[:6] == fewer.extras["names"]  # candidates are judged in index order
+
+
 async def test_names_novelty_filter(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     bundle = engine.models["names"]
     free = await collect(names(engine, style="english", count=4, allow_known=True, seed=2))
