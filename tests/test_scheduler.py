@@ -37,6 +37,13 @@ async def tokens_of(stream) -> list[int]:
     return [t async for t in stream]
 
 
+def submit_together(sched: Scheduler, requests: list[dict]) -> list:
+    """Submit so that the worker sees all requests at once (they prime and step together):
+    it takes the scheduler's lock before it looks at the queue."""
+    with sched._lock:
+        return [sched.submit(**r) for r in requests]
+
+
 # -- bundle and engine loading -----------------------------------------------------------------
 
 
@@ -125,32 +132,46 @@ def test_describe_has_figures(tiny_models_dir: Path) -> None:
 # -- scheduling --------------------------------------------------------------------------------
 
 
-async def test_batched_equals_alone_for_32_seeds(bundle: ModelBundle) -> None:
-    """Same seed -> same tokens alone or in a batch of 32 with joins and leaves mid-way."""
-    prompts = [[1 + (i % 7)] * (1 + i % 5) for i in range(32)]  # 5 prompt lengths
+async def test_batched_equals_alone_for_32_seeds(
+    bundle: ModelBundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same seed -> same tokens alone or in a batch of 32, where half join a running batch and
+    requests leave at different steps."""
+    prompts = [[1 + (i % 7)] * (2 + i % 5) for i in range(32)]  # 5 prompt lengths, all > 1
     lengths = [20 + (i * 7) % 40 for i in range(32)]  # leave at different steps
+    requests = [
+        {"prompt": prompts[i], "params": PARAMS, "seed": i, "max_tokens": lengths[i]}
+        for i in range(32)
+    ]
     alone = []
-    for i in range(32):
+    for request in requests:
         sched = Scheduler(bundle)
-        alone.append(
-            await tokens_of(sched.submit(prompts[i], params=PARAMS, seed=i, max_tokens=lengths[i]))
-        )
+        alone.append(await tokens_of(sched.submit(**request)))
         await sched.aclose()
+
+    # The worker is held in its first step of the first half until the second half is queued,
+    # so the second half joins a batch that is running, however fast the machine is.
+    running, queued = threading.Event(), threading.Event()
+    shapes: list[tuple[int, ...]] = []
+    real_run = bundle.run
+
+    def gated(tokens, h, c):
+        if tokens.shape == (16, 1) and not running.is_set():
+            running.set()
+            queued.wait(timeout=60)
+        shapes.append(tokens.shape)
+        return real_run(tokens, h, c)
+
+    monkeypatch.setattr(bundle, "run", gated)
     sched = Scheduler(bundle)
-    first = [
-        sched.submit(prompts[i], params=PARAMS, seed=i, max_tokens=lengths[i]) for i in range(16)
-    ]
-    early = [asyncio.ensure_future(tokens_of(s)) for s in first]
-    await asyncio.sleep(0.01)  # the second half joins a running batch
-    late = [
-        asyncio.ensure_future(
-            tokens_of(sched.submit(prompts[i], params=PARAMS, seed=i, max_tokens=lengths[i]))
-        )
-        for i in range(16, 32)
-    ]
+    early = [asyncio.ensure_future(tokens_of(s)) for s in submit_together(sched, requests[:16])]
+    assert await asyncio.to_thread(running.wait, 60)
+    late = [asyncio.ensure_future(tokens_of(sched.submit(**r))) for r in requests[16:]]
+    queued.set()
     batched = await asyncio.gather(*early, *late)
     await sched.aclose()
-    assert sched.max_batch_seen >= 16
+    steps = [batch for batch, width in shapes if width == 1]  # priming calls are wider
+    assert steps[0] == 16 and max(steps) == 32  # every early request was still running
     assert len({tuple(t) for t in alone}) == 32  # seeds really differ
     assert batched == alone
 
@@ -295,13 +316,6 @@ def fragile_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return export_random_model(
         tmp_path_factory.mktemp("fragile"), "fragile", layers=2, hidden=64, embedding_rows=-1
     )
-
-
-def submit_together(sched: Scheduler, requests: list[dict]) -> list:
-    """Submit so that the worker sees all requests at once (they prime and step together):
-    it takes the scheduler's lock before it looks at the queue."""
-    with sched._lock:
-        return [sched.submit(**r) for r in requests]
 
 
 async def outcome(stream) -> tuple[list[int], str | None, str | None]:
