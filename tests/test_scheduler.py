@@ -191,6 +191,42 @@ async def test_batch_rows_bitwise_equal_single_rows(bundle: ModelBundle) -> None
         assert np.array_equal(h_i[:, 0], batch_h[:, i])
 
 
+@pytest.fixture(scope="module")
+def wide_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2x256: matrices large enough for onnxruntime to split work over intra-op threads."""
+    return export_random_model(tmp_path_factory.mktemp("wide"), "wide", layers=2, hidden=256)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+async def test_same_seed_same_text_alone_or_batched_with_engine_threads(
+    wide_json: Path, threads: int
+) -> None:
+    engine = Engine.load(wide_json.parent, threads=threads)
+    bundle = engine.models["wide"]
+    assert bundle.session.get_session_options().intra_op_num_threads == threads
+    requests = [
+        {"prompt": [1 + i % 5] * (1 + 3 * (i % 4)), "params": PARAMS, "seed": i, "max_tokens": 30}
+        for i in range(12)
+    ]
+    sched = engine.scheduler("wide")
+    alone = [await tokens_of(sched.submit(**r)) for r in requests]
+    together = await asyncio.gather(*map(tokens_of, submit_together(sched, requests)))
+    await engine.aclose()
+    assert sched.max_batch_seen == 12
+    assert len({tuple(t) for t in alone}) == 12
+    assert together == alone
+    rng = np.random.default_rng(1)
+    tokens = rng.integers(0, bundle.meta.vocab_size, size=(32, 4))
+    h, c = (rng.normal(size=(2, 32, 256)).astype(np.float32) for _ in range(2))
+    batch_logits, batch_h, _ = bundle.run(tokens, h, c)
+    for i in range(32):
+        logits, h_i, _ = bundle.run(
+            tokens[i : i + 1], h[:, i : i + 1].copy(), c[:, i : i + 1].copy()
+        )
+        assert np.array_equal(logits[0], batch_logits[i])
+        assert np.array_equal(h_i[:, 0], batch_h[:, i])
+
+
 async def test_priming_is_one_call_and_inference_off_loop(
     bundle: ModelBundle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
