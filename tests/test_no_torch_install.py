@@ -2,7 +2,8 @@
 
 There is no docker daemon here, so this builds the same thing another way: a fresh venv
 (no system site-packages), ``pip install .`` of the project's base dependencies only, then
-a one-shot generation with the shipped models.
+a one-shot generation with the shipped models. Where no package index can be reached, it is
+skipped with pip's reason (any other install failure fails the test).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import venv
 from pathlib import Path
 
@@ -18,17 +20,78 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "exported_models"
+# what pip prints when it cannot reach a package index (connection refused, no DNS, no route)
+UNREACHABLE = (
+    "Failed to establish a new connection",
+    "Temporary failure in name resolution",
+    "Name or service not known",
+    "Network is unreachable",
+    "ConnectTimeoutError",
+    "ProxyError",
+)
+INSTALL_TIMEOUT = 600  # a cold install on a slow machine; an offline one gives up far sooner
 
 
-def _run(cmd: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+def _run(
+    cmd: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     return subprocess.run(
-        cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        cmd,
+        cwd=cwd,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
+def unreachable_index(pip_output: str) -> str | None:
+    """pip's line saying that a package index could not be reached, or None."""
+    for line in pip_output.splitlines():
+        if any(sign in line for sign in UNREACHABLE):
+            return line.strip()[:300]
+    return None
+
+
+def pip_install(python: str, args: list[str], cwd: Path, env: dict[str, str] | None = None):
+    """``pip install`` (not quiet: its connection warnings tell offline from broken); skips
+    the test, with pip's reason, when the failure is that no package index can be reached."""
+    # short socket timeout and few retries, so that an offline machine fails fast
+    cmd = [python, "-m", "pip", "install", "--timeout", "20", "--retries", "2", *args]
+    try:
+        done = _run(cmd, cwd, INSTALL_TIMEOUT, env)
+    except subprocess.TimeoutExpired as exc:
+        output = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
+        if reason := unreachable_index(output):
+            pytest.skip(f"no package index reachable: {reason}")
+        raise
+    if done.returncode != 0 and (reason := unreachable_index(done.stderr)):
+        pytest.skip(f"no package index reachable: {reason}")
+    return done
+
+
+def test_offline_pip_failures_skip_and_others_fail(tmp_path: Path) -> None:
+    """Real pip runs: an index on a closed loopback port skips; an empty, reachable index
+    (a package that does not exist) is a failure, not a skip."""
+    python = sys.executable
+    offline = {"PIP_CONFIG_FILE": os.devnull, "PIP_FIND_LINKS": "", "PIP_NO_CACHE_DIR": "1"}
+    closed = {**offline, "PIP_INDEX_URL": "http://127.0.0.1:9/simple"}
+    with pytest.raises(pytest.skip.Exception, match=r"no package index reachable: .*refused"):
+        pip_install(python, ["--dry-run", "no-such-package-xyz"], tmp_path, closed)
+    empty = tmp_path / "index"
+    empty.mkdir()
+    reachable = {**offline, "PIP_INDEX_URL": empty.as_uri()}
+    try:
+        done = pip_install(python, ["--dry-run", "no-such-package-xyz"], tmp_path, reachable)
+    except pytest.skip.Exception as exc:
+        pytest.fail(f"a reachable index was taken for an offline one: {exc}")
+    assert done.returncode != 0 and "No matching distribution" in done.stderr
+
+
 @pytest.mark.slow
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(INSTALL_TIMEOUT + 300)
 def test_fresh_venv_serves_without_torch(tmp_path: Path) -> None:
     assert (SHIPPED / "lovecraft.json").is_file(), "exported_models/ has no lovecraft model"
     src = tmp_path / "src"
@@ -42,7 +105,7 @@ def test_fresh_venv_serves_without_torch(tmp_path: Path) -> None:
     venv.create(env_dir, with_pip=True, system_site_packages=False)
     python = str(env_dir / "bin" / "python")
 
-    install = _run([python, "-m", "pip", "install", "--quiet", str(src)], tmp_path, 150)
+    install = pip_install(python, [str(src)], tmp_path)
     assert install.returncode == 0, install.stderr[-3000:]
 
     work = tmp_path / "work"  # not the repo: `bot` must come from the installed package
