@@ -67,6 +67,9 @@ def download(url: str, target: Path, sha256: str, *, progress: bool = True) -> s
                 for block in iter(lambda: response.read(CHUNK), b""):
                     out.write(block)
                     bar.update(len(block))
+            if total is not None and part.stat().st_size < total:
+                # http.client may end a short body quietly instead of raising IncompleteRead
+                raise ConnectionError(f"connection closed at byte {part.stat().st_size:,}")
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:  # the .part already holds the whole file
             resumed = True

@@ -107,7 +107,7 @@ def recase_opening(paragraph: str, fable: str) -> str:
     for i in range(caps):
         lower = words[i].lower()
         core = re.sub(r"\W", "", lower)
-        if i == 0 or re.search(rf"\b{core.capitalize()}\b", rest):
+        if i == 0 or (len(core) > 1 and re.search(rf"\b{core.capitalize()}\b", rest)):
             words[i] = lower.capitalize()
         else:
             words[i] = lower
