@@ -18,7 +18,7 @@ import pytest
 from training.config import CORPORA_ROOT_ENV, load_config
 from training.corpora.__main__ import main as corpora_main
 from training.corpora.download import FetchError
-from training.corpora.fetch import Digest, fetch
+from training.corpora.fetch import Digest, fetch, rebuild_note
 from training.corpora.prepare import prepare_names, recase_opening
 from training.model_card import licence_notes
 
@@ -555,3 +555,31 @@ def test_shipped_manifest_is_complete() -> None:
         for src in item["sources"]:
             assert len(src["commit"]) == 40 and len(src["sha256"]) == 64, src
         assert len(item["rebuilt"]["sha256"]) == 64 and len(item["shipped"]["sha256"]) == 64
+
+
+def test_rebuild_note_says_whether_and_how_much_the_rebuilt_corpus_differs(
+    sources: Fixture,
+) -> None:
+    manifest = json.loads(sources.manifest.read_text("utf-8"))["corpora"]
+    stories = manifest["stories"]
+    name, note = rebuild_note(stories["shipped"]["sha256"], sources.manifest) or ("", "")
+    assert name == "stories"
+    assert "rebuilds a different corpus: documents 3 vs 2 (+1, +50.0%)" in note
+    assert stories["rebuilt"]["sha256"] in note and "held out one story" in note
+    name, note = rebuild_note(stories["rebuilt"]["sha256"], sources.manifest) or ("", "")
+    assert (name, note) == (
+        "stories",
+        "`python -m training.corpora fetch stories` rebuilds this corpus exactly.",
+    )
+    assert rebuild_note("0" * 64, sources.manifest) is None
+
+
+def test_model_card_records_corpus_provenance() -> None:
+    """The shipped card gives each model's full corpus sha256 and what the fetch rebuilds."""
+    card = (REPO / "exported_models" / "MODEL_CARD.md").read_text("utf-8")
+    for meta_file in sorted((REPO / "exported_models").glob("*.json")):
+        sha = json.loads(meta_file.read_text("utf-8"))["corpus"]["sha256"]
+        name, note = rebuild_note(sha) or ("", "")
+        assert f"sha256 `{sha}`" in card
+        assert f"- Rebuilding the corpus: {note}" in card
+        assert f"python -m training.corpora fetch {name}  # if ../shared/corpora is absent" in card

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.engine.contract import MetadataError, ModelMetadata, load_metadata
+from training.corpora.fetch import rebuild_note
 
 CONFIGS = Path(__file__).parent / "configs"
 CARD_FIGURES = "card"
@@ -343,8 +344,11 @@ def model_section(
     lines += ["### Data and licence", ""]
     lines.append(
         f"- Corpus `{corpus.name}` ({corpus.kind}): {len(corpus.files)} file(s), "
-        f"{corpus.bytes:,} bytes, sha256 `{corpus.sha256[:16]}…`, from `{config['corpus_path']}`."
+        f"{corpus.bytes:,} bytes, sha256 `{corpus.sha256}`, from `{config['corpus_path']}`."
     )
+    rebuilt = rebuild_note(corpus.sha256)  # (corpus name, what its fetch rebuilds) or None
+    if rebuilt is not None:
+        lines.append(f"- Rebuilding the corpus: {rebuilt[1]}")
     lines.append(
         f"- Split by document (seed {config['split_seed']}, {pct(config['validation_fraction'], 0)}"
         f" held out): {corpus.train_documents:,} training / {corpus.validation_documents:,} "
@@ -450,6 +454,10 @@ def model_section(
         lines += [f"**{title}**", "", f"![{name}: {title}]({path})", ""]
 
     lines += ["### Reproduce", "", "```sh"]
+    if rebuilt is not None:
+        lines.append(
+            f"python -m training.corpora fetch {rebuilt[0]}  # if ../shared/corpora is absent"
+        )
     lines.append(f"python -m training.train training/configs/{config.get('name', name)}.toml")
     lines.append(f"python -m training.export runs/{config.get('name', name)}/best.pt --name {name}")
     lines.append(report["command"])

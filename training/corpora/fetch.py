@@ -59,19 +59,44 @@ def _change(new: float, old: float) -> str:
     return f"{new:,.0f} vs {old:,.0f} ({diff:+,.0f}{share})"
 
 
+def difference(got: Digest, shipped: dict[str, Any]) -> str:
+    """Rebuilt vs shipped sizes, e.g. ``documents 67 vs 64 (+3, +4.7%), bytes ...``."""
+    return (
+        f"documents {_change(got.documents, shipped['documents'])}, "
+        f"bytes {_change(got.bytes, shipped['bytes'])}"
+    )
+
+
 def compare_to_shipped(name: str, got: Digest, shipped: dict[str, Any]) -> list[str]:
     """Lines saying whether the rebuilt corpus is the one the shipped model was trained on."""
     if got.sha256 == shipped["sha256"]:
         return [f"{name}: identical to the corpus the shipped model was trained on"]
     lines = [
         f"{name}: differs from the corpus the shipped model was trained on "
-        f"(sha256 {got.sha256[:12]}… vs {shipped['sha256'][:12]}…): "
-        f"documents {_change(got.documents, shipped['documents'])}, "
-        f"bytes {_change(got.bytes, shipped['bytes'])}"
+        f"(sha256 {got.sha256[:12]}… vs {shipped['sha256'][:12]}…): {difference(got, shipped)}"
     ]
     if shipped.get("note"):
         lines.append(f"{name}: {shipped['note']}")
     return lines
+
+
+def rebuild_note(sha256: str, manifest_path: Path = MANIFEST) -> tuple[str, str] | None:
+    """For a model card: the corpus that ``sha256`` names and what its fetch rebuilds.
+
+    Returns (corpus name, sentence), or None for a corpus the manifest does not know.
+    """
+    for name, entry in load_manifest(manifest_path).items():
+        shipped, rebuilt = entry["shipped"], Digest(**entry["rebuilt"])
+        if sha256 == rebuilt.sha256:
+            return name, f"`python -m training.corpora fetch {name}` rebuilds this corpus exactly."
+        if sha256 == shipped["sha256"]:
+            why = f" Why: {shipped['note']}." if shipped.get("note") else ""
+            return name, (
+                f"`python -m training.corpora fetch {name}` rebuilds a different corpus: "
+                f"{difference(rebuilt, shipped)}, sha256 `{rebuilt.sha256}`.{why} A model "
+                "retrained on it is comparable to this one, not identical."
+            )
+    return None
 
 
 def write_sources(root: Path, manifest: dict[str, dict[str, Any]]) -> None:
