@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.engine.bundle import ModelBundle, ModelLoadError
+from bot.engine.errors import UnknownModel
 from bot.engine.scheduler import Scheduler
-from bot.generators.base import UnknownModel
 
 
 class Engine:

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bot.engine.bundle import ModelBundle
+from bot.engine.errors import Busy, GenerationError, InvalidRequest
 from bot.engine.sampling import SamplingParams, banned_token, sample
-from bot.generators.base import Busy, GenerationError, InvalidRequest
 
 log = logging.getLogger(__name__)
 

@@ -10,21 +10,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.engine.errors import Busy, GenerationError, InvalidRequest, UnknownModel
 
-class GenerationError(Exception):
-    """A request that cannot be served; ``str(exc)`` is a short message fit for the user."""
-
-
-class InvalidRequest(GenerationError):
-    """Bad options or prompt (out of range, empty where text is required, ...)."""
-
-
-class Busy(GenerationError):
-    """The engine's queue is full; the user should try again shortly."""
-
-
-class UnknownModel(GenerationError):
-    """The product's model is not loaded (missing or failed to load)."""
+__all__ = [
+    "Busy",
+    "Generation",
+    "GenerationError",
+    "GenerationResult",
+    "InvalidRequest",
+    "UnknownModel",
+]
 
 
 @dataclass
