@@ -583,3 +583,15 @@ def test_model_card_records_corpus_provenance() -> None:
         assert f"sha256 `{sha}`" in card
         assert f"- Rebuilding the corpus: {note}" in card
         assert f"python -m training.corpora fetch {name}  # if ../shared/corpora is absent" in card
+
+
+def test_cli_fetch_says_how_configs_find_the_corpora(
+    tmp_path: Path, sources: Fixture, server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "somewhere"
+    argv = ["fetch", "names", "--dest", str(root), "--mirror", server.url, "--no-progress"]
+    assert corpora_main([*argv, "--manifest", str(sources.manifest)]) == 0
+    out = capsys.readouterr().out
+    assert "names: prepared" in out
+    assert f"--corpora-root {root} or {CORPORA_ROOT_ENV}={root}" in out
+    assert (root / "names" / "wuxia.txt").read_text("utf-8") == WUXIA_OUT

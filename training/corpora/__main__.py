@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from training.config import DEFAULT_CORPORA_ROOTS
+from training.config import CORPORA_ROOT_ENV, DEFAULT_CORPORA_ROOTS
 from training.corpora.download import FetchError
 from training.corpora.fetch import DEFAULT_MIRROR, MANIFEST, MIRROR_ENV, fetch
 
@@ -44,10 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     except FetchError as exc:
         print(f"fetch failed: {exc}", file=sys.stderr)
         return 1
-    print(
-        f"done: configs find these corpora under {args.dest} "
-        f"(or pass --corpora-root {args.dest} / set LSTM_CORPORA_ROOT)"
-    )
+    if any(args.dest.resolve() == Path(root).resolve() for root in DEFAULT_CORPORA_ROOTS):
+        print(f"done: the configs find these corpora in {args.dest}")
+    else:
+        print(
+            f"done: point the configs at {args.dest} with --corpora-root {args.dest} "
+            f"or {CORPORA_ROOT_ENV}={args.dest}"
+        )
     return 0
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from training.corpora.download import FetchError, download
 from training.corpora.prepare import BUILDERS, PrepareError
 from training.data import CorpusError, load_corpus
@@ -54,9 +56,13 @@ def source_url(source: dict[str, Any], mirror: str) -> str:
 
 
 def _change(new: float, old: float) -> str:
+    """``67 vs 64 (+3, +4.7%)``; shares under 0.1% get two decimals."""
     diff = new - old
-    share = f", {diff / old:+.1%}" if old else ""
-    return f"{new:,.0f} vs {old:,.0f} ({diff:+,.0f}{share})"
+    text = f"{new:,.0f} vs {old:,.0f} ({diff:+,.0f}"
+    if old and diff:
+        share = diff / old
+        text += f", {share:+.1%}" if abs(share) >= 0.001 else f", {share:+.2%}"
+    return text + ")"
 
 
 def difference(got: Digest, shipped: dict[str, Any]) -> str:
@@ -146,7 +152,7 @@ def fetch_corpus(
     """Download and verify every source, prepare unless already verified, report the result."""
     raw_dir = root / DOWNLOADS / name
     counts: dict[str, int] = {}
-    for source in entry["sources"]:
+    for source in tqdm(entry["sources"], desc=name, unit="file", disable=not progress):
         url = source_url(source, mirror)
         done = download(url, raw_dir / source["save_as"], source["sha256"], progress=progress)
         counts[done] = counts.get(done, 0) + 1
