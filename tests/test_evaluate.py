@@ -297,7 +297,7 @@ def test_card_states_missed_targets(card: Path, reports: Path) -> None:
 def test_recorded_baseline_appears_in_the_card(
     card: Path, reports: Path, tiny_models_dir: Path, tmp_path: Path
 ) -> None:
-    checkpoint = tiny_models_dir.parent / "runs" / "lovecraft" / "best.pt"
+    checkpoint = tiny_models_dir.parent / "runs" / "lovecraft" / "best.safetensors"
     out = tmp_path / "MODEL_CARD.md"
     assert model_card.main(["--record-baseline", str(checkpoint), "--out", str(out)]) == 0
     recorded = json.loads((tmp_path / "card" / "baselines.json").read_text("utf-8"))["lovecraft"]

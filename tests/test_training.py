@@ -13,11 +13,15 @@ from pathlib import Path
 import pytest
 import torch
 
+from bot.engine.contract import SpecialTokens
 from tests.tiny_corpora import write_prose
 from training import runtime
+from training.checkpoint import Checkpoint
+from training.checkpoint import load as load_checkpoint
 from training.config import TrainConfig
 from training.models import build_model
 from training.runtime import Runtime, cpu_bf16_supported, pick_amp_dtype
+from training.samples import SAMPLE_TOKENS, draw_sample
 from training.train import fraction_done, lr_factor, train, train_step
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,8 +51,12 @@ def tiny_config(tmp_path: Path, **overrides: object) -> TrainConfig:
     return TrainConfig(**values)  # type: ignore[arg-type]
 
 
+def last(run: Path) -> Checkpoint:
+    return load_checkpoint(run / "last.safetensors")
+
+
 def history(run: Path) -> list[dict[str, float]]:
-    return torch.load(run / "last.pt", weights_only=False)["progress"]["history"]
+    return last(run).progress.history
 
 
 def test_loss_falls_within_a_few_dozen_steps(tmp_path: Path) -> None:
@@ -75,8 +83,8 @@ def test_resume_continues_exactly(tmp_path: Path) -> None:
     assert [r["step"] for r in got] == [r["step"] for r in expected]
     for a, b in zip(expected, got, strict=True):
         assert b["validation_loss"] == pytest.approx(a["validation_loss"], abs=1e-6)
-    params_a = torch.load(whole.run_dir / "last.pt", weights_only=False)["model"]
-    params_b = torch.load(resumed.run_dir / "last.pt", weights_only=False)["model"]
+    params_a = last(whole.run_dir).model
+    params_b = last(resumed.run_dir).model
     for key, tensor in params_a.items():
         torch.testing.assert_close(params_b[key], tensor, rtol=0, atol=1e-6)
 
@@ -170,9 +178,9 @@ def test_ddp_two_gloo_processes(tmp_path: Path) -> None:
         for log in sorted((tmp_path / "ranks").rglob("std*.log"))
     )
     assert result.returncode == 0, f"{result.stderr[-2000:]}\n{rank_logs}"
-    checkpoint = torch.load(tmp_path / "runs/ddp/last.pt", weights_only=False)
-    assert "x2" in checkpoint["device"]
-    rows = checkpoint["progress"]["history"]
+    checkpoint = last(tmp_path / "runs/ddp")
+    assert "x2" in checkpoint.device
+    rows = checkpoint.progress.history
     assert rows[-1]["validation_loss"] < rows[0]["validation_loss"] + 0.5
 
 
@@ -184,8 +192,7 @@ def test_mixed_precision_path_trains_and_resumes(tmp_path: Path) -> None:
     """The autocast path CUDA runs (bf16), exercised on CPU; fp16 needs CUDA."""
     config = tiny_config(tmp_path, amp="bf16", epochs=1.0, lr=1e-2, max_steps=20)
     train(config)
-    checkpoint = torch.load(config.run_dir / "last.pt", weights_only=False)
-    assert "amp bfloat16" in checkpoint["device"]
+    assert "amp bfloat16" in last(config.run_dir).device
     train(tiny_config(tmp_path, amp="bf16", epochs=1.0, lr=1e-2), resume=True)
     rows = history(config.run_dir)
     assert rows[-1]["validation_loss"] < rows[0]["validation_loss"]
@@ -245,3 +252,24 @@ def test_step_clips_the_gradient_norm() -> None:
     config.grad_clip = math.inf  # the same batch unclipped: the clip above really acted
     train_step(model, optimizer, scaler, x, y, model.initial_state(4), config, cpu)
     assert grad_norm() > 10 * 0.01
+
+
+def test_each_evaluation_prints_and_appends_a_seeded_sample(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tiny_config(tmp_path, epochs=1.0, lr=1e-2)
+    train(config)
+    steps = [int(row["step"]) for row in history(config.run_dir)]
+    blocks = (config.run_dir / "samples.txt").read_text("utf-8").split("--- step ")[1:]
+    assert [int(block.split(" ", 1)[0]) for block in blocks] == steps
+    text = blocks[-1].split("---\n", 1)[1].rstrip("\n")
+    assert 150 <= len(text) <= SAMPLE_TOKENS  # ~200 tokens, minus the document ends
+    assert text in capsys.readouterr().out
+
+    saved = last(config.run_dir)  # the same seed redraws the same text from the same weights
+    model = build_model("char", vocab_size=len(saved.vocab), embedding_size=16, hidden_size=32,
+                        layers=2, dropout=0.1)  # fmt: skip
+    model.load_state_dict(saved.model)
+    special = SpecialTokens(**saved.special_tokens)
+    assert draw_sample(model, saved.vocab, special, seed=config.seed) == text
+    assert draw_sample(model, saved.vocab, special, seed=config.seed + 1) != text

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from training.data import CorpusError
+from training.data import CorpusError, level_of
 
 # Where a relative corpus_path is looked for, after the path as given (relative to the working
 # directory): the corpora_root setting, then $LSTM_CORPORA_ROOT, then these defaults in order.
@@ -35,6 +35,9 @@ class TrainConfig:
     hidden_size: int = 256
     layers: int = 2
     dropout: float = 0.1
+    # start from a shipped model's weights (exported_models/NAME.json); its vocabulary grows
+    # by the corpus's new tokens and its sizes replace the three above
+    init_from: str = ""
     # optimisation
     batch_size: int = 32  # parallel streams (global, split across DDP ranks)
     seq_len: int = 128  # truncated BPTT length; state is carried across batches
@@ -60,7 +63,7 @@ class TrainConfig:
 
     @property
     def level(self) -> str:
-        return "word" if self.corpus_kind == "words" else "char"
+        return level_of(self.corpus_kind)
 
     @property
     def run_dir(self) -> Path:

@@ -34,6 +34,11 @@ MAX_POEM_WORDS_PER_LINE = 14.0
 _QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "—": "--", "–": "-", "\xa0": " "})
 
 
+def level_of(kind: str) -> str:
+    """Token level of a corpus kind: words for ``words``, characters for the rest."""
+    return "word" if kind == "words" else "char"
+
+
 class CorpusError(ValueError):
     """The corpus cannot be used; the message names the file and what is wrong."""
 
@@ -260,3 +265,8 @@ def batchify(stream: np.ndarray, batch_size: int, seq_len: int, *, source: str) 
             "batch_size or seq_len"
         )
     return stream[: rows * batch_size].reshape(batch_size, rows)
+
+
+def batches_per_epoch(tokens: int, batch_size: int, seq_len: int) -> int:
+    """Truncated-BPTT steps in one pass over ``tokens`` cut by :func:`batchify`."""
+    return (tokens // batch_size - 1) // seq_len

@@ -1,7 +1,7 @@
 """Write exported_models/MODEL_CARD.md from the models' metadata and the evaluation reports.
 
     python -m training.model_card --reports reports --out exported_models/MODEL_CARD.md
-    python -m training.model_card --record-baseline runs/lovecraft_baseline/best.pt \\
+    python -m training.model_card --record-baseline runs/lovecraft_baseline/best.safetensors \\
         [--baseline-for lovecraft] [--out exported_models/MODEL_CARD.md]
 
 The card has one section per model with a report in ``--reports``: data and licence notes
@@ -142,13 +142,13 @@ def licence_notes(sources_text: str, folder: str) -> list[str]:
 
 def record_baseline(checkpoint: Path, baseline_for: str | None, card_dir: Path) -> dict[str, Any]:
     """Store a checkpoint's held-out loss (by the trainer, on its split) in baselines.json."""
-    import torch
+    from training.checkpoint import CheckpointError, load
 
     try:
-        data = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        config, progress = data["config"], data["progress"]
-    except (OSError, RuntimeError, KeyError, TypeError) as exc:
-        raise CardError(f"{checkpoint}: not a training checkpoint ({exc})") from None
+        data = load(checkpoint)
+    except CheckpointError as exc:
+        raise CardError(str(exc)) from None
+    config, progress = data.config, data.progress.__dict__
     name = baseline_for or str(config["name"]).removesuffix("_baseline")
     level = "character" if config["corpus_kind"] != "words" else "word"
     entry = {
@@ -164,9 +164,9 @@ def record_baseline(checkpoint: Path, baseline_for: str | None, card_dir: Path) 
         "validation_loss_nats": float(progress["best_validation"]),
         "wall_time_s": float(progress["wall_time_s"]),
         "steps": int(progress["step"]),
-        "parameters": sum(int(t.numel()) for t in data["model"].values()),
-        "device": str(data["device"]),
-        "corpus_sha256": str(data["corpus"]["sha256"]),
+        "parameters": sum(int(t.numel()) for t in data.model.values()),
+        "device": str(data.device),
+        "corpus_sha256": str(data.corpus["sha256"]),
         "validation_fraction": float(config["validation_fraction"]),
         "split_seed": int(config["split_seed"]),
     }
@@ -459,7 +459,8 @@ def model_section(
             f"python -m training.corpora fetch {rebuilt[0]}  # if ../shared/corpora is absent"
         )
     lines.append(f"python -m training.train training/configs/{config.get('name', name)}.toml")
-    lines.append(f"python -m training.export runs/{config.get('name', name)}/best.pt --name {name}")
+    run = f"runs/{config.get('name', name)}"
+    lines.append(f"python -m training.export {run}/best.safetensors --name {name}")
     lines.append(report["command"])
     lines += baseline["commands"] if baseline else []
     lines += [card_command, "```", ""]

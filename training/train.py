@@ -1,24 +1,28 @@
 """Train a character- or word-level LSTM language model.
 
     python -m training.train training/configs/lovecraft.toml [--hidden-size 512 ...] [--resume]
+    python -m training.train CONFIG --init-from exported_models/lovecraft.json   # fine-tune
 
-Reads top to bottom: config -> devices -> data -> model -> optimiser -> loop -> checkpoints.
-Stateful truncated BPTT: the corpus stream is cut into ``batch_size`` parallel rows and the
-LSTM state is carried from one batch to the next within an epoch (detached), so the model
-learns dependencies longer than ``seq_len``. Under ``torchrun`` each rank trains its own
-rows with DistributedDataParallel (nccl on CUDA, gloo on CPU).
+Reads top to bottom: data -> setup (runtime, model, optimiser, resume) -> one step ->
+evaluate and checkpoint -> the loop. Stateful truncated BPTT: the corpus stream is cut into
+``batch_size`` parallel rows and the LSTM state is carried from one batch to the next within
+an epoch (detached), so the model learns dependencies longer than ``seq_len``. Under
+``torchrun`` each rank trains its own rows with DistributedDataParallel (nccl on CUDA, gloo
+on CPU). Checkpoints are safetensors (training/checkpoint.py); at each evaluation a seeded
+sample is printed and appended to ``runs/NAME/samples.txt``.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import math
 import os
 import random
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +33,23 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from bot.engine.contract import SpecialTokens
+from training import checkpoint as ckpt
+from training.checkpoint import Checkpoint, CheckpointError, Progress
 from training.config import TrainConfig, add_config_arguments, load_config
-from training.data import Corpus, CorpusError, batchify, build_vocab, encode_documents, load_corpus
+from training.data import (
+    Corpus,
+    CorpusError,
+    batches_per_epoch,
+    batchify,
+    build_vocab,
+    encode_documents,
+    load_corpus,
+)
+from training.finetune import InitError, Shipped, grow_rows, load_shipped, merge_vocabulary
 from training.models import LSTMLanguageModel, State, build_model
 from training.runtime import Runtime, setup_runtime
+from training.samples import draw_sample, record_sample
 
 # ---------------------------------------------------------------------------------------------
 # Data
@@ -42,12 +59,16 @@ from training.runtime import Runtime, setup_runtime
 class Dataset:
     corpus: Corpus
     vocab: list[str]
-    special: Any
+    special: SpecialTokens
     validation: np.ndarray
     train_tokens: int
+    new_tokens: list[str]  # with --init-from: tokens the shipped vocabulary lacked
+
+    def steps_per_epoch(self, config: TrainConfig) -> int:
+        return batches_per_epoch(self.train_tokens, config.batch_size, config.seq_len)
 
 
-def prepare_data(config: TrainConfig) -> Dataset:
+def prepare_data(config: TrainConfig, shipped: Shipped | None = None) -> Dataset:
     corpus = load_corpus(
         config.corpus_kind,
         config.corpus_path,
@@ -57,10 +78,14 @@ def prepare_data(config: TrainConfig) -> Dataset:
         seed=config.split_seed,
     )
     vocab, special = build_vocab(corpus, min_count=config.min_count)
+    new_tokens: list[str] = []
+    if shipped is not None:
+        merged = merge_vocabulary(shipped.meta.vocab, shipped.meta.special_tokens, vocab, special)
+        vocab, special, new_tokens = merged.tokens, merged.special, merged.new
     validation = encode_documents(corpus.validation, vocab, special)
     train_tokens = len(encode_documents(corpus.train, vocab, special))
     batchify(validation, config.eval_batch_size, config.seq_len, source=f"{config.corpus_path}")
-    return Dataset(corpus, vocab, special, validation, train_tokens)
+    return Dataset(corpus, vocab, special, validation, train_tokens, new_tokens)
 
 
 def epoch_rows(data: Dataset, config: TrainConfig, epoch: int, runtime: Runtime) -> torch.Tensor:
@@ -70,10 +95,6 @@ def epoch_rows(data: Dataset, config: TrainConfig, epoch: int, runtime: Runtime)
     stream = encode_documents(docs, data.vocab, data.special)
     rows = batchify(stream, config.batch_size, config.seq_len, source=config.corpus_path)
     return torch.from_numpy(rows[runtime.rank :: runtime.world_size].copy())
-
-
-def steps_per_epoch(data: Dataset, config: TrainConfig) -> int:
-    return (data.train_tokens // config.batch_size - 1) // config.seq_len
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,7 +126,7 @@ def evaluate(
 
 
 # ---------------------------------------------------------------------------------------------
-# Schedule, checkpoints, curves
+# Schedule and curves
 
 
 def lr_factor(step: int, warmup: int, done: float, min_ratio: float) -> float:
@@ -129,65 +150,6 @@ def fraction_done(
     """
     by_steps = (step - warmup) / max(1, total_steps - warmup)
     return max(by_steps, elapsed_s / budget_s) if budget_s < math.inf else by_steps
-
-
-@dataclass
-class Progress:
-    step: int = 0
-    epoch: int = 0
-    batch_in_epoch: int = 0
-    tokens_seen: int = 0
-    wall_time_s: float = 0.0
-    best_validation: float = math.inf
-    history: list[dict[str, float]] = field(default_factory=list)
-
-
-def save_checkpoint(
-    path: Path,
-    model: LSTMLanguageModel,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    scaler: torch.amp.GradScaler,
-    state: tuple[torch.Tensor, torch.Tensor],
-    progress: Progress,
-    config: TrainConfig,
-    data: Dataset,
-    runtime: Runtime,
-) -> None:
-    corpus = data.corpus
-    checkpoint = {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "scaler": scaler.state_dict(),
-        "carried_state": [t.detach().cpu() for t in state],
-        "rng": {
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-        },
-        "progress": progress.__dict__,
-        "config": config.to_dict(),
-        "vocab": data.vocab,
-        "special_tokens": data.special.__dict__,
-        "corpus": {
-            "name": corpus.name,
-            "kind": corpus.kind,
-            "files": [f.name for f in corpus.files],
-            "bytes": corpus.bytes,
-            "sha256": corpus.sha256,
-            "documents": corpus.documents,
-            "train_documents": len(corpus.train),
-            "validation_documents": len(corpus.validation),
-            "train_tokens": data.train_tokens,
-            "validation_tokens": len(data.validation),
-            "dropped": corpus.dropped,
-        },
-        "device": runtime.describe(),
-        "torch_version": torch.__version__,
-    }
-    tmp = path.with_suffix(".tmp")
-    torch.save(checkpoint, tmp)
-    tmp.replace(path)  # never leave a half-written checkpoint behind
 
 
 def write_curves(run_dir: Path, history: list[dict[str, float]]) -> None:
@@ -217,7 +179,165 @@ def write_curves(run_dir: Path, history: list[dict[str, float]]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Training
+# Setup
+
+
+@dataclass
+class Session:
+    """Everything one training run carries from step to step."""
+
+    config: TrainConfig
+    runtime: Runtime
+    data: Dataset
+    model: LSTMLanguageModel
+    trained: torch.nn.Module  # the model, wrapped in DDP when there are several ranks
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    progress: Progress
+    state: State
+    total_steps: int
+    budget_s: float
+    clock: dict[str, float]  # elapsed_s, read by the schedule
+    init_report: dict[str, Any]
+
+    @property
+    def run_dir(self) -> Path:
+        return self.config.run_dir
+
+
+def _from_shipped(config: TrainConfig) -> tuple[TrainConfig, Shipped | None]:
+    """The shipped model named by ``init_from``, and the config with its sizes."""
+    if not config.init_from:
+        return config, None
+    try:
+        shipped = load_shipped(Path(config.init_from))
+    except InitError as exc:
+        raise SystemExit(f"init_from: {exc}") from None
+    if shipped.meta.level != config.level:
+        raise SystemExit(
+            f"init_from: {config.init_from} is a {shipped.meta.level}-level model; "
+            f"corpus_kind {config.corpus_kind!r} needs a {config.level}-level one"
+        )
+    arch = shipped.meta.architecture
+    sizes = {"embedding_size": arch.embedding_size, "hidden_size": arch.hidden_size}
+    sizes["layers"] = arch.layers
+    return dataclasses.replace(config, **sizes), shipped
+
+
+def _restore(session: Session, saved: Checkpoint) -> None:
+    """Continue exactly where ``saved`` stopped."""
+    session.model.load_state_dict(saved.model)
+    session.optimizer.load_state_dict(saved.optimizer or {})
+    session.scheduler.load_state_dict(saved.scheduler or {})
+    session.scaler.load_state_dict(saved.scaler or {})
+    session.progress = saved.progress
+    session.init_report = saved.init_report
+    if saved.rng_torch is not None:
+        torch.set_rng_state(saved.rng_torch)
+    if saved.rng_cuda is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(saved.rng_cuda)
+    runtime = session.runtime
+    if runtime.world_size == 1 and saved.carried_state is not None:  # DDP ranks restart at 0
+        session.state = (saved.carried_state[0].to(runtime.device),
+                         saved.carried_state[1].to(runtime.device))  # fmt: skip
+
+
+def setup(config: TrainConfig, *, resume: bool = False) -> Session:
+    """Runtime, data, model, optimiser and schedule; restored from last checkpoint on resume."""
+    config, shipped = _from_shipped(config)
+    runtime = setup_runtime(config)
+    torch.manual_seed(config.seed)
+    data = prepare_data(config, shipped)
+    config.run_dir.mkdir(parents=True, exist_ok=True)
+    model = build_model(
+        config.level,
+        vocab_size=len(data.vocab),
+        embedding_size=config.embedding_size,
+        hidden_size=config.hidden_size,
+        layers=config.layers,
+        dropout=config.dropout,
+    )
+    init_report: dict[str, Any] = {}
+    if shipped is not None:
+        model.load_state_dict(grow_rows(shipped.weights, len(data.vocab)))
+        init_report = {
+            "init_from": config.init_from,
+            "weights": str(shipped.source),
+            "shipped_vocab": shipped.meta.vocab_size,
+            "new_tokens": data.new_tokens,
+        }
+    model.to(runtime.device)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    total_steps = max(1, int(config.epochs * data.steps_per_epoch(config)))
+    budget_s = config.max_minutes * 60 if config.max_minutes > 0 else math.inf
+    clock = {"elapsed_s": 0.0}
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: lr_factor(
+            step,
+            config.warmup_steps,
+            fraction_done(step, total_steps, config.warmup_steps, clock["elapsed_s"], budget_s),
+            config.min_lr_ratio,
+        ),
+    )
+    session = Session(
+        config=config,
+        runtime=runtime,
+        data=data,
+        model=model,
+        trained=DistributedDataParallel(model) if runtime.world_size > 1 else model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=torch.amp.GradScaler(
+            runtime.device.type, enabled=runtime.amp_dtype == torch.float16
+        ),
+        progress=Progress(),
+        state=model.initial_state(config.batch_size // runtime.world_size, runtime.device),
+        total_steps=total_steps,
+        budget_s=budget_s,
+        clock=clock,
+        init_report=init_report,
+    )
+    if resume:
+        path = config.run_dir / "last.safetensors"
+        try:
+            saved = ckpt.load(path, runtime.device)
+        except CheckpointError as exc:
+            raise SystemExit(f"--resume: {exc}") from None
+        if saved.vocab != data.vocab:
+            raise SystemExit(f"{path}: vocabulary differs from the corpus")
+        _restore(session, saved)
+    return session
+
+
+def describe(session: Session) -> str:
+    config, data, model = session.config, session.data, session.model
+    text = (
+        f"{config.name}: {config.level} LSTM {config.layers}x{config.hidden_size}, "
+        f"{model.parameter_count():,} parameters, vocab {len(data.vocab)}, "
+        f"{data.train_tokens:,} train / {len(data.validation):,} held-out tokens "
+        f"({len(data.corpus.train)}/{len(data.corpus.validation)} documents), "
+        f"{session.total_steps} steps on {session.runtime.describe()}"
+    )
+    if data.corpus.dropped:
+        text += f"; dropped {data.corpus.dropped}"
+    report = session.init_report
+    if report:
+        new = report["new_tokens"]
+        shown = ", ".join(repr(t) for t in new[:30]) + (", ..." if len(new) > 30 else "")
+        text += (
+            f"\ninit from {report['init_from']} (weights read from {report['weights']}): "
+            f"{len(new)} new tokens grow the vocabulary from {report['shipped_vocab']} to "
+            f"{len(data.vocab)}" + (f": {shown}" if new else "")
+        )
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# One step
 
 
 def train_step(
@@ -247,145 +367,162 @@ def train_step(
     return loss.detach(), state
 
 
-def train(config: TrainConfig, *, resume: bool = False) -> Path:
-    """Run training; returns the path of the best checkpoint."""
-    runtime = setup_runtime(config)
-    torch.manual_seed(config.seed)
-    data = prepare_data(config)
-    run_dir = config.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
+# ---------------------------------------------------------------------------------------------
+# Evaluate and checkpoint
 
-    model = build_model(
-        config.level,
-        vocab_size=len(data.vocab),
-        embedding_size=config.embedding_size,
-        hidden_size=config.hidden_size,
-        layers=config.layers,
-        dropout=config.dropout,
-    ).to(runtime.device)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-    )
-    total_steps = max(1, int(config.epochs * steps_per_epoch(data, config)))
-    budget_s = config.max_minutes * 60 if config.max_minutes > 0 else math.inf
-    clock = {"elapsed_s": 0.0}  # read by the schedule; updated every step
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: lr_factor(
-            step,
-            config.warmup_steps,
-            fraction_done(step, total_steps, config.warmup_steps, clock["elapsed_s"], budget_s),
-            config.min_lr_ratio,
+
+@dataclass
+class Window:
+    """Training loss and speed since the last evaluation."""
+
+    loss: float = 0.0
+    steps: int = 0
+    tokens: int = 0
+    started: float = dataclasses.field(default_factory=time.monotonic)
+
+    def tokens_per_s(self) -> float:
+        return self.tokens / max(1e-9, time.monotonic() - self.started)
+
+
+def save_checkpoint(session: Session, path: Path) -> None:
+    corpus, data = session.data.corpus, session.data
+    ckpt.save(
+        path,
+        Checkpoint(
+            config=session.config.to_dict(),
+            vocab=data.vocab,
+            special_tokens=dataclasses.asdict(data.special),
+            corpus={
+                "name": corpus.name,
+                "kind": corpus.kind,
+                "files": [f.name for f in corpus.files],
+                "bytes": corpus.bytes,
+                "sha256": corpus.sha256,
+                "documents": corpus.documents,
+                "train_documents": len(corpus.train),
+                "validation_documents": len(corpus.validation),
+                "train_tokens": data.train_tokens,
+                "validation_tokens": len(data.validation),
+                "dropped": corpus.dropped,
+            },
+            progress=session.progress,
+            device=session.runtime.describe(),
+            torch_version=torch.__version__,
+            model=session.model.state_dict(),
+            optimizer=session.optimizer.state_dict(),
+            scheduler=session.scheduler.state_dict(),
+            scaler=session.scaler.state_dict(),
+            carried_state=session.state,
+            rng_torch=torch.get_rng_state(),
+            rng_cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            init_report=session.init_report,
         ),
     )
-    scaler = torch.amp.GradScaler(runtime.device.type, enabled=runtime.amp_dtype == torch.float16)
-    progress = Progress()
-    state = model.initial_state(config.batch_size // runtime.world_size, runtime.device)
 
-    if resume:
-        checkpoint = torch.load(
-            run_dir / "last.pt", map_location=runtime.device, weights_only=False
-        )
-        if checkpoint["vocab"] != data.vocab:
-            raise SystemExit(f"{run_dir / 'last.pt'}: vocabulary differs from the corpus")
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        scaler.load_state_dict(checkpoint["scaler"])
-        progress = Progress(**checkpoint["progress"])
-        torch.set_rng_state(checkpoint["rng"]["torch"])
-        if checkpoint["rng"]["cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(checkpoint["rng"]["cuda"])
-        if runtime.world_size == 1:  # under DDP each rank restarts its rows from a zero state
-            state = tuple(t.to(runtime.device) for t in checkpoint["carried_state"])
 
-    trained = DistributedDataParallel(model) if runtime.world_size > 1 else model
+def evaluate_and_checkpoint(session: Session, window: Window, elapsed: float, write: Any) -> None:
+    """Held-out loss, a history row, a sample, last/best checkpoints and curves (main rank)."""
+    config, progress, model = session.config, session.progress, session.model
+    speed = window.tokens_per_s()
+    validation = evaluate(model, session.data.validation, config, session.runtime)
+    progress.history.append(
+        {
+            "step": progress.step,
+            "epoch": progress.step / session.data.steps_per_epoch(config),
+            "tokens_seen": progress.tokens_seen,
+            "train_loss": window.loss / window.steps,
+            "validation_loss": validation,
+            "lr": session.scheduler.get_last_lr()[0],
+            "elapsed_s": round(elapsed, 1),
+            "tokens_per_s": round(speed),
+        }
+    )
+    write(
+        f"step {progress.step}: train {window.loss / window.steps:.4f} "
+        f"held-out {validation:.4f} nats/token ({validation / math.log(2):.3f} bits) "
+        f"{speed:,.0f} tok/s {elapsed / 60:.1f} min"
+    )
+    sample = draw_sample(model, session.data.vocab, session.data.special, seed=config.seed)
+    write(record_sample(session.run_dir, progress.step, sample).rstrip("\n"))
+    improved = validation < progress.best_validation
+    if improved:
+        progress.best_validation = validation
+    save_checkpoint(session, session.run_dir / "last.safetensors")
+    if improved:
+        save_checkpoint(session, session.run_dir / "best.safetensors")
+    write_curves(session.run_dir, progress.history)
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop
+
+
+def train(config: TrainConfig, *, resume: bool = False) -> Path:
+    """Run training; returns the path of the best checkpoint."""
+    session = setup(config, resume=resume)
+    config, runtime, data, progress = (
+        session.config,
+        session.runtime,
+        session.data,
+        session.progress,
+    )
     if runtime.is_main:
-        print(
-            f"{config.name}: {config.level} LSTM {config.layers}x{config.hidden_size}, "
-            f"{model.parameter_count():,} parameters, vocab {len(data.vocab)}, "
-            f"{data.train_tokens:,} train / {len(data.validation):,} held-out tokens "
-            f"({len(data.corpus.train)}/{len(data.corpus.validation)} documents), "
-            f"{total_steps} steps on {runtime.describe()}"
-            + (f"; dropped {data.corpus.dropped}" if data.corpus.dropped else ""),
-            flush=True,
-        )
-
+        print(describe(session), flush=True)
     rows = epoch_rows(data, config, progress.epoch, runtime)
     bar = tqdm(
-        total=total_steps,
+        total=session.total_steps,
         initial=progress.step,
         disable=not (runtime.is_main and config.progress),
         mininterval=1.0 if sys.stderr.isatty() else 30.0,
         dynamic_ncols=True,
     )
     started = time.monotonic() - progress.wall_time_s
-    window_loss, window_steps, window_tokens, window_start = 0.0, 0, 0, time.monotonic()
-    model.train()
-    while progress.step < total_steps:
-        if progress.batch_in_epoch == steps_per_epoch(data, config):
+    window = Window()
+    session.model.train()
+    while progress.step < session.total_steps:
+        if progress.batch_in_epoch == data.steps_per_epoch(config):
             progress.epoch += 1
             progress.batch_in_epoch = 0
             rows = epoch_rows(data, config, progress.epoch, runtime)
         if progress.batch_in_epoch == 0:
-            state = model.initial_state(rows.shape[0], runtime.device)
+            session.state = session.model.initial_state(rows.shape[0], runtime.device)
         start = progress.batch_in_epoch * config.seq_len
         x = rows[:, start : start + config.seq_len].to(runtime.device, non_blocking=True)
         y = rows[:, start + 1 : start + 1 + config.seq_len].to(runtime.device, non_blocking=True)
-
-        loss, state = train_step(trained, optimizer, scaler, x, y, state, config, runtime)
-        clock["elapsed_s"] = time.monotonic() - started
-        scheduler.step()
+        loss, session.state = train_step(
+            session.trained, session.optimizer, session.scaler, x, y, session.state, config,
+            runtime,
+        )  # fmt: skip
+        session.clock["elapsed_s"] = time.monotonic() - started
+        session.scheduler.step()
 
         progress.step += 1
         progress.batch_in_epoch += 1
         tokens = y.numel() * runtime.world_size
         progress.tokens_seen += tokens
-        window_loss += loss.item()
-        window_steps += 1
-        window_tokens += tokens
+        window.loss += loss.item()
+        window.steps += 1
+        window.tokens += tokens
         elapsed = time.monotonic() - started
-        budget_spent = elapsed >= budget_s
-        if runtime.world_size > 1 and budget_s < math.inf:  # every rank stops at the same step
+        budget_spent = elapsed >= session.budget_s
+        if runtime.world_size > 1 and session.budget_s < math.inf:  # all ranks stop together
             flag = torch.tensor([float(budget_spent)], device=runtime.device)
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
             budget_spent = bool(flag.item())
-        speed = window_tokens / max(1e-9, time.monotonic() - window_start)
         bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{speed:,.0f}", refresh=False)
-
+        bar.set_postfix(
+            loss=f"{loss.item():.3f}", tok_s=f"{window.tokens_per_s():,.0f}", refresh=False
+        )
         budget_spent = budget_spent or progress.step == config.max_steps
-        last_step = progress.step == total_steps or budget_spent
-        if progress.step % config.eval_every == 0 or last_step:
+        if (
+            progress.step % config.eval_every == 0
+            or progress.step == session.total_steps
+            or (budget_spent)
+        ):
             progress.wall_time_s = elapsed
             if runtime.is_main:
-                validation = evaluate(model, data.validation, config, runtime)
-                progress.history.append(
-                    {
-                        "step": progress.step,
-                        "epoch": progress.step / steps_per_epoch(data, config),
-                        "tokens_seen": progress.tokens_seen,
-                        "train_loss": window_loss / window_steps,
-                        "validation_loss": validation,
-                        "lr": scheduler.get_last_lr()[0],
-                        "elapsed_s": round(elapsed, 1),
-                        "tokens_per_s": round(speed),
-                    }
-                )
-                bar.write(
-                    f"step {progress.step}: train {window_loss / window_steps:.4f} "
-                    f"held-out {validation:.4f} nats/token ({validation / math.log(2):.3f} bits) "
-                    f"{speed:,.0f} tok/s {elapsed / 60:.1f} min"
-                )
-                improved = validation < progress.best_validation
-                if improved:
-                    progress.best_validation = validation
-                args = (model, optimizer, scheduler, scaler, state, progress, config, data, runtime)
-                save_checkpoint(run_dir / "last.pt", *args)
-                if improved:
-                    save_checkpoint(run_dir / "best.pt", *args)
-                write_curves(run_dir, progress.history)
-            window_loss, window_steps, window_tokens, window_start = 0.0, 0, 0, time.monotonic()
+                evaluate_and_checkpoint(session, window, elapsed, bar.write)
+            window = Window()
         if budget_spent:
             if runtime.is_main:
                 bar.write(f"stopping at step {progress.step}: step or time budget reached")
@@ -394,13 +531,13 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
     if runtime.world_size > 1:
         dist.barrier()
         dist.destroy_process_group()
-    return run_dir / "best.pt"
+    return session.run_dir / "best.safetensors"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__)
     parser.add_argument("config", type=Path, nargs="?", help="TOML config (training/configs/)")
-    parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.*")
     add_config_arguments(parser)
     args = parser.parse_args(argv)
     config = load_config(args.config, vars(args))
