@@ -2,7 +2,13 @@
 #   docker build -t lstm-bot .
 #   docker run -e DISCORD_TOKEN=... -v lstm-bot-data:/data lstm-bot
 #   docker run --rm -e DISCORD_TOKEN=... lstm-bot python -m bot sync --guild ID
-# `docker stop -t 30` gives in-flight generations time to finish (BOT_SHUTDOWN_GRACE).
+#
+# Shutdown: `docker stop` sends SIGTERM and kills the process 10 s later by default. The bot
+# gives in-flight generations BOT_SHUTDOWN_GRACE seconds, then up to 5 s to close the stopped
+# replies with a note, then flushes the request log: 3 + 5 + ~1 s fits in those 10 s. For a
+# longer grace raise both together, e.g. 20 s of grace within 30 s:
+#   docker run --stop-timeout 30 -e BOT_SHUTDOWN_GRACE=20 ...   (or: docker stop -t 30)
+#   docker compose: stop_grace_period: 30s
 FROM python:3.11-slim
 
 ENV PYTHONUNBUFFERED=1 \
@@ -13,7 +19,7 @@ ENV PYTHONUNBUFFERED=1 \
     BOT_DB_PATH=/data/requests.db \
     BOT_HEARTBEAT_FILE=/tmp/bot-heartbeat \
     BOT_HEARTBEAT_INTERVAL=15 \
-    BOT_SHUTDOWN_GRACE=20
+    BOT_SHUTDOWN_GRACE=3
 
 WORKDIR /app
 COPY pyproject.toml README.md ./

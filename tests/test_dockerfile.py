@@ -1,0 +1,52 @@
+"""The image's shutdown grace fits in ``docker stop``'s default timeout (10 s), so in-flight
+replies are closed with a note and the request log is flushed before Docker kills the bot."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from bot.discord.bot import STOP_WAIT_S
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCKER_STOP_DEFAULT_S = 10.0  # `docker stop` / `docker compose stop` without -t
+CLOSE_MARGIN_S = 1.5  # gateway close, engine close, request-log flush
+
+
+def _instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    joined = re.sub(
+        r"\\\n",
+        " ",
+        "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")),
+    )
+    out = []
+    for line in joined.splitlines():
+        if line.strip():
+            word, _, rest = line.strip().partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def _env(instructions: list[tuple[str, str]]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for word, rest in instructions:
+        if word == "ENV":
+            env.update(re.findall(r"(\w+)=(\S+)", rest))
+    return env
+
+
+def test_shutdown_grace_fits_in_dockers_default_stop_timeout() -> None:
+    instructions = _instructions((ROOT / "Dockerfile").read_text("utf-8"))
+    grace = float(_env(instructions)["BOT_SHUTDOWN_GRACE"])
+    assert grace + STOP_WAIT_S + CLOSE_MARGIN_S <= DOCKER_STOP_DEFAULT_S, grace
+    assert grace > 0  # some grace: short replies still finish
+    signals = [rest for word, rest in instructions if word == "STOPSIGNAL"]
+    assert signals in ([], ["SIGTERM"])  # the signal `python -m bot run` handles gracefully
+
+
+def test_a_longer_grace_is_documented_with_dockers_timeout() -> None:
+    for doc in ("Dockerfile", "README.md"):
+        text = (ROOT / doc).read_text("utf-8")
+        assert "--stop-timeout 30 -e BOT_SHUTDOWN_GRACE=20" in text, doc
+        assert "docker stop -t 30" in text, doc
