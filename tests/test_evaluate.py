@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from bot.engine.bundle import ModelBundle
+from bot.engine.ngrams import ngram_hashes, words_for_ngrams
 from training import evaluate, model_card
 from training.data import Corpus, Document
 from training.evaluate import EvaluationError, Options
@@ -116,6 +117,77 @@ def test_text_reports_hold_every_statistic(reports: Path) -> None:
         "real words at T=0.8",
     ]
     assert lovecraft["targets"][0]["met"] is (lovecraft["heldout"]["nats_per_token"] <= 1.30)
+
+
+def word_4grams(text: str) -> set[tuple[str, ...]]:
+    """Distinct word 4-grams as tuples: the shared word definition, counted without hashes."""
+    words = words_for_ngrams(text)
+    return {tuple(words[i : i + 4]) for i in range(len(words) - 3)}
+
+
+def resample(bundle: ModelBundle, starts: list[list[int]], temperature: float) -> list[str]:
+    """The report's samples again: sample i at T is seeded by (seed, T, i) (see ARGS)."""
+    ids, _ = evaluate.sample_batch(
+        bundle,
+        starts,
+        evaluate.params_at(bundle, temperature),
+        evaluate.make_rngs(3, temperature, len(starts)),
+        bundle.meta.sampling.max_tokens,
+        desc="",
+        progress=False,
+    )
+    return [bundle.tokenizer.decode(s) for s in ids]
+
+
+def test_report_figures_recomputed_from_the_samples(reports: Path, tiny_models_dir: Path) -> None:
+    """The poems' copied 4-gram share and the prose's real-word rate, counted again here
+    from the same samples and the training split."""
+    poems = ModelBundle.load(tiny_models_dir / "poems.json")
+    train = evaluate.load_training_corpus(poems).train
+    train_grams = set().union(*(word_4grams(doc.text) for doc in train))
+    report = load(reports, "poems")
+    opening = [poems.tokenizer.eos_id, poems.tokenizer.bos_id]
+    for row in report["temperatures"]:
+        texts = resample(poems, [opening] * 4, row["temperature"])
+        assert [t[: evaluate.EXAMPLE_CHARS] for t in texts] == (
+            report["examples"][f"{row['temperature']:g}"]
+        )
+        grams = set().union(*(word_4grams(t) for t in texts))
+        assert grams  # the premise: there is something to count
+        assert row["copied_4gram_share"] == pytest.approx(len(grams & train_grams) / len(grams))
+
+    lovecraft = ModelBundle.load(tiny_models_dir / "lovecraft.json")
+    train = evaluate.load_training_corpus(lovecraft).train
+    vocabulary = {w for doc in train for w in words_for_ngrams(doc.text)}
+    report = load(reports, "lovecraft")
+    tok = lovecraft.tokenizer
+    starts = [[tok.eos_id, tok.bos_id, *tok.encode(p).ids] for p in report["prompts"]["first"]]
+    for row in report["temperatures"]:
+        words = [
+            w for t in resample(lovecraft, starts, row["temperature"]) for w in words_for_ngrams(t)
+        ]
+        assert row["words"] == len(words) > 0
+        real = sum(w in vocabulary for w in words) / len(words)
+        assert row["real_word_rate"] == pytest.approx(real)
+
+
+def test_poem_statistics_on_constructed_poems() -> None:
+    reference = evaluate.TextReference(
+        vocabulary=frozenset(),
+        letters=np.zeros(26, np.int64),
+        word_lengths=np.zeros(16, np.int64),
+        train_hashes=ngram_hashes("The sea is dark tonight, and the wind is cold."),
+        train_bigrams=set(),
+        cloud_words=[],
+    )
+    share = lambda texts: evaluate.poem_statistics(texts, reference)["copied_4gram_share"]  # noqa: E731
+    assert share(["the sea is dark\ntonight and the wind"]) == 1.0  # all training 4-grams
+    assert share(["purple frogs sing loudly at noon"]) == 0.0
+    # [the wind is cold] copied; [wind is cold and], [is cold and bright] new; pooled with
+    # [purple frogs sing loudly]: 1 of 4
+    assert share(["The wind is cold and bright", "purple frogs sing loudly"]) == 0.25
+    stats = evaluate.poem_statistics(["one two\nthree four five\n\nsix"], reference)
+    assert (stats["mean_lines"], stats["mean_stanzas"], stats["mean_words_per_line"]) == (3, 2, 2)
 
 
 def test_names_report_per_style(reports: Path) -> None:

@@ -9,12 +9,16 @@ import numpy as np
 import pytest
 
 from bot.engine.engine import Engine
-from bot.engine.ngrams import ngram_hashes, originality
-from bot.generators import PRODUCTS, collect, lovecraft, names, poem, story
+from bot.engine.ngrams import ngram_hashes, originality, words_for_ngrams
+from bot.generators import GENERATORS, PRODUCTS, collect
+from bot.products import KINDS
 from bot.generators.base import Busy, Generation, GenerationResult, InvalidRequest, UnknownModel
 from bot.generators.common import Ending
 from bot.generators.names import mixes_scripts
 from bot.generators.poem import PoemFormatter
+
+
+lovecraft, poem, names, story = (PRODUCTS[c] for c in ("lovecraft", "poem", "name", "story"))
 
 
 @pytest.fixture
@@ -170,6 +174,31 @@ async def test_poem_lines_first_line_and_originality(engine: Engine) -> None:
     assert any("empty" in n for n in blank.notes)
     with pytest.raises(InvalidRequest):
         poem(engine, max_lines=0)
+
+
+async def test_poem_originality_against_constructed_corpora(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The poem's score against corpora made from its own words: all of its 4-grams, none of
+    them, and those of its first half (an exact fraction counted here without hashes)."""
+    bundle = engine.models["poems"]
+    options = {"first_line": "Sweet rose of night", "max_lines": 6, "seed": 4}
+    text = (await collect(poem(engine, **options))).text
+    words = words_for_ngrams(text)
+    grams = {tuple(words[i : i + 4]) for i in range(len(words) - 3)}
+    half = words[: len(words) // 2]
+    half_grams = {tuple(half[i : i + 4]) for i in range(len(half) - 3)}
+    mixed = 1 - len(grams & half_grams) / len(grams)
+    assert 0 < mixed < 1  # the premise: a real mix
+    for corpus, expected in [
+        (ngram_hashes(text), 0.0),
+        (ngram_hashes("purple frogs sing loudly at noon"), 1.0),
+        (ngram_hashes(" ".join(half)), mixed),
+    ]:
+        monkeypatch.setattr(bundle, "ngram_hashes", corpus)
+        again = await collect(poem(engine, **options))
+        assert again.text == text
+        assert again.extras["originality"] == pytest.approx(expected)
 
 
 # -- names -----------------------------------------------------------------------------------
