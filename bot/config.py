@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from bot.products import Product, operator_products
+
 CONFIG_ENV = "BOT_CONFIG"  # path of the optional TOML file
 
 
@@ -54,6 +56,7 @@ ENV_VARS: dict[str, str] = {
     "token": "DISCORD_TOKEN",
     "models_dir": "BOT_MODELS_DIR",
     "models": "BOT_MODELS",
+    "precision": "BOT_PRECISION",
     "engine_threads": "BOT_ENGINE_THREADS",
     "max_batch": "BOT_MAX_BATCH",
     "max_queue": "BOT_MAX_QUEUE",
@@ -80,6 +83,7 @@ class Settings:
     token: Secret | None = None  # Discord bot token; prefer the environment to a file
     models_dir: Path = Path("exported_models")
     models: list[str] | None = None  # load only these models (default: all found)
+    precision: str = "int8"  # fp32 | int8: int8 where the model ships an accepted int8 copy
     engine_threads: int = 1  # onnxruntime threads per model
     max_batch: int = 32  # sequences advanced together per inference step
     max_queue: int = 256  # waiting requests before the engine answers "busy"
@@ -96,6 +100,8 @@ class Settings:
     heartbeat_interval_s: float = 15.0
     shutdown_grace_s: float = 15.0  # time in-flight generations get to finish on SIGTERM
     log_level: str = "INFO"
+    # operator commands: [[commands]] tables in the TOML file only (no environment variable)
+    commands: tuple[Product, ...] = ()
     # For tests and proxies only: point discord.py at another REST base / gateway.
     api_base_url: str | None = None
     gateway_url: str | None = None
@@ -174,7 +180,14 @@ def load_settings(
         config_file = Path(env[CONFIG_ENV])
     raw: dict[str, Any] = _read_toml(config_file) if config_file is not None else {}
     values: dict[str, Any] = {}
+    if "commands" in raw:
+        try:
+            values["commands"] = operator_products(raw["commands"])
+        except ValueError as exc:
+            raise ConfigError(f"{config_file}: {exc}") from None
     for f in fields(Settings):
+        if f.name == "commands":
+            continue  # tables, parsed above
         env_name = ENV_VARS[f.name]
         if env_name in env:
             values[f.name] = _parse(f.name, str(f.type), env[env_name])
@@ -222,6 +235,7 @@ def validate(s: Settings) -> None:
         "must be DEBUG, INFO, WARNING or ERROR",
         s.log_level,
     )
+    _check(s.precision in ("fp32", "int8"), "precision", "must be fp32 or int8", s.precision)
     if s.models is not None:
         _check(len(s.models) > 0, "models", "must name at least one model", s.models)
     if s.shard_count is not None:

@@ -6,6 +6,7 @@ untrained ones whose architecture a test controls (e.g. a vocabulary-size mismat
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import string
 from pathlib import Path
@@ -13,11 +14,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bot.engine.bundle import file_sha256
 from bot.engine.contract import (
     FORMAT_VERSION,
     Architecture,
     CorpusInfo,
     ModelMetadata,
+    QuantizedModel,
     SamplingDefaults,
     SpecialTokens,
     TrainingInfo,
@@ -25,6 +28,7 @@ from bot.engine.contract import (
 from bot.engine.ngrams import ngram_hashes
 from training.export import export_onnx
 from training.models import LSTMLanguageModel
+from training.quantize import quantize_int8
 
 CHARS = list(string.ascii_letters + string.digits + " .,;:!?'\"-\n")
 WORDS = [
@@ -68,6 +72,7 @@ def export_random_model(
     ban_eos: bool = False,
     embedding_rows: int | None = None,
     unembedded_bias: float = -50.0,
+    int8: bool = False,
 ) -> Path:
     """Export a random LSTM + metadata to ``directory/name.{onnx,json}``; returns the json path.
 
@@ -78,6 +83,8 @@ def export_random_model(
     on some inputs only: onnxruntime's Gather raises for any id from ``embedding_rows`` up, in a
     prompt or fed back after being sampled; ``unembedded_bias`` is added to those ids' logits
     (-50: never sampled).
+    ``int8`` adds an int8 copy (training/quantize.py) without the export's held-out gate:
+    a random model has no corpus.
     """
     special = SpecialTokens("<unk>", "<bos>", "<eos>", styles={s: f"<{s}>" for s in styles})
     if level == "word":
@@ -111,7 +118,16 @@ def export_random_model(
         onnx_file=onnx_path.name,
         onnx_sha256=hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
         artefacts=artefacts or {},
+        artefact_sha256={
+            key: hashlib.sha256((directory / file).read_bytes()).hexdigest()
+            for key, file in (artefacts or {}).items()
+        },
     )
+    if int8:
+        int8_path = directory / f"{name}.int8.onnx"
+        quantize_int8(onnx_path, int8_path)
+        entry = QuantizedModel(int8_path.name, file_sha256(int8_path), 1.5, 1.5, 0, 0.005)
+        meta = dataclasses.replace(meta, quantized={"int8": entry})
     json_path = directory / f"{name}.json"
     meta.write(json_path)
     return json_path

@@ -14,12 +14,37 @@ from bot.engine.contract import MetadataError, load_metadata, metadata_from_dict
 
 @pytest.fixture(scope="module")
 def good(tiny_models_dir: Path) -> dict[str, Any]:
-    return json.loads((tiny_models_dir / "lovecraft.json").read_text())
+    """A format 2 file with every optional part: artefacts, their hashes and an int8 entry."""
+    data = json.loads((tiny_models_dir / "lovecraft.json").read_text())
+    data["quantized"] = {
+        "int8": {
+            "onnx_file": "lovecraft.int8.onnx",
+            "onnx_sha256": "a" * 64,
+            "heldout_loss_nats": 2.501,
+            "fp32_heldout_loss_nats": 2.5,
+            "heldout_tokens": 1000,
+            "gate_nats": 0.005,
+        }
+    }
+    assert data["artefacts"] and set(data["artefact_sha256"]) == set(data["artefacts"])
+    return data
 
 
 def test_shipped_shape_round_trips(good: dict[str, Any], tiny_models_dir: Path) -> None:
     meta = load_metadata(tiny_models_dir / "lovecraft.json")
-    assert meta.to_dict() == good
+    assert meta.to_dict() == {**good, "quantized": {}}
+    assert metadata_from_dict(good).to_dict() == good
+
+
+def test_format_1_reads_as_format_2_without_int8_or_hashes(good: dict[str, Any]) -> None:
+    data = copy.deepcopy(good)
+    data["format_version"] = 1
+    meta = metadata_from_dict(data)  # a format 1 file has neither key; both are ignored
+    assert (meta.format_version, meta.quantized, meta.artefact_sha256) == (1, {}, {})
+    assert meta.artefacts == good["artefacts"]
+    data["artefacts"]["loss_curve"] = "../outside.png"
+    with pytest.raises(MetadataError, match=r"artefacts\.loss_curve"):  # confined in format 1 too
+        metadata_from_dict(data)
 
 
 @pytest.mark.parametrize(
@@ -39,6 +64,23 @@ def test_shipped_shape_round_trips(good: dict[str, Any], tiny_models_dir: Path) 
         (lambda d: d["sampling"].update(top_p=0), "sampling.top_p"),
         (lambda d: d.update(name="../evil"), "name"),
         (lambda d: d["artefacts"].update(x=3), "artefacts.x"),
+        (lambda d: d.update(onnx_file="../lovecraft.onnx"), "onnx_file"),
+        (lambda d: d.update(onnx_file="/etc/passwd"), "onnx_file"),
+        (lambda d: d.update(onnx_file="sub/lovecraft.onnx"), "onnx_file"),
+        (lambda d: d.update(onnx_file=".."), "onnx_file"),
+        (lambda d: d.update(onnx_sha256="xyz"), "onnx_sha256"),
+        (lambda d: d["artefacts"].update(loss_curve="../../secret.png"), "artefacts.loss_curve"),
+        (lambda d: d["artefacts"].update(loss_curve="C:\\x.png"), "artefacts.loss_curve"),
+        (lambda d: d["artefact_sha256"].pop("loss_curve"), "artefact_sha256"),
+        (lambda d: d["artefact_sha256"].update(loss_curve="0" * 63), "artefact_sha256.loss_c"),
+        (lambda d: d["quantized"].update(int4=d["quantized"]["int8"]), "quantized.int4"),
+        (lambda d: d["quantized"]["int8"].update(onnx_file="/tmp/x.onnx"), "quantized.int8.onnx_f"),
+        (
+            lambda d: d["quantized"]["int8"].update(onnx_file=d["onnx_file"]),
+            "quantized.int8.onnx_f",
+        ),
+        (lambda d: d["quantized"]["int8"].pop("onnx_sha256"), "quantized.int8.onnx_sha256"),
+        (lambda d: d["quantized"]["int8"].update(heldout_loss_nats=9.0), "quantized.int8.held"),
     ],
 )
 def test_bad_fields_are_named(good: dict[str, Any], mutate, field: str) -> None:

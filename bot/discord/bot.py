@@ -110,6 +110,7 @@ class LSTMBotBase(_Base):
                 threads=s.engine_threads,
                 max_batch=s.max_batch,
                 max_queue=s.max_queue,
+                precision=s.precision,
             )
         except ModelLoadError as exc:
             raise StartupError(str(exc)) from None
@@ -117,7 +118,10 @@ class LSTMBotBase(_Base):
             log.error("model %s not loaded: %s", name, error)
         if not engine.models:
             raise StartupError(f"no model could be loaded from {s.models_dir} (BOT_MODELS_DIR)")
-        log.info("models loaded: %s", ", ".join(sorted(engine.models)))
+        log.info(
+            "models loaded: %s",
+            ", ".join(f"{n} ({b.precision})" for n, b in sorted(engine.models.items())),
+        )
         return engine
 
     def gateway_connected(self) -> bool:

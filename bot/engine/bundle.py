@@ -14,7 +14,13 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from bot.engine.contract import ONNX_INPUTS, ONNX_OUTPUTS, MetadataError, ModelMetadata
+from bot.engine.contract import (
+    ONNX_INPUTS,
+    ONNX_OUTPUTS,
+    PRECISIONS,
+    MetadataError,
+    ModelMetadata,
+)
 from bot.engine.contract import load_metadata as _load_metadata
 from bot.engine.tokenizer import Tokenizer
 
@@ -22,7 +28,20 @@ _EXPECTED_TYPES = {"tokens": "tensor(int64)", "h": "tensor(float)", "c": "tensor
 
 
 class ModelLoadError(Exception):
-    """A model cannot be served; the message names the file and the problem."""
+    """A model cannot be served; the message names the file and the problem.
+
+    ``brief`` says the same with bare file names and without library detail, for users
+    (/models): no server path ever shows there.
+    """
+
+    def __init__(self, where: Path | str, problem: str, detail: str = "") -> None:
+        self.where = Path(where)
+        self.problem = problem
+        super().__init__(f"{where}: {problem}" + (f": {detail}" if detail else ""))
+
+    @property
+    def brief(self) -> str:
+        return f"{self.where.name}: {self.problem}"
 
 
 def file_sha256(path: Path) -> str:
@@ -31,6 +50,22 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             sha.update(block)
     return sha.hexdigest()
+
+
+def _confined(json_path: Path, name: str) -> Path:
+    """``name`` in the metadata's folder; refused if it (or a link) leads outside it."""
+    folder = json_path.parent.resolve()
+    path = (folder / name).resolve()
+    if path.parent != folder:
+        raise ModelLoadError(json_path, f"{name} is outside the model folder")
+    return json_path.parent / name
+
+
+def _check_sha256(path: Path, expected: str, field: str, hint: str) -> None:
+    digest = file_sha256(path)
+    if digest != expected:
+        problem = f"sha256 {digest[:12]}… does not match {field} {expected[:12]}…"
+        raise ModelLoadError(path, problem, hint)
 
 
 def session_options(threads: int, spinning: bool) -> ort.SessionOptions:
@@ -50,38 +85,80 @@ def session_options(threads: int, spinning: bool) -> ort.SessionOptions:
 
 
 class ModelBundle:
-    """Metadata, tokenizer and ORT session of one model (``NAME.json`` + ``NAME.onnx``)."""
+    """Metadata, tokenizer and ORT session of one model (``NAME.json`` + the served ONNX file).
 
-    def __init__(self, meta: ModelMetadata, session: ort.InferenceSession, json_path: Path) -> None:
+    ``precision`` is the file served: ``int8`` when asked for and the metadata lists an int8
+    copy (accepted by the export's quality gate), otherwise ``fp32``.
+    """
+
+    def __init__(
+        self,
+        meta: ModelMetadata,
+        session: ort.InferenceSession,
+        json_path: Path,
+        onnx_path: Path,
+        precision: str = "fp32",
+    ) -> None:
         self.meta = meta
         self.name = meta.name
         self.session = session
         self.json_path = json_path
-        self.onnx_path = json_path.parent / meta.onnx_file
+        self.onnx_path = onnx_path
+        self.precision = precision
         self.tokenizer = Tokenizer(meta)
 
     @classmethod
     def load(
-        cls, json_path: Path | str, *, threads: int = 1, spinning: bool = False
+        cls,
+        json_path: Path | str,
+        *,
+        threads: int = 1,
+        spinning: bool = False,
+        precision: str = "fp32",
     ) -> ModelBundle:
         json_path = Path(json_path)
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         try:
             meta = _load_metadata(json_path)
         except MetadataError as exc:
-            raise ModelLoadError(str(exc)) from None
+            raise ModelLoadError(exc.path, f"field '{exc.field}': {exc.problem}") from None
         if meta.name != json_path.stem:
             raise ModelLoadError(
-                f"{json_path}: field 'name': is {meta.name!r} but the file is {json_path.name}"
+                json_path, f"field 'name': is {meta.name!r} but the file is {json_path.name}"
             )
-        onnx_path = json_path.parent / meta.onnx_file
+        for name in (meta.onnx_file, *(q.onnx_file for q in meta.quantized.values())):
+            _confined(json_path, name)  # every file named, served now or not
+        entry = meta.quantized.get(precision)
+        if entry is None:  # fp32 asked for, or no int8 copy passed the export's gate
+            precision, onnx_file, sha, field = "fp32", meta.onnx_file, meta.onnx_sha256, ""
+        else:
+            onnx_file, sha, field = entry.onnx_file, entry.onnx_sha256, f"quantized.{precision}."
+        onnx_path = _confined(json_path, onnx_file)
         if not onnx_path.is_file():
-            raise ModelLoadError(f"{onnx_path}: model file does not exist (named in {json_path})")
-        digest = file_sha256(onnx_path)
-        if digest != meta.onnx_sha256:
-            raise ModelLoadError(
-                f"{onnx_path}: sha256 {digest[:12]}… does not match onnx_sha256 "
-                f"{meta.onnx_sha256[:12]}… in {json_path.name} (re-export the model)"
-            )
+            raise ModelLoadError(onnx_path, "model file does not exist", f"named in {json_path}")
+        hint = f"in {json_path.name} (re-export the model)"
+        _check_sha256(onnx_path, sha, f"{field}onnx_sha256", hint)
+        for key, name in meta.artefacts.items():  # optional side files: absent is allowed
+            path = _confined(json_path, name)
+            if path.is_file() and key in meta.artefact_sha256:
+                _check_sha256(path, meta.artefact_sha256[key], f"artefact_sha256.{key}", hint)
+        return cls.open(
+            meta, json_path, onnx_path, precision=precision, threads=threads, spinning=spinning
+        )
+
+    @classmethod
+    def open(
+        cls,
+        meta: ModelMetadata,
+        json_path: Path,
+        onnx_path: Path,
+        *,
+        precision: str = "fp32",
+        threads: int = 1,
+        spinning: bool = False,
+    ) -> ModelBundle:
+        """A session on ``onnx_path``, checked against ``meta`` (no file or hash checks)."""
         try:
             session = ort.InferenceSession(
                 str(onnx_path),
@@ -89,8 +166,8 @@ class ModelBundle:
                 providers=["CPUExecutionProvider"],
             )
         except Exception as exc:  # ORT raises several unrelated types for a bad file
-            raise ModelLoadError(f"{onnx_path}: not a loadable ONNX model: {exc}") from None
-        bundle = cls(meta, session, json_path)
+            raise ModelLoadError(onnx_path, "not a loadable ONNX model", str(exc)) from None
+        bundle = cls(meta, session, json_path, onnx_path, precision)
         bundle._check_graph()
         return bundle
 
@@ -98,49 +175,47 @@ class ModelBundle:
 
     def _check_graph(self) -> None:
         """Check names, types and static sizes, then run one probe step to check real shapes."""
-        where = str(self.onnx_path)
+        where = self.onnx_path
         inputs = {i.name: i for i in self.session.get_inputs()}
         outputs = {o.name: o for o in self.session.get_outputs()}
         if tuple(sorted(inputs)) != tuple(sorted(ONNX_INPUTS)):
-            raise ModelLoadError(f"{where}: inputs are {sorted(inputs)}, expected {ONNX_INPUTS}")
+            raise ModelLoadError(where, f"inputs are {sorted(inputs)}, expected {ONNX_INPUTS}")
         if not set(ONNX_OUTPUTS) <= set(outputs):
-            raise ModelLoadError(f"{where}: outputs are {sorted(outputs)}, expected {ONNX_OUTPUTS}")
+            raise ModelLoadError(where, f"outputs are {sorted(outputs)}, expected {ONNX_OUTPUTS}")
         for name, kind in _EXPECTED_TYPES.items():
             if inputs[name].type != kind:
-                raise ModelLoadError(
-                    f"{where}: input {name} is {inputs[name].type}, expected {kind}"
-                )
+                raise ModelLoadError(where, f"input {name} is {inputs[name].type}, expected {kind}")
         arch = self.meta.architecture
         expected_ranks = {"tokens": 2, "h": 3, "c": 3}
         for name, rank in expected_ranks.items():
             shape = inputs[name].shape
             if len(shape) != rank:
-                raise ModelLoadError(
-                    f"{where}: input {name} has shape {shape}, expected rank {rank}"
-                )
+                raise ModelLoadError(where, f"input {name} has shape {shape}, expected rank {rank}")
         for name in ("h", "c"):
             layers, _, hidden = inputs[name].shape
             if (isinstance(layers, int) and layers != arch.layers) or (
                 isinstance(hidden, int) and hidden != arch.hidden_size
             ):
                 raise ModelLoadError(
-                    f"{where}: input {name} has shape {inputs[name].shape}, but "
+                    where,
+                    f"input {name} has shape {inputs[name].shape}, but "
                     f"{self.json_path.name} says layers={arch.layers}, "
-                    f"hidden_size={arch.hidden_size}"
+                    f"hidden_size={arch.hidden_size}",
                 )
         try:
             h, c = self.initial_state(2)
             logits, h_out, c_out = self.run(np.zeros((2, 3), np.int64), h, c)
         except Exception as exc:
-            raise ModelLoadError(f"{where}: probe step failed: {exc}") from None
+            raise ModelLoadError(where, "probe step failed", str(exc)) from None
         if logits.shape != (2, self.meta.vocab_size):
             raise ModelLoadError(
-                f"{where}: logits have {logits.shape[-1]} entries per step but "
-                f"{self.json_path.name} lists {self.meta.vocab_size} vocab tokens"
+                where,
+                f"logits have {logits.shape[-1]} entries per step but "
+                f"{self.json_path.name} lists {self.meta.vocab_size} vocab tokens",
             )
         if h_out.shape != h.shape or c_out.shape != c.shape:
             raise ModelLoadError(
-                f"{where}: state outputs have shape {h_out.shape}, expected {h.shape}"
+                where, f"state outputs have shape {h_out.shape}, expected {h.shape}"
             )
 
     # -- inference -----------------------------------------------------------------------------
@@ -171,11 +246,11 @@ class ModelBundle:
     # -- side artefacts ------------------------------------------------------------------------
 
     def artefact_path(self, key: str) -> Path | None:
-        """Path of ``metadata.artefacts[key]`` if listed and present, else None."""
+        """Path of ``metadata.artefacts[key]`` if listed and present (hashed at load), else None."""
         name = self.meta.artefacts.get(key)
         if name is None:
             return None
-        path = self.json_path.parent / name
+        path = _confined(self.json_path, name)
         return path if path.is_file() else None
 
     @cached_property
@@ -195,5 +270,5 @@ class ModelBundle:
             return None
         array = np.load(path, allow_pickle=False)
         if array.dtype != np.uint64 or array.ndim != 1:
-            raise ModelLoadError(f"{path}: expected a 1-D uint64 array, got {array.dtype}")
+            raise ModelLoadError(path, f"expected a 1-D uint64 array, got {array.dtype}")
         return np.sort(array)

@@ -7,6 +7,12 @@ One definition serves both sides. The ONNX file beside it is a *step* model:
 
 ``batch`` and ``steps`` are dynamic: steps > 1 primes a prompt in one call, steps = 1 samples.
 Every field is validated on load; errors name the file and the field.
+
+Format 2 adds ``quantized`` (an int8 copy of the model, with the held-out losses that let it
+ship) and ``artefact_sha256``. Every file the metadata names is a bare file name in the
+metadata's own folder. Format 1 files still load: they are read as format 2 with no int8
+copy and unhashed artefacts (``python -m training.export NAME.json --quantize int8`` rewrites
+one as format 2).
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+PRECISIONS = ("fp32", "int8")
 ONNX_INPUTS = ("tokens", "h", "c")
 ONNX_OUTPUTS = ("logits", "h_out", "c_out")
 
@@ -102,6 +110,22 @@ class SamplingDefaults:
 
 
 @dataclass(frozen=True)
+class QuantizedModel:
+    """An int8 copy of the step model, accepted by the export's quality gate.
+
+    The losses are nats/token on the held-out split, measured through onnxruntime exactly as
+    the bot serves each file (training/evaluate.py's ``heldout_loss``).
+    """
+
+    onnx_file: str
+    onnx_sha256: str
+    heldout_loss_nats: float
+    fp32_heldout_loss_nats: float
+    heldout_tokens: int
+    gate_nats: float  # the largest loss increase the gate accepted
+
+
+@dataclass(frozen=True)
 class ModelMetadata:
     format_version: int
     name: str
@@ -115,6 +139,8 @@ class ModelMetadata:
     onnx_file: str
     onnx_sha256: str
     artefacts: dict[str, str] = field(default_factory=dict)
+    artefact_sha256: dict[str, str] = field(default_factory=dict)
+    quantized: dict[str, QuantizedModel] = field(default_factory=dict)
 
     @property
     def vocab_size(self) -> int:
@@ -200,15 +226,39 @@ def _build(cls: type, data: Any, prefix: str, path: Path) -> Any:
     return cls(**values)
 
 
+def _file_name(value: Any, name: str, path: Path) -> str:
+    """A bare file name in the metadata's folder: no directory part, never absolute or '..'."""
+    value = _typed(value, str, name, path)
+    if (
+        not value
+        or value in (".", "..")
+        or "/" in value
+        or "\\" in value
+        or Path(value).is_absolute()
+        or Path(value).name != value
+    ):
+        raise MetadataError(path, name, f"must be a file name in the model folder, got {value!r}")
+    return value
+
+
+def _sha256(value: Any, name: str, path: Path) -> str:
+    value = _typed(value, str, name, path)
+    if len(value) != 64 or any(ch not in "0123456789abcdef" for ch in value):
+        raise MetadataError(path, name, "must be a 64-character lower-case hex sha256")
+    return value
+
+
 def metadata_from_dict(data: Any, path: Path | str = "<metadata>") -> ModelMetadata:
     """Validate a parsed NAME.json and return it as a ModelMetadata."""
     path = Path(path)
     if not isinstance(data, dict):
         raise MetadataError(path, "<root>", "must be a JSON object")
     version = _typed(_require(data, "format_version", "", path), int, "format_version", path)
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise MetadataError(
-            path, "format_version", f"is {version}, this code reads version {FORMAT_VERSION}"
+            path,
+            "format_version",
+            f"is {version}, this code reads versions {', '.join(map(str, READABLE_VERSIONS))}",
         )
     name = _typed(_require(data, "name", "", path), str, "name", path)
     if not name or not name.replace("_", "").replace("-", "").isalnum():
@@ -269,11 +319,36 @@ def metadata_from_dict(data: Any, path: Path | str = "<metadata>") -> ModelMetad
     if sampling.top_k < 0 or sampling.max_tokens < 1:
         raise MetadataError(path, "sampling", "top_k must be >= 0 and max_tokens >= 1")
 
-    onnx_file = _typed(_require(data, "onnx_file", "", path), str, "onnx_file", path)
-    onnx_sha = _typed(_require(data, "onnx_sha256", "", path), str, "onnx_sha256", path)
+    onnx_file = _file_name(_require(data, "onnx_file", "", path), "onnx_file", path)
+    onnx_sha = _sha256(_require(data, "onnx_sha256", "", path), "onnx_sha256", path)
     artefacts = _typed(data.get("artefacts", {}), dict, "artefacts", path)
     for key, value in artefacts.items():
-        _typed(value, str, f"artefacts.{key}", path)
+        _file_name(value, f"artefacts.{key}", path)
+    hashes: dict[str, str] = {}
+    quantized: dict[str, QuantizedModel] = {}
+    if version >= 2:
+        hashes = _typed(data.get("artefact_sha256", {}), dict, "artefact_sha256", path)
+        if set(hashes) != set(artefacts):
+            raise MetadataError(
+                path, "artefact_sha256", "must hold one sha256 for each entry of artefacts"
+            )
+        for key, value in hashes.items():
+            _sha256(value, f"artefact_sha256.{key}", path)
+        raw = _typed(data.get("quantized", {}), dict, "quantized", path)
+        for precision, entry in raw.items():
+            prefix = f"quantized.{precision}"
+            if precision not in PRECISIONS[1:]:
+                raise MetadataError(path, prefix, f"unknown precision (known: {PRECISIONS[1:]})")
+            model = _build(QuantizedModel, entry, prefix + ".", path)
+            _file_name(model.onnx_file, prefix + ".onnx_file", path)
+            _sha256(model.onnx_sha256, prefix + ".onnx_sha256", path)
+            if model.onnx_file == onnx_file:
+                raise MetadataError(path, prefix + ".onnx_file", "is the fp32 model's file")
+            if not model.heldout_loss_nats - model.fp32_heldout_loss_nats <= model.gate_nats:
+                raise MetadataError(
+                    path, prefix + ".heldout_loss_nats", "is further from fp32 than gate_nats"
+                )
+            quantized[precision] = model
 
     return ModelMetadata(
         format_version=version,
@@ -288,6 +363,8 @@ def metadata_from_dict(data: Any, path: Path | str = "<metadata>") -> ModelMetad
         onnx_file=onnx_file,
         onnx_sha256=onnx_sha,
         artefacts=dict(artefacts),
+        artefact_sha256=dict(hashes),
+        quantized=quantized,
     )
 
 

@@ -18,11 +18,14 @@ class Engine:
         models: dict[str, ModelBundle],
         load_errors: dict[str, str] | None = None,
         *,
+        unavailable: dict[str, str] | None = None,
         max_batch: int = 32,
         max_queue: int = 256,
     ) -> None:
         self.models = models
-        self.load_errors = load_errors or {}
+        self.load_errors = load_errors or {}  # full messages, for the operator's log
+        # why each failed, with bare file names only: what users may see (/models)
+        self.unavailable = unavailable or {name: "failed to load" for name in self.load_errors}
         self.max_batch = max_batch
         self.max_queue = max_queue
         self._schedulers: dict[str, Scheduler] = {}
@@ -38,31 +41,37 @@ class Engine:
         max_queue: int = 256,
         strict: bool = False,
         spinning: bool = False,
+        precision: str = "int8",
     ) -> Engine:
         """Load ``NAME.json`` + ``NAME.onnx`` pairs from ``models_dir`` (all, or ``only`` these).
 
         A bad model is recorded in ``load_errors`` and the others still load; with
-        ``strict=True`` the first failure raises ModelLoadError.
+        ``strict=True`` the first failure raises ModelLoadError. ``precision="int8"`` serves a
+        model's int8 copy where its export listed one (the quality gate passed), else fp32.
         """
         models_dir = Path(models_dir)
         if not models_dir.is_dir():
-            raise ModelLoadError(f"{models_dir}: models directory does not exist")
+            raise ModelLoadError(models_dir, "models directory does not exist")
         if only is None:
             names = sorted(p.stem for p in models_dir.glob("*.json") if "." not in p.stem)
         else:
             names = list(dict.fromkeys(only))
         models: dict[str, ModelBundle] = {}
         errors: dict[str, str] = {}
+        briefs: dict[str, str] = {}
         for name in names:
             try:
                 models[name] = ModelBundle.load(
-                    models_dir / f"{name}.json", threads=threads, spinning=spinning
+                    models_dir / f"{name}.json",
+                    threads=threads,
+                    spinning=spinning,
+                    precision=precision,
                 )
             except ModelLoadError as exc:
                 if strict:
                     raise
-                errors[name] = str(exc)
-        return cls(models, errors, max_batch=max_batch, max_queue=max_queue)
+                errors[name], briefs[name] = str(exc), exc.brief
+        return cls(models, errors, unavailable=briefs, max_batch=max_batch, max_queue=max_queue)
 
     def scheduler(self, name: str) -> Scheduler:
         """The scheduler of model ``name`` (created on first use); UnknownModel if not loaded."""
@@ -82,6 +91,7 @@ class Engine:
             meta = bundle.meta
             out[name] = {
                 "level": meta.level,
+                "precision": bundle.precision,
                 "vocab_size": meta.vocab_size,
                 "layers": meta.architecture.layers,
                 "hidden_size": meta.architecture.hidden_size,

@@ -26,10 +26,10 @@ def describe_models(bot: LSTMBotBase) -> str:
             f"{arch.parameters / 1e6:.2f}M parameters; trained on {corpus.name} "
             f"({corpus.bytes / 1e6:.1f} MB, {corpus.documents} documents) for "
             f"{training.epochs:g} epochs on {training.device}; held-out "
-            f"{training.validation_bits_per_token:.3f} bits/{unit}"
+            f"{training.validation_bits_per_token:.3f} bits/{unit}; served in {bundle.precision}"
         )
-    for name, error in sorted(engine.load_errors.items()):
-        lines.append(f"`{name}`: not available ({error.splitlines()[0][:150]})")
+    for name, why in sorted(engine.unavailable.items()):  # file names only, never server paths
+        lines.append(f"`{name}`: not available ({why.splitlines()[0][:150]})")
     return "\n".join(lines)
 
 
