@@ -1,20 +1,31 @@
 """Export a training checkpoint to the serving contract: NAME.onnx + NAME.json (+ artefacts).
 
-    python -m training.export runs/lovecraft/best.safetensors --name lovecraft \\
-        [--out exported_models]
+    python -m training.export runs/lovecraft/best.pt --name lovecraft [--out exported_models]
+        [--quantize int8]
+    python -m training.export exported_models/lovecraft.json --quantize int8
 
-The export fails unless torch and onnxruntime agree (max abs logit difference < 1e-4) over
-random multi-step sequences at batch 1 and batch > 1 with the state carried between calls.
+The export fails unless torch and onnxruntime agree (max abs difference < 1e-4 in logits, h
+and c) over random multi-step sequences at batch 1 and batch > 1 with the state carried
+between calls. ``--quantize int8`` adds NAME.int8.onnx (training/quantize.py) if its held-out
+loss, measured through onnxruntime as the bot serves it, is within 0.005 nats/token of fp32;
+given an exported NAME.json it does so in place (and rewrites format 1 metadata as format 2).
+
+Everything is written to a temporary folder beside the output and moved into place at the
+end, NAME.json last: a failed export leaves the previous model as it was.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
+import dataclasses
 import math
+import os
 import shutil
 import sys
+import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,25 +34,29 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
+from bot.engine.bundle import ModelBundle, ModelLoadError, file_sha256
 from bot.engine.contract import (
     FORMAT_VERSION,
     ONNX_INPUTS,
     ONNX_OUTPUTS,
     Architecture,
     CorpusInfo,
+    MetadataError,
     ModelMetadata,
+    QuantizedModel,
     SamplingDefaults,
     SpecialTokens,
     TrainingInfo,
     load_metadata,
 )
 from bot.engine.ngrams import ngram_hashes
-from training.checkpoint import CheckpointError
-from training.checkpoint import load as read_checkpoint
-from training.data import batches_per_epoch, level_of, load_corpus
+from training.data import encode_documents, load_corpus
+from training.evaluate import EvaluationError, heldout_loss, load_training_corpus
 from training.models import LSTMLanguageModel, StepModel, build_model
+from training.quantize import QuantizeError, quantize_int8
 
 PARITY_TOLERANCE = 1e-4
+GATE_NATS = 0.005  # the int8 model may lose at most this much held-out loss per token
 OPSET = 17
 SAMPLING_DEFAULTS = {
     "prose": SamplingDefaults(temperature=0.7, top_k=0, top_p=0.95, max_tokens=1200),
@@ -57,12 +72,14 @@ class ExportError(RuntimeError):
 
 def load_checkpoint(path: Path) -> tuple[LSTMLanguageModel, dict[str, Any]]:
     try:
-        checkpoint = read_checkpoint(path).as_dict()
-    except CheckpointError as exc:
-        raise ExportError(str(exc)) from None
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise ExportError(f"{path}: checkpoint not found") from None
+    except Exception as exc:  # torch raises many types for a damaged file
+        raise ExportError(f"{path}: not a readable checkpoint ({exc})") from None
     config = checkpoint["config"]
     model = build_model(
-        level_of(config["corpus_kind"]),
+        "word" if config["corpus_kind"] == "words" else "char",
         vocab_size=len(checkpoint["vocab"]),
         embedding_size=config["embedding_size"],
         hidden_size=config["hidden_size"],
@@ -168,12 +185,12 @@ def build_metadata(
     corpus = {k: v for k, v in checkpoint["corpus"].items() if k != "dropped"}
     loss = progress["best_validation"]
     steps_per_epoch = max(
-        1, batches_per_epoch(corpus["train_tokens"], config["batch_size"], config["seq_len"])
+        1, (corpus["train_tokens"] // config["batch_size"] - 1) // config["seq_len"]
     )
     return ModelMetadata(
         format_version=FORMAT_VERSION,
         name=name,
-        level=level_of(config["corpus_kind"]),
+        level="word" if config["corpus_kind"] == "words" else "char",
         vocab=list(checkpoint["vocab"]),
         special_tokens=SpecialTokens(**checkpoint["special_tokens"]),
         architecture=Architecture(
@@ -198,50 +215,173 @@ def build_metadata(
         ),
         sampling=SAMPLING_DEFAULTS[config["corpus_kind"]],
         onnx_file=onnx_path.name,
-        onnx_sha256=hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
+        onnx_sha256=file_sha256(onnx_path),
         artefacts=artefacts,
+        artefact_sha256=artefact_hashes(onnx_path.parent, artefacts),
     )
 
 
-def export(checkpoint_path: Path, name: str, out_dir: Path) -> ModelMetadata:
-    """Write NAME.onnx, NAME.json and artefacts to ``out_dir``; raises ExportError on mismatch."""
-    model, checkpoint = load_checkpoint(checkpoint_path)
+def artefact_hashes(folder: Path, artefacts: dict[str, str]) -> dict[str, str]:
+    return {key: file_sha256(folder / name) for key, name in artefacts.items()}
+
+
+@contextmanager
+def staging(out_dir: Path, name: str) -> Iterator[Path]:
+    """A temporary folder beside the output, removed afterwards whatever happens."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    onnx_path = out_dir / f"{name}.onnx"
-    tmp_path = out_dir / f".{name}.onnx.tmp"
-    export_onnx(model, tmp_path)
-    difference = check_parity(model, tmp_path)
-    if not difference < PARITY_TOLERANCE:
-        tmp_path.unlink()
-        raise ExportError(
-            f"{checkpoint_path}: torch and onnxruntime disagree by {difference:.2e} "
-            f"(tolerance {PARITY_TOLERANCE:.0e}); nothing was written"
-        )
-    tmp_path.replace(onnx_path)
-    artefacts = write_artefacts(name, checkpoint, out_dir)
-    metadata = build_metadata(name, model, checkpoint, onnx_path, artefacts)
-    json_path = out_dir / f"{name}.json"
-    metadata.write(json_path)
-    load_metadata(json_path)  # what we wrote must pass the bot's own validation
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=f".{name}.export-") as stage:
+        yield Path(stage)
+
+
+def publish(stage: Path, out_dir: Path, meta: ModelMetadata) -> None:
+    """Move the staged files into ``out_dir``, NAME.json last (each move is atomic)."""
+    json_name = f"{meta.name}.json"
+    for path in sorted(stage.iterdir()):
+        if path.name != json_name:
+            os.replace(path, out_dir / path.name)
+    os.replace(stage / json_name, out_dir / json_name)
+    stale = out_dir / f"{meta.name}.int8.onnx"
+    if "int8" not in meta.quantized and stale.exists():
+        stale.unlink()  # left by an earlier export, listed nowhere now
+
+
+def measure_heldout(bundle: ModelBundle) -> tuple[float, int]:
+    """(nats/token, tokens) on the held-out split, as training/evaluate.py measures it."""
+    try:
+        corpus = load_training_corpus(bundle)
+    except EvaluationError as exc:
+        raise ExportError(f"the int8 gate needs the training corpus: {exc}") from None
+    stream = encode_documents(corpus.validation, bundle.meta.vocab, bundle.meta.special_tokens)
+    rows = int(bundle.meta.training.config.get("eval_batch_size", 8))
+    return heldout_loss(bundle, stream, rows, progress=False), int(stream.size)
+
+
+def add_int8(
+    meta: ModelMetadata, fp32_dir: Path, stage: Path, *, gate_nats: float = GATE_NATS
+) -> tuple[ModelMetadata, str | None]:
+    """Quantize ``fp32_dir/NAME.onnx`` to ``stage/NAME.int8.onnx`` and apply the quality gate.
+
+    Returns the metadata with the int8 entry, or unchanged with the refusal (the int8 file is
+    then removed). Both files are measured by the same held-out loss, served the same way.
+    """
+    fp32 = ModelBundle.open(meta, fp32_dir / f"{meta.name}.json", fp32_dir / meta.onnx_file)
+    int8_path = stage / f"{meta.name}.int8.onnx"
+    try:
+        quantize_int8(fp32.onnx_path, int8_path)
+        int8 = ModelBundle.open(meta, fp32.json_path, int8_path, precision="int8")
+    except (QuantizeError, ModelLoadError) as exc:
+        raise ExportError(f"int8 quantization failed: {exc}") from None
+    fp32_loss, tokens = measure_heldout(fp32)
+    int8_loss, _ = measure_heldout(int8)
+    figures = (
+        f"held-out {int8_loss:.5f} nats/token against fp32 {fp32_loss:.5f} "
+        f"({int8_loss - fp32_loss:+.5f}, the gate allows +{gate_nats:g}; {tokens} tokens)"
+    )
+    if not int8_loss - fp32_loss <= gate_nats:
+        int8_path.unlink()
+        return meta, f"int8 refused: {figures}"
+    entry = QuantizedModel(
+        onnx_file=int8_path.name,
+        onnx_sha256=file_sha256(int8_path),
+        heldout_loss_nats=round(int8_loss, 6),
+        fp32_heldout_loss_nats=round(fp32_loss, 6),
+        heldout_tokens=tokens,
+        gate_nats=gate_nats,
+    )
+    print(f"int8 accepted: {figures}")
+    return dataclasses.replace(meta, quantized={**meta.quantized, "int8": entry}), None
+
+
+def export(
+    checkpoint_path: Path,
+    name: str,
+    out_dir: Path,
+    *,
+    quantize: str | None = None,
+    gate_nats: float = GATE_NATS,
+) -> ModelMetadata:
+    """Write NAME.onnx, NAME.json and artefacts (and NAME.int8.onnx if asked for and accepted)
+    to ``out_dir``; raises ExportError on mismatch, leaving ``out_dir`` as it was."""
+    model, checkpoint = load_checkpoint(checkpoint_path)
+    with staging(out_dir, name) as stage:
+        onnx_path = stage / f"{name}.onnx"
+        export_onnx(model, onnx_path)
+        difference = check_parity(model, onnx_path)
+        if not difference < PARITY_TOLERANCE:
+            raise ExportError(
+                f"{checkpoint_path}: torch and onnxruntime disagree by {difference:.2e} "
+                f"(tolerance {PARITY_TOLERANCE:.0e}); nothing was written"
+            )
+        artefacts = write_artefacts(name, checkpoint, stage)
+        metadata = build_metadata(name, model, checkpoint, onnx_path, artefacts)
+        refusal = None
+        if quantize == "int8":
+            metadata, refusal = add_int8(metadata, stage, stage, gate_nats=gate_nats)
+        write_checked(metadata, stage)
+        publish(stage, out_dir, metadata)
+    onnx_path = out_dir / metadata.onnx_file
     print(
         f"exported {name}: {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB), parity "
         f"{difference:.1e}, held-out {metadata.training.validation_loss_nats:.4f} nats/token"
     )
+    if refusal:
+        print(refusal, file=sys.stderr)
     return metadata
+
+
+def write_checked(metadata: ModelMetadata, folder: Path) -> None:
+    """Write NAME.json; what we wrote must pass the bot's own validation."""
+    path = folder / f"{metadata.name}.json"
+    metadata.write(path)
+    load_metadata(path)
+
+
+def quantize_exported(
+    json_path: Path, *, quantize: str = "int8", gate_nats: float = GATE_NATS
+) -> ModelMetadata:
+    """Add an int8 copy to an exported model in place (format 1 metadata becomes format 2)."""
+    try:
+        ModelBundle.load(json_path)  # hashes and graph checked before anything is trusted
+        meta = load_metadata(json_path)
+    except (ModelLoadError, MetadataError) as exc:
+        raise ExportError(str(exc)) from None
+    folder = json_path.parent
+    meta = dataclasses.replace(
+        meta,
+        format_version=FORMAT_VERSION,
+        artefact_sha256=artefact_hashes(folder, meta.artefacts),
+        quantized={},
+    )
+    with staging(folder, meta.name) as stage:
+        meta, refusal = add_int8(meta, folder, stage, gate_nats=gate_nats)
+        write_checked(meta, stage)
+        publish(stage, folder, meta)
+    if refusal:
+        print(refusal, file=sys.stderr)
+    return meta
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.export", description=__doc__)
-    parser.add_argument("checkpoint", type=Path)
-    parser.add_argument("--name", required=True, help="model name (file stem in the out folder)")
+    parser.add_argument("source", type=Path, help="a checkpoint, or an exported NAME.json")
+    parser.add_argument("--name", help="model name (file stem in the out folder)")
     parser.add_argument("--out", type=Path, default=Path("exported_models"))
+    parser.add_argument("--quantize", choices=["int8"], help="add an int8 copy (quality-gated)")
     args = parser.parse_args(argv)
+    from_json = args.source.suffix == ".json"
+    if from_json and not args.quantize:
+        parser.error("an exported NAME.json needs --quantize (there is nothing else to do)")
+    if not from_json and not args.name:
+        parser.error("--name is required when exporting a checkpoint")
     try:
-        export(args.checkpoint, args.name, args.out)
+        if from_json:
+            meta = quantize_exported(args.source, quantize=args.quantize)
+        else:
+            meta = export(args.source, args.name, args.out, quantize=args.quantize)
     except ExportError as exc:
         print(f"export failed: {exc}", file=sys.stderr)
         return 1
-    return 0
+    return 1 if args.quantize and args.quantize not in meta.quantized else 0
 
 
 if __name__ == "__main__":
