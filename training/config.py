@@ -34,7 +34,8 @@ class TrainConfig:
     embedding_size: int = 64
     hidden_size: int = 256
     layers: int = 2
-    dropout: float = 0.1
+    dropout: float = 0.1  # between the LSTM layers
+    io_dropout: float = 0.1  # on the embedding output and the LSTM output
     # start from a shipped model's weights (exported_models/NAME.json); its vocabulary grows
     # by the corpus's new tokens and its sizes replace the three above
     init_from: str = ""

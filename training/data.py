@@ -127,7 +127,8 @@ def is_prose_like(poem: str) -> bool:
     return len(poem.split()) / max(1, len(lines)) > MAX_POEM_WORDS_PER_LINE
 
 
-def _read_documents(kind: str, files: list[Path], dropped: Counter[str]) -> list[Document]:
+def read_documents(kind: str, files: list[Path], dropped: Counter[str]) -> list[Document]:
+    """Cleaned documents in file order (before any split); counts what was dropped."""
     docs: list[Document] = []
     if kind == "prose":
         for file in files:
@@ -209,7 +210,7 @@ def load_corpus(
     path = Path(path)
     files = _corpus_files(path, pattern)
     dropped: Counter[str] = Counter()
-    docs = _read_documents(kind, files, dropped)
+    docs = read_documents(kind, files, dropped)
     if not docs:
         raise CorpusError(f"{path}: corpus is empty after cleaning (kind {kind})")
     if len(docs) < 2:

@@ -12,14 +12,21 @@ class LSTMLanguageModel(nn.Module):
     """Predicts the next token at every position; carries (h, c) between calls."""
 
     def __init__(
-        self, vocab_size: int, embedding_size: int, hidden_size: int, layers: int, dropout: float
+        self,
+        vocab_size: int,
+        embedding_size: int,
+        hidden_size: int,
+        layers: int,
+        dropout: float,
+        io_dropout: float = 0.0,
     ) -> None:
+        """``dropout`` acts between the LSTM layers, ``io_dropout`` on its input and output."""
         super().__init__()
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
         self.layers = layers
         self.embedding = nn.Embedding(vocab_size, embedding_size)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(io_dropout)
         self.lstm = nn.LSTM(
             embedding_size,
             hidden_size,

@@ -257,6 +257,7 @@ def setup(config: TrainConfig, *, resume: bool = False) -> Session:
         hidden_size=config.hidden_size,
         layers=config.layers,
         dropout=config.dropout,
+        io_dropout=config.io_dropout,
     )
     init_report: dict[str, Any] = {}
     if shipped is not None:
