@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +19,7 @@ from bot.storage import (
     RequestLog,
     RequestRow,
     StorageError,
+    storable,
 )
 
 
@@ -246,3 +249,344 @@ def test_stats_and_prune_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert _cli("stats", "--db", str(tmp_path / "missing.db")) == 1
     assert "no request log at" in capsys.readouterr().err
     assert not (tmp_path / "missing.db").exists()
+
+
+# -- the writer never dies, and loses only what it must ------------------------------------
+
+
+async def _until(predicate: object, timeout: float = 60.0) -> None:
+    """Wait (polling) until ``predicate()`` holds; generous timeouts, no speed assumption."""
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "condition never held"
+        await asyncio.sleep(0.005)
+
+
+def _users(path: Path) -> list[int]:
+    with sqlite3.connect(path) as db:
+        return [r[0] for r in db.execute("SELECT user_id FROM requests ORDER BY id")]
+
+
+def test_storable_replaces_lone_surrogates_only() -> None:
+    assert storable("plain é 😀") == "plain é 😀"
+    assert storable("\ud83d") == "\ufffd"
+    assert storable("a\udc00b") == "a\ufffdb"
+    assert storable("\ud83d\ude00") == "😀"  # a pair split in two code points is joined
+
+
+async def test_lone_surrogates_are_stored_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    rl = await RequestLog.open(path, flush_interval=0.05)
+    try:
+        rl.log(_row(1, prompt="\ud83d", output="x\udc00", params={"w": "\ud83d"}, error="\ud83d"))
+        rl.log(_row(2))
+        assert await rl.flush() is True
+        rl.log(_row(3))  # the writer is still alive
+        assert await rl.flush() is True
+    finally:
+        await rl.close()
+    assert rl.lost == 0 and _users(path) == [1001, 1002, 1003]
+    with sqlite3.connect(path) as db:
+        row = db.execute(
+            "SELECT prompt, output, params, error FROM requests WHERE id = 1"
+        ).fetchone()
+    assert row == ("\ufffd", "x\ufffd", '{"w": "\ufffd"}', "\ufffd")
+
+
+async def test_two_thousand_failures_in_a_row_then_recovery(tmp_path: Path) -> None:
+    """The back-off is capped and computed without overflow (2**1025 used to raise and end
+    the writer); tiny intervals make 2,000 real failures quick."""
+    blocker = tmp_path / "notadir"
+    blocker.write_text("")
+    path = blocker / "log.db"
+    rl = await RequestLog.open(path, flush_interval=0.0005, max_backoff=0.001)
+    assert rl._writer is not None
+    try:
+        rl.log(_row(1))
+        await _until(lambda: rl.failed_writes >= 2000 or rl._writer.done())  # type: ignore[union-attr]
+        assert not rl._writer.done(), "the writer died"
+        assert rl._backoff(5000) == rl.max_backoff
+        blocker.unlink()
+        await _until(lambda: rl.written == 1 or rl._writer.done())  # type: ignore[union-attr]
+        assert rl.written == 1 and rl.pending == 0 and rl.last_error is None
+    finally:
+        await rl.close()
+    assert rl.lost == 0 and _users(path) == [1001]
+
+
+def test_backoff_doubles_then_stays_at_the_cap() -> None:
+    rl = RequestLog(Path("unused.db"), flush_interval=0.25, max_backoff=30.0)
+    assert [rl._backoff(n) for n in range(4)] == [0.25, 0.5, 1.0, 2.0]
+    assert rl._backoff(7) == 30.0 and rl._backoff(10**6) == 30.0
+
+
+async def test_one_bad_row_among_good_ones_in_a_batch(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "bad.db"
+    rl = await RequestLog.open(path, flush_interval=0.05)
+    try:
+        rl.log(_row(1))
+        rl.log(_row(2, tokens=2**70))  # too large for an SQLite integer
+        rl.log(_row(3))
+        rl.log(_row(4, status=None))  # NOT NULL constraint
+        rl.log(_row(5))
+        with caplog.at_level(logging.ERROR, logger="bot.storage"):
+            assert await rl.flush() is True
+        rl.log(_row(6))
+        assert await rl.flush() is True
+    finally:
+        await rl.close()
+    assert _users(path) == [1001, 1003, 1005, 1006]
+    assert rl.lost == 2 and rl.written == 4
+    dropped = [r.getMessage() for r in caplog.records if "cannot be stored" in r.getMessage()]
+    assert len(dropped) == 2 and "user 1002" in dropped[0] and "user 1004" in dropped[1]
+
+
+async def test_unexpected_error_in_a_batch_keeps_rows_and_the_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "bug.db"
+    rl = await RequestLog.open(path, flush_interval=0.01, max_backoff=0.02)
+    real_store = rl._store
+    calls = 0
+
+    async def broken_once(*args: object) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("a bug")
+        return await real_store(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rl, "_store", broken_once)
+    try:
+        rl.log(_row(1))
+        assert await rl.flush() is False
+        assert rl.pending == 1 and "a bug" in (rl.last_error or "")
+        assert await rl.flush() is True
+    finally:
+        await rl.close()
+    assert _users(path) == [1001] and rl.lost == 0
+
+
+async def test_overflow_drops_the_oldest_rows(tmp_path: Path) -> None:
+    blocker = tmp_path / "f"
+    blocker.write_text("")
+    path = blocker / "x.db"
+    rl = await RequestLog.open(path, max_pending=3, flush_interval=0.05)
+    try:
+        for i in range(5):
+            rl.log(_row(i))
+        assert await rl.flush() is False
+        assert rl.pending == 3 and rl.lost == 2
+        blocker.unlink()
+        assert await rl.flush() is True
+    finally:
+        await rl.close()
+    assert _users(path) == [1002, 1003, 1004]  # the newest three
+
+
+async def test_rows_logged_while_a_write_is_in_progress_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "inflight.db"
+    rl = await RequestLog.open(path, flush_interval=0.05, busy_timeout_ms=60_000)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # the writer's insert now waits inside SQLite
+        for i in range(3):
+            rl.log(_row(i))
+        first = asyncio.create_task(rl.flush())
+        await _until(lambda: rl.writing)
+        for i in range(3, 6):
+            rl.log(_row(i))  # logged while the batch of 3 is being written
+        assert rl.pending == 6
+        other.execute("COMMIT")
+        assert await first is True
+        assert await rl.flush() is True
+    finally:
+        other.close()
+        await rl.close()
+    assert _users(path) == [1000 + i for i in range(6)]
+    assert rl.lost == 0 and rl.written == 6
+
+
+async def test_close_always_closes_the_connection_and_reports(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = {t for t in threading.enumerate() if not t.daemon}
+    rl = await RequestLog.open(tmp_path / "c.db", flush_interval=0.05)
+    await rl.summary()  # opens the read-only connection too
+    assert rl._writer is not None
+    rl._writer.cancel()  # a writer that ended badly must not keep close() from closing
+    with contextlib.suppress(asyncio.CancelledError):
+        await rl._writer
+    rl._writer = asyncio.create_task(_raise(RuntimeError("writer bug")))
+    rl.log(_row(1))
+    with caplog.at_level(logging.INFO, logger="bot.storage"):
+        await rl.close()
+    assert rl._db is None and rl._reader is None
+    await _until(lambda: {t for t in threading.enumerate() if not t.daemon} <= before, 10)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("0 written, 0 pending, 1 lost" in m for m in messages), messages
+
+
+async def _raise(exc: Exception) -> None:
+    raise exc
+
+
+# -- privacy: metadata only, retention, forget-me --------------------------------------------
+
+
+async def test_metadata_only_stores_no_text(tmp_path: Path) -> None:
+    path = tmp_path / "meta.db"
+    rl = await RequestLog.open(path, store_text=False)
+    rl.log(
+        _row(
+            1,
+            command="name",
+            prompt="secret",
+            output="Ann Bo",
+            params={"style": "english", "starts_with": "se", "members": [7], "seed": 3},
+        )
+    )
+    await rl.close()
+    with sqlite3.connect(path) as db:
+        row = db.execute("SELECT prompt, output, params, user_id, command FROM requests").fetchone()
+    assert row == (None, None, '{"members": [7], "seed": 3, "style": "english"}', 1001, "name")
+
+
+def _insert(path: Path, rows: list[tuple[float, int, str, str]]) -> None:
+    """(created_at, user_id, command, params) rows, written directly."""
+    with sqlite3.connect(path) as db:
+        db.executemany(
+            "INSERT INTO requests (created_at, user_id, command, params, status, guild_id) "
+            "VALUES (?, ?, ?, ?, 'ok', 1)",
+            rows,
+        )
+
+
+async def test_retention_is_pruned_by_the_running_log(tmp_path: Path) -> None:
+    path = tmp_path / "ret.db"
+    await (await RequestLog.open(path)).close()
+    now = time.time()
+    _insert(path, [(now - 40 * 86400, 1, "poem", "{}"), (now - 10 * 86400, 2, "poem", "{}")])
+    rl = await RequestLog.open(path, retention_days=30, prune_interval=0.05)
+    try:
+        await _until(lambda: _users(path) == [2])
+        _insert(path, [(now - 31 * 86400, 3, "poem", "{}")])  # ages past the limit later
+        await _until(lambda: _users(path) == [2])  # pruned again, not only at start
+    finally:
+        await rl.close()
+    keep = await RequestLog.open(path, retention_days=0)
+    assert keep._pruner is None  # 0 keeps everything
+    _insert(path, [(now - 3000 * 86400, 4, "poem", "{}")])
+    await asyncio.sleep(0.1)
+    await keep.close()
+    assert _users(path) == [2, 4]
+
+
+async def test_forget_deletes_the_users_rows_and_scrubs_mentions(tmp_path: Path) -> None:
+    path = tmp_path / "forget.db"
+    ann, bo, cy = 111111111111111111, 222222222222222222, 333333333333333333
+    rl = await RequestLog.open(path, flush_interval=10)  # queued rows stay queued
+    try:
+        rl.log(RequestRow(user_id=ann, command="poem", status="ok"))
+        rl.log(RequestRow(user_id=bo, command="name", status="ok", params={"members": [ann, cy]}))
+        rl.log(RequestRow(user_id=cy, command="name", status="ok", params={"members": [bo]}))
+        assert await rl.flush()
+        rl.log(RequestRow(user_id=ann, command="story", status="ok"))  # still queued
+        rl.log(RequestRow(user_id=cy, command="name", status="ok", params={"members": [ann]}))
+        forgotten = await rl.forget(ann)
+        assert (forgotten.deleted, forgotten.scrubbed) == (2, 2)
+        assert await rl.flush()
+    finally:
+        await rl.close()
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT user_id, params FROM requests ORDER BY id").fetchall()
+    assert rows == [
+        (bo, f'{{"members": [{cy}]}}'),
+        (cy, f'{{"members": [{bo}]}}'),
+        (cy, '{"members": []}'),
+    ]
+    assert str(ann) not in repr(rows)
+
+
+# -- /stats: scoped figures, indexes, a separate read-only connection --------------------------
+
+
+async def test_summary_scoped_to_a_guild_and_to_a_user(tmp_path: Path) -> None:
+    path = tmp_path / "scope.db"
+    rl = await RequestLog.open(path)
+    now = time.time()
+    for user, guild, latency in [
+        (1, 10, 1.0),
+        (1, 10, 2.0),
+        (2, 10, 3.0),
+        (3, 20, 9.0),
+        (1, None, 5.0),
+    ]:
+        rl.log(_row(0, user_id=user, guild_id=guild, total_s=latency, created_at=now))
+    try:
+        assert await rl.flush()
+        server = await rl.summary(7, guild_id=10)
+        assert server.total == 3 and server.top_users == [(1, 2), (2, 1)]
+        assert (server.latency_p50_s, server.latency_p95_s) == (2.0, 3.0)
+        mine_here = await rl.summary(7, guild_id=10, user_id=1)
+        assert mine_here.total == 2 and mine_here.top_users == []
+        assert "Top users" not in mine_here.render()
+        mine = await rl.summary(7, user_id=1)  # a DM: the caller's own, everywhere
+        assert mine.total == 3 and mine.latency_p95_s == 5.0
+        other = await rl.summary(7, guild_id=20)
+        assert other.top_users == [(3, 1)]
+    finally:
+        await rl.close()
+
+
+async def test_guild_figures_read_covering_indexes_only(tmp_path: Path) -> None:
+    path = tmp_path / "plan.db"
+    await (await RequestLog.open(path)).close()
+    from bot.storage import summarize
+
+    plans: list[str] = []
+
+    class Recorder:
+        def __init__(self, db: sqlite3.Connection) -> None:
+            self.db = db
+
+        async def execute_fetchall(self, sql: str, args: list[object]) -> list[tuple]:  # type: ignore[type-arg]
+            plans.extend(r[3] for r in self.db.execute("EXPLAIN QUERY PLAN " + sql, args))
+            return self.db.execute(sql, args).fetchall()
+
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "INSERT INTO requests (created_at, user_id, command, status, guild_id, total_s, "
+            "first_token_s) VALUES (?, 1, 'poem', 'ok', 5, 1.0, 0.1)",
+            (time.time(),),
+        )
+        await summarize(Recorder(db), 7, guild_id=5)  # type: ignore[arg-type]
+    scans = [p for p in plans if p.startswith(("SCAN", "SEARCH"))]
+    assert scans and all("COVERING INDEX" in p for p in scans), plans
+
+
+async def test_summary_reads_while_a_write_waits(tmp_path: Path) -> None:
+    """Stats use their own read-only connection: a write stuck on a lock does not hold
+    them up (on the writer's connection the query would queue behind the insert)."""
+    path = tmp_path / "reader.db"
+    rl = await RequestLog.open(path, flush_interval=0.05, busy_timeout_ms=60_000)
+    rl.log(_row(1))
+    assert await rl.flush()
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        rl.log(_row(2))
+        flushing = asyncio.create_task(rl.flush())
+        await _until(lambda: rl.writing)
+        summary = await asyncio.wait_for(rl.summary(), 30)
+        assert summary.total == 1 and rl.writing
+        assert rl._reader is not None
+        with pytest.raises(sqlite3.OperationalError):
+            await rl._reader.execute("DELETE FROM requests")
+        other.execute("COMMIT")
+        assert await flushing
+    finally:
+        other.close()
+        await rl.close()
