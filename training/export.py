@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 import torch
 
 from bot.engine.bundle import ModelBundle, ModelLoadError, file_sha256
@@ -53,9 +52,9 @@ from bot.engine.ngrams import ngram_hashes
 from training.data import encode_documents, load_corpus
 from training.evaluate import EvaluationError, heldout_loss, load_training_corpus
 from training.models import LSTMLanguageModel, StepModel, build_model
+from training.parity import PARITY_TOLERANCE, check_parity, within_tolerance
 from training.quantize import QuantizeError, quantize_int8
 
-PARITY_TOLERANCE = 1e-4
 GATE_NATS = 0.005  # the int8 model may lose at most this much held-out loss per token
 OPSET = 17
 SAMPLING_DEFAULTS = {
@@ -114,30 +113,6 @@ def export_onnx(model: LSTMLanguageModel, path: Path) -> None:
             opset_version=OPSET,
             dynamo=False,
         )
-
-
-def check_parity(model: LSTMLanguageModel, onnx_path: Path, *, seed: int = 0) -> float:
-    """Max abs logit difference between torch and ORT over carried multi-step runs."""
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    generator = torch.Generator().manual_seed(seed)
-    worst = 0.0
-    with torch.no_grad():
-        for batch in (1, 4):
-            h, c = model.initial_state(batch)
-            h_np, c_np = h.numpy(), c.numpy()
-            for steps in (7, 1, 1, 13, 1):
-                tokens = torch.randint(0, model.vocab_size, (batch, steps), generator=generator)
-                logits, (h, c) = model(tokens, (h, c))
-                ort_logits, h_np, c_np = session.run(
-                    None, {"tokens": tokens.numpy(), "h": h_np, "c": c_np}
-                )
-                worst = max(
-                    worst,
-                    float(np.abs(ort_logits - logits[:, -1].numpy()).max()),
-                    float(np.abs(h_np - h.numpy()).max()),
-                    float(np.abs(c_np - c.numpy()).max()),
-                )
-    return worst
 
 
 def write_artefacts(name: str, checkpoint: dict[str, Any], out_dir: Path) -> dict[str, str]:
@@ -307,7 +282,7 @@ def export(
         onnx_path = stage / f"{name}.onnx"
         export_onnx(model, onnx_path)
         difference = check_parity(model, onnx_path)
-        if not difference < PARITY_TOLERANCE:
+        if not within_tolerance(difference):
             raise ExportError(
                 f"{checkpoint_path}: torch and onnxruntime disagree by {difference:.2e} "
                 f"(tolerance {PARITY_TOLERANCE:.0e}); nothing was written"
