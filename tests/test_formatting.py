@@ -7,8 +7,10 @@ import random
 import pytest
 
 from bot.discord.formatting import (
+    ECHO_LIMIT,
     MESSAGE_LIMIT,
     ZWSP,
+    echo_tail,
     layout_stanzas,
     mentioned_users,
     neutralize,
@@ -32,6 +34,16 @@ from bot.discord.formatting import (
         ("```py\nx\n```", f"`{ZWSP}`{ZWSP}`py\nx\n`{ZWSP}`{ZWSP}`"),
         ("# Title\n> quote\n-# small", "\\# Title\n\\> quote\n\\-# small"),
         ("a\x00b\x07c\r\nd\te", "abc\nd\te"),
+        # masked links: the url stays visible as plain text, the link is broken
+        ("[click me](https://evil.example)", f"[click me]{ZWSP}(https://evil.example)"),
+        ("[a](<https://x.y>) [b] (c)", f"[a]{ZWSP}(<https://x.y>) [b] (c)"),
+        ("\\[x\\](https://e.x)", f"\\[x\\]{ZWSP}(https://e.x)"),
+        # bidi controls and marks are dropped: "\u202eexe.jpg" must not read "gpj.exe"
+        ("file\u202egpj.exe", "filegpj.exe"),
+        ("\u202a\u202b\u202c\u202d\u2066\u2067\u2068\u2069\u200e\u200f\u061cok", "ok"),
+        ("\u200d\U0001f469", "\u200d\U0001f469"),  # a ZWJ is not a bidi control: kept
+        # a lone surrogate (valid JSON, not valid UTF-8) is replaced
+        ("a\ud83db", "a\ufffdb"),
     ],
 )
 def test_neutralize(raw: str, expected: str) -> None:
@@ -45,6 +57,28 @@ def test_neutralize_leaves_no_live_mention() -> None:
         text = neutralize("".join(rng.choice(pieces) for _ in range(12)))
         assert "@everyone" not in text and "@here" not in text
         assert "<@1>" not in text and "<@&2>" not in text and "```" not in text
+
+
+def test_neutralized_text_always_encodes_and_hides_no_link() -> None:
+    rng = random.Random(5)
+    pieces = ["[", "]", "(", ")", "http://e.x", "\ud800", "\udfff", "\u202e", "\u2067", "a", " "]
+    for _ in range(500):
+        text = neutralize("".join(rng.choice(pieces) for _ in range(16)))
+        text.encode("utf-8")
+        assert "](" not in text
+        assert not any(ch in text for ch in "\u202e\u2067")
+
+
+def test_echo_tail_keeps_the_end_of_a_long_prompt() -> None:
+    assert echo_tail("short prompt") == "short prompt"
+    exact = "x" * ECHO_LIMIT
+    assert echo_tail(exact) == exact
+    long = " ".join(f"w{i}" for i in range(3000))  # ~15,000 characters
+    tail = echo_tail(long)
+    assert len(tail) <= ECHO_LIMIT and len(tail) > ECHO_LIMIT // 2
+    assert tail.startswith("…w") and long.endswith(tail[1:])  # starts at a word
+    unbroken = "y" * 6000
+    assert echo_tail(unbroken) == "…" + "y" * (ECHO_LIMIT - 1)
 
 
 def test_layout_stanzas() -> None:

@@ -90,3 +90,34 @@ def test_forgotten_users_are_swept() -> None:
     clock.now += 11
     limiter.acquire(1000, None).release()
     assert set(limiter._uses) == {1000}
+
+
+def test_a_double_release_never_frees_another_users_guild_slot() -> None:
+    """serve() releases each lease twice (before the final edit and on the way out): a
+    release that is not idempotent would let this guild run 3 generations with a limit of 2."""
+    limiter, _ = make(rate=0, guild=2)
+    bob = limiter.acquire(2, 50)  # bob's long generation keeps running throughout
+    alice = limiter.acquire(1, 50)
+    alice.release()
+    alice.release()
+    carol = limiter.acquire(3, 50)
+    with pytest.raises(GuildBusy):
+        limiter.acquire(4, 50)  # bob and carol are running: the guild is full
+    assert limiter.active == 2
+    for lease in (bob, carol):
+        lease.release()
+
+
+def test_refund_gives_back_the_cooldown_use_only() -> None:
+    limiter, clock = make(rate=1, per=30)
+    lease = limiter.acquire(1, 50)
+    lease.refund()  # e.g. the engine was busy: the request did not count
+    with pytest.raises(UserBusy):
+        limiter.acquire(1, 50)  # still running until released
+    lease.release()
+    lease.refund()  # twice is harmless
+    clock.now += 1
+    used = limiter.acquire(1, 50)
+    used.release()
+    with pytest.raises(CooldownActive):
+        limiter.acquire(1, 50)  # the accepted request did count

@@ -9,19 +9,24 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.discord.streaming import CURSOR, StreamingReply
+from bot.discord.streaming import CURSOR, ReplyGone, StreamingReply
 
 
 class RecordingSink:
-    def __init__(self, delay: float = 0.0, fail_first: int = 0) -> None:
+    def __init__(self, delay: float = 0.0, fail_first: int = 0, gone_after: int | None = None):
         self.delay = delay
         self.fail_first = fail_first
+        self.gone_after = gone_after  # shows that succeed before the message is deleted
+        self.attempts = 0
         self.calls: list[tuple[float, int, str]] = []
         self.messages: dict[int, str] = {}
         self.removed: list[int] = []
 
     async def show(self, index: int, content: str) -> None:
         await asyncio.sleep(self.delay)
+        self.attempts += 1
+        if self.gone_after is not None and self.attempts > self.gone_after:
+            raise ReplyGone("404 Not Found (error code: 10008): Unknown Message")
         if self.fail_first:
             self.fail_first -= 1
             raise RuntimeError("HTTP 500")
@@ -42,10 +47,14 @@ async def pieces(items: list[str], gap: float) -> AsyncIterator[str]:
 async def test_edits_are_rate_limited_and_final_text_wins() -> None:
     sink = RecordingSink()
     reply = StreamingReply(sink, interval=0.1)
+    start = time.monotonic()
     assert await reply.stream(pieces([f"w{i} " for i in range(60)], 0.01))
     await reply.finish("THE END")
+    elapsed = time.monotonic() - start  # >= 0.6 s, longer on a slow or busy machine
     times = [t for t, _, _ in sink.calls]
-    assert 3 <= len(times) <= 9  # ~0.6 s of text at one edit per 0.1 s, plus the final one
+    # at most one edit per interval over the time it took (+1 for the very first), and
+    # several: the text streamed for at least 0.6 s
+    assert 3 <= len(times) <= elapsed / 0.1 + 1
     assert all(b - a >= 0.1 - 0.005 for a, b in itertools.pairwise(times))
     assert sink.calls[0][2].endswith(CURSOR)
     assert sink.messages == {0: "THE END"}
@@ -71,19 +80,25 @@ async def test_long_text_spans_messages_within_the_limit() -> None:
 
 
 async def test_slow_edits_do_not_slow_the_generation() -> None:
-    sink = RecordingSink(delay=0.3)
-    reply = StreamingReply(sink, interval=0.05)
-    start = time.monotonic()
-    consumed: list[float] = []
+    """Every edit is held until the generation has ended: all 40 pieces must be read while
+    the first edit is still in flight (if reading waited for edits, this would time out)."""
+    all_read = asyncio.Event()
 
-    async def timed() -> AsyncIterator[str]:
-        async for piece in pieces(["x"] * 40, 0.005):
-            consumed.append(time.monotonic() - start)
+    class HeldSink(RecordingSink):
+        async def show(self, index: int, content: str) -> None:
+            await asyncio.wait_for(all_read.wait(), 30)
+            await super().show(index, content)
+
+    async def counted() -> AsyncIterator[str]:
+        async for piece in pieces(["x"] * 40, 0.001):
             yield piece
+        all_read.set()
 
-    await reply.stream(timed())
-    assert consumed[-1] < 0.5  # 40 pieces read while the 0.3 s edits were in flight
+    sink = HeldSink()
+    reply = StreamingReply(sink, interval=0.05)
+    assert await reply.stream(counted())
     assert reply.text == "x" * 40
+    assert len(sink.calls) == 1 and sink.calls[0][2].startswith("x")  # one edit, then done
 
 
 async def test_stop_abandons_the_generation() -> None:
@@ -131,3 +146,36 @@ async def test_preview_is_neutralized() -> None:
     reply = StreamingReply(sink, interval=0.01)
     await reply.stream(pieces(["hey @every", "one"], 0.02))
     assert all("@everyone" not in content for _, _, content in sink.calls)
+
+
+async def test_a_deleted_reply_stops_the_generation_at_once() -> None:
+    """The message is deleted after the first preview: the next edit meets 404 Unknown
+    Message, and the (endless) generation is cancelled; nothing more is sent."""
+    closed = asyncio.Event()
+    produced = 0
+
+    async def endless() -> AsyncIterator[str]:
+        nonlocal produced
+        try:
+            while True:
+                await asyncio.sleep(0.002)
+                produced += 1
+                yield "la "
+        finally:
+            closed.set()
+
+    sink = RecordingSink(gone_after=1)
+    reply = StreamingReply(sink, interval=0.02)
+    assert await asyncio.wait_for(reply.stream(endless()), 30) is False
+    assert reply.gone and closed.is_set()
+    assert sink.attempts == 2 and len(sink.calls) == 1  # one preview shown, one edit failed
+    at_stop = produced
+    await asyncio.sleep(0.05)
+    assert produced == at_stop  # nothing is generated any more
+
+
+async def test_a_reply_deleted_during_the_final_edit_raises_reply_gone() -> None:
+    sink = RecordingSink(gone_after=0)
+    reply = StreamingReply(sink, interval=0.01)
+    with pytest.raises(ReplyGone):
+        await reply.finish("the end")

@@ -2,6 +2,8 @@
 
 Pure functions with no discord import, so they are easy to test. The client also sends
 ``AllowedMentions.none()``; escaping here keeps "@everyone" from even *looking* like a ping.
+Text shown under the bot's name (the user's own prompt included) never hides a link behind
+other words and never reorders itself with bidirectional controls.
 """
 
 from __future__ import annotations
@@ -12,17 +14,25 @@ from collections.abc import Sequence
 MESSAGE_LIMIT = 2000
 ZWSP = "\u200b"
 TRUNCATED = "\n-# (truncated)"
+ECHO_LIMIT = 200  # characters of a user's prompt shown back in a reply
 
 _MENTION = re.compile(r"@(everyone|here)|<(@[!&]?|#)(\d+)>")
 _FENCE = re.compile(r"`{3,}")
 _LINE_MARKUP = re.compile(r"^(\s*)(#{1,3} |-# |>>> |> )", re.M)
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# C0 controls (tab and newline kept), DEL, and the bidi marks, embeddings, overrides and
+# isolates (U+061C, U+200E/F, U+202A-E, U+2066-9) that make text read as something else.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # lone halves: not encodable, Discord refuses them
+_MASKED_LINK = re.compile(r"\](?=\()")  # "[text](url)" would show "text" and hide the url
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
 
 def neutralize(text: str) -> str:
-    """Make generated or user text inert: no mentions, no code fences, no headings/quotes."""
+    """Make generated or user text inert: no mentions, no code fences, no headings/quotes, no
+    masked links (the url shows as plain text), no bidi controls, no lone surrogates."""
     text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _SURROGATE.sub("\ufffd", text)
+    text = _MASKED_LINK.sub("]" + ZWSP, text)
 
     def _mention(m: re.Match[str]) -> str:
         if m.group(1):
@@ -80,6 +90,17 @@ def truncate(text: str, limit: int, marker: str = "…") -> str:
     room = limit - len(marker)
     cut = text.rfind(" ", room // 2, room + 1)
     return text[: cut if cut != -1 else room].rstrip() + marker
+
+
+def echo_tail(text: str, limit: int = ECHO_LIMIT, marker: str = "…") -> str:
+    """The end of a long echoed prompt: at most ``limit`` chars, starting at a word break
+    after ``marker`` (the end is kept because the generated text continues from it)."""
+    if len(text) <= limit:
+        return text
+    room = limit - len(marker)
+    tail = text[-room:]
+    cut = tail.find(" ", 0, room // 2)
+    return marker + (tail[cut + 1 :] if cut != -1 else tail).lstrip()
 
 
 def paginate(text: str, *, limit: int = MESSAGE_LIMIT, max_pages: int) -> list[str]:

@@ -41,16 +41,25 @@ class ShuttingDown(Refused):
 class Lease:
     """A running generation's slot; release it exactly once (``with lease:`` does)."""
 
-    def __init__(self, limiter: Limiter, user_id: int, guild_id: int | None) -> None:
+    def __init__(
+        self, limiter: Limiter, user_id: int, guild_id: int | None, used_at: float | None
+    ) -> None:
         self._limiter = limiter
         self.user_id = user_id
         self.guild_id = guild_id
+        self.used_at = used_at  # this lease's entry in the user's cooldown window, if any
         self._released = False
 
     def release(self) -> None:
         if not self._released:
             self._released = True
             self._limiter._release(self)
+
+    def refund(self) -> None:
+        """Give back this lease's cooldown use (the request was turned away after all)."""
+        if self.used_at is not None:
+            self._limiter._refund(self.user_id, self.used_at)
+            self.used_at = None
 
     def __enter__(self) -> Lease:
         return self
@@ -101,6 +110,7 @@ class Limiter:
         ):
             raise GuildBusy
         now = self._clock()
+        used_at = None
         if self.rate:
             self._sweep(now)
             uses = self._uses.setdefault(user_id, deque())
@@ -109,10 +119,11 @@ class Limiter:
             if len(uses) >= self.rate:
                 raise CooldownActive(uses[0] + self.per - now)
             uses.append(now)
+            used_at = now
         self._running_users.add(user_id)
         if guild_id is not None:
             self._running_guilds[guild_id] += 1
-        return Lease(self, user_id, guild_id)
+        return Lease(self, user_id, guild_id, used_at)
 
     def _release(self, lease: Lease) -> None:
         self._running_users.discard(lease.user_id)
@@ -120,6 +131,11 @@ class Limiter:
             self._running_guilds[lease.guild_id] -= 1
             if self._running_guilds[lease.guild_id] <= 0:
                 del self._running_guilds[lease.guild_id]
+
+    def _refund(self, user_id: int, used_at: float) -> None:
+        uses = self._uses.get(user_id)
+        if uses is not None and used_at in uses:
+            uses.remove(used_at)
 
     def _sweep(self, now: float) -> None:
         """Forget users whose last use has left the window, at most once per window."""

@@ -1,26 +1,34 @@
-"""Run one generation for a slash command: limits, defer, stream, final text, log row.
+"""Run one generation for a slash command: options, limits, defer, stream, final text, log row.
 
-Failures before anything is shown (refusal, bad options) raise, and the tree answers them
-ephemerally; a shutdown stops the stream and says so in the reply itself.
+Failures before anything is shown (bad options, refusal) raise, and the tree answers them
+ephemerally. The options are checked before the limiter is asked, so a rejected request never
+uses up a cooldown slot. Later failures close the reply cleanly: partial text loses its
+cursor and gets a note (the tree then answers privately), a shutdown stops the stream and
+says so in the reply, and a reply deleted by a user or moderator stops the generation at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import logging
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
 from discord import app_commands
 
-from bot.discord.formatting import neutralize, with_notes
-from bot.discord.streaming import InteractionSink, StreamingReply
+from bot.discord.formatting import echo_tail, neutralize, with_notes
+from bot.discord.streaming import InteractionSink, ReplyGone, StreamingReply
 from bot.generators import PRODUCT_MODELS
-from bot.generators.base import Generation, GenerationResult
+from bot.generators.base import Busy, Generation, GenerationResult
 
 if TYPE_CHECKING:
     from bot.discord.bot import LSTMBotBase
 
+log = logging.getLogger(__name__)
+
 STOPPED_NOTE = "Stopped early: the bot is restarting."
+FAILED_NOTE = "Stopped early: this generation failed."
 
 T = TypeVar("T")
 
@@ -39,6 +47,31 @@ def footnotes(result: GenerationResult) -> list[str]:
     return notes
 
 
+class EchoCap:
+    """A generation's pieces with the first one, the user's own text echoed back, cut to
+    its last ``ECHO_LIMIT`` characters (a 6,000-character prompt is not shown in full)."""
+
+    def __init__(self, pieces: AsyncIterator[str]) -> None:
+        self._pieces = pieces
+        self._echo: tuple[str, str] | None = None  # (as generated, as shown)
+
+    def __aiter__(self) -> EchoCap:
+        return self
+
+    async def __anext__(self) -> str:
+        piece = await self._pieces.__anext__()
+        if self._echo is None:
+            self._echo = (piece, echo_tail(piece))
+            return self._echo[1]
+        return piece
+
+    def shown(self, text: str) -> str:
+        """``text`` (the generation's whole text) with the echo cut as it was shown."""
+        if self._echo is not None and text.startswith(self._echo[0]):
+            return self._echo[1] + text[len(self._echo[0]) :]
+        return text
+
+
 async def serve(
     bot: LSTMBotBase,
     interaction: discord.Interaction,
@@ -48,41 +81,71 @@ async def serve(
     render: Callable[[GenerationResult], str],
     params: dict[str, Any],
     prompt: str | None = None,
+    echo: bool = False,
 ) -> None:
-    """Serve ``start()``'s generation as a streamed reply and log the request as ok/cancelled."""
+    """Serve ``start()``'s generation as a streamed reply and log the request as ok or
+    cancelled. ``echo``: the generation's first piece is the user's text, shown shortened."""
     record = bot.requests.get(interaction)
     record.model = PRODUCT_MODELS.get(product)
     record.params = {k: v for k, v in params.items() if v is not None}
     record.prompt = prompt
-    lease = bot.limiter.acquire(interaction.user.id, interaction.guild_id)
+    generation = start()  # checks the options: an invalid request costs no cooldown
     try:
-        generation = start()
+        lease = bot.limiter.acquire(interaction.user.id, interaction.guild_id)
+    except BaseException:
+        await generation.aclose()
+        raise
+    status = "cancelled"
+    try:
+        await interaction.response.defer(thinking=True)
+        reply = StreamingReply(
+            InteractionSink(interaction),
+            interval=bot.settings.edit_interval_s,
+            max_messages=bot.settings.max_messages,
+        )
+        record.reply = reply
+        pieces = EchoCap(generation) if echo else generation
         try:
-            await interaction.response.defer(thinking=True)
-            reply = StreamingReply(
-                InteractionSink(interaction),
-                interval=bot.settings.edit_interval_s,
-                max_messages=bot.settings.max_messages,
-            )
-            record.reply = reply
-            status = "cancelled"
-            if await reply.stream(generation, bot.stopping) and generation.result is not None:
-                status, result = "ok", generation.result
-                final = render(result)
-                record.model, record.tokens = result.model, result.tokens
-                record.output = result.text
-            else:
-                final = with_notes(neutralize(reply.text) or "…", [STOPPED_NOTE])
-                record.output = reply.text
-            if reply.first_piece_at is not None:
-                record.first_token_s = reply.first_piece_at - record.started
-            await generation.aclose()
-            # The generation is over: free the user's slot before the final edit, so a user
-            # who sees the finished reply can always start the next one at once.
-            lease.release()
-            await reply.finish(final)
+            completed = await reply.stream(pieces, bot.stopping)
+        except Exception as exc:
+            if isinstance(exc, Busy):
+                lease.refund()  # the engine turned it away: not a use of the cooldown
+            await _close_failed(reply)
+            raise
         finally:
             await generation.aclose()
+        if reply.first_piece_at is not None:
+            record.first_token_s = reply.first_piece_at - record.started
+        result = generation.result
+        if completed and result is not None:
+            status = "ok"
+            record.model, record.tokens = result.model, result.tokens
+            record.output = result.text
+            if isinstance(pieces, EchoCap):
+                result = dataclasses.replace(result, text=pieces.shown(result.text))
+            final = render(result)
+        else:
+            record.output = reply.text
+            final = with_notes(neutralize(reply.text) or "…", [STOPPED_NOTE])
+        # The generation is over: free the user's slot before the final edit, so a user
+        # who sees the finished reply can always start the next one at once.
+        lease.release()
+        if reply.gone:
+            raise ReplyGone
+        await reply.finish(final)
+    except ReplyGone:
+        status = "cancelled"
+        log.info("the reply to /%s of user %s was deleted: stopped", product, interaction.user.id)
     finally:
         lease.release()
     bot.requests.finish(interaction, status)
+
+
+async def _close_failed(reply: StreamingReply) -> None:
+    """After a failure mid-stream, partial text keeps no cursor: it gets a note instead."""
+    if not reply.visible or reply.gone:
+        return  # nothing shown: the tree deletes the "thinking…" placeholder
+    try:
+        await reply.finish(with_notes(neutralize(reply.text) or "…", [FAILED_NOTE]))
+    except (ReplyGone, discord.HTTPException) as exc:
+        log.info("could not close a failed reply: %s", exc)

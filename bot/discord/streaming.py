@@ -5,6 +5,9 @@ edits and deletes "message #i". The preview is re-rendered at most once per ``in
 (all messages of a reply share the budget, so no message is edited faster than that), and
 text pieces keep being consumed while an edit is in flight. :class:`InteractionSink` maps
 message #0 to the interaction's original response and the rest to follow-ups.
+
+A sink raises :class:`ReplyGone` when a message no longer exists (a user or moderator deleted
+it, or the interaction expired): the stream then stops at once, since nobody can see more.
 """
 
 from __future__ import annotations
@@ -23,11 +26,16 @@ from bot.discord.formatting import MESSAGE_LIMIT, neutralize, paginate, truncate
 log = logging.getLogger(__name__)
 
 CURSOR = " ▌"
+GONE_CODES = frozenset({10008, 10015})  # Unknown Message, Unknown Webhook
+
+
+class ReplyGone(Exception):
+    """A message of the reply was deleted (or its interaction expired): stop showing it."""
 
 
 class Sink(Protocol):
     async def show(self, index: int, content: str) -> None:
-        """Create message ``index`` or replace its content."""
+        """Create message ``index`` or replace its content; :class:`ReplyGone` if it is gone."""
 
     async def remove(self, index: int) -> None:
         """Delete message ``index`` (a follow-up no longer needed)."""
@@ -56,6 +64,7 @@ class StreamingReply:
         self._last_render = -float("inf")
         self._changed = asyncio.Event()
         self._done = False
+        self.gone = False  # a message was deleted under us: nothing more can be shown
 
     @property
     def visible(self) -> bool:
@@ -64,10 +73,11 @@ class StreamingReply:
 
     async def stream(self, pieces: AsyncIterator[str], stop: asyncio.Event | None = None) -> bool:
         """Consume ``pieces`` while updating the preview. Returns False if ``stop`` was set
-        first (the iterator is then abandoned: its consumer task is cancelled)."""
+        or the reply was deleted (``gone``) first; the iterator is then abandoned (its
+        consumer task is cancelled, which cancels the generation)."""
         consumer = asyncio.create_task(self._consume(pieces))
         editor = asyncio.create_task(self._edit_loop())
-        waits: set[asyncio.Task[Any]] = {consumer}
+        waits: set[asyncio.Task[Any]] = {consumer, editor}  # the editor ends early if gone
         stopper = asyncio.create_task(stop.wait()) if stop is not None else None
         if stopper is not None:
             waits.add(stopper)
@@ -120,6 +130,9 @@ class StreamingReply:
             self._changed.clear()
             try:
                 await self._render(self._preview_pages())
+            except ReplyGone:
+                self.gone = True
+                return
             except Exception as exc:  # a failed preview edit must not stop the generation
                 log.warning("streaming edit failed (%s); will retry with the next text", exc)
 
@@ -150,14 +163,20 @@ class InteractionSink:
         self._followups: dict[int, discord.WebhookMessage] = {}
 
     async def show(self, index: int, content: str) -> None:
-        if index == 0:
-            await self.interaction.edit_original_response(content=content)
-        elif index in self._followups:
-            self._followups[index] = await self._followups[index].edit(content=content)
-        else:
-            self._followups[index] = await self.interaction.followup.send(content, wait=True)
+        try:
+            if index == 0:
+                await self.interaction.edit_original_response(content=content)
+            elif index in self._followups:
+                self._followups[index] = await self._followups[index].edit(content=content)
+            else:
+                self._followups[index] = await self.interaction.followup.send(content, wait=True)
+        except discord.NotFound as exc:
+            if exc.code in GONE_CODES:
+                raise ReplyGone(str(exc)) from exc
+            raise
 
     async def remove(self, index: int) -> None:
         message = self._followups.pop(index, None)
         if message is not None:
-            await message.delete()
+            with contextlib.suppress(discord.NotFound):  # already deleted: as wanted
+                await message.delete()

@@ -91,10 +91,10 @@ async def running_bot(
                 await bot.tree.sync()
             yield RunningBot(bot=bot, settings=settings, db_path=db_path, task=task)
         finally:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(bot.close(), 60)
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.wait_for(task, 15)
+            # No suppression: a bot that fails to shut down, or whose run ends in an error,
+            # fails the test (after the test's own error, if any, which stays chained).
+            await asyncio.wait_for(bot.close(), 60)
+            await asyncio.wait_for(task, 15)
 
 
 def read_rows(db_path: Path) -> list[dict[str, Any]]:

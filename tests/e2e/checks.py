@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from typing import Any
 from fakediscord import FakeDiscord, FakeGuild, FakeUser, InteractionTrace, MessageEvent
 
 NO_MENTIONS = {"parse": []}
+BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+MASKED_LINK = re.compile(r"\[[^\]]*\]\(")  # "[text](url)": shows text, hides the url
 CURSOR = "\u258c"  # the bot's streaming cursor: previews end with it, final texts never do
 
 
@@ -40,6 +43,8 @@ def assert_discord_valid(events: Iterable[MessageEvent]) -> None:
     for ev in events:
         assert len(ev.content) <= 2000, (ev.kind, len(ev.content))
         ev.content.encode("utf-8")  # no lone surrogates
+        assert not BIDI_CONTROLS.search(ev.content), (ev.kind, ascii(ev.content[:200]))
+        assert not MASKED_LINK.search(ev.content), (ev.kind, ev.content[:200])
         assert ev.pings == [], (ev.kind, ev.pings, ev.content[:200])
         if ev.kind != "delete" and not ev.loading:
             assert ev.allowed_mentions == NO_MENTIONS, (ev.kind, ev.allowed_mentions)

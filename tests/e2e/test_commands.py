@@ -17,6 +17,7 @@ from .checks import (
     make_world,
     row_for,
 )
+from .helpers import ModelControl
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -158,18 +159,21 @@ async def test_lovecraft_streams_within_the_edit_rate(
     users = [w.alice, w.bob, w.carol]
     async with running_bot(
         fake, tiny_models_dir, db_path, env={"BOT_EDIT_INTERVAL": str(interval)}
-    ):
-        traces = [
-            await fake.run_command(
-                user=u,
-                guild=w.guild,
-                name="lovecraft",
-                options={"prompt": f"The house of {u.username}", "length": 2000, "seed": i},
-            )
-            for i, u in enumerate(users)
-        ]
-        for t in traces:
-            await t.wait_final(settle_s=SETTLE, timeout=60)
+    ) as rb:
+        # >= 1 ms per model step: >= 2 s of streaming for 2,000 characters on any machine,
+        # so each reply has several previews however fast this one is
+        with ModelControl(rb.bot, "lovecraft", step_s=0.001):
+            traces = [
+                await fake.run_command(
+                    user=u,
+                    guild=w.guild,
+                    name="lovecraft",
+                    options={"prompt": f"The house of {u.username}", "length": 2000, "seed": i},
+                )
+                for i, u in enumerate(users)
+            ]
+            for t in traces:
+                await t.wait_final(settle_s=SETTLE, timeout=60)
     rows = read_rows(db_path)
     assert_one_row_each(traces, rows)
     streamed = edits_seen = 0
@@ -192,8 +196,40 @@ async def test_lovecraft_streams_within_the_edit_rate(
         edits_seen += len(shown)
         row = row_for(rows, t)
         assert row["status"] == "ok" and row["tokens"] >= 1000
-    assert streamed >= 1  # at least one reply showed a preview before its final text
+    assert streamed == len(traces)  # every reply showed previews before its final text
     assert edits_seen >= 3 * len(traces)  # and they really streamed: several edits each
+
+
+async def test_prompt_is_echoed_short_and_inert(
+    fake: FakeDiscord, tiny_models_dir: Path, db_path: Path
+) -> None:
+    """A 6,000-character prompt with masked links and a right-to-left override: the reply
+    shows its last 200 characters at most, with no live link and no bidi control."""
+    w = make_world(fake)
+    prompt = (
+        "[click me](https://evil.example) \u202eevil\u202c "
+        + "night " * 1000
+        + "\u2067[tail](https://evil.example/x)\u2069 the end"
+    )
+    async with running_bot(fake, tiny_models_dir, db_path):
+        trace = await fake.complete_command(
+            user=w.alice,
+            guild=w.guild,
+            name="lovecraft",
+            options={"prompt": prompt, "length": 40, "seed": 1},
+            settle_s=SETTLE,
+        )
+    assert_answered_once(trace)
+    assert_discord_valid(trace.events)  # no masked link, no bidi control, in any edit
+    title, body = trace.final_text.split("\n", 1)
+    assert title == "**In the manner of Lovecraft**"
+    assert body.startswith("…night night")  # the end of the prompt, cut at a word
+    assert "[tail]\u200b(https://evil.example/x) the end" in body  # the url shows as text
+    assert "click me" not in trace.final_text  # the start of the prompt is not shown
+    assert len(trace.final_text) < 200 + 300  # echo + ~40 characters + notes
+    assert all(len(e.content) < 600 for e in trace.events)  # previews were short too
+    row = row_for(read_rows(db_path), trace)
+    assert row["status"] == "ok" and row["prompt"] == prompt  # logged as given
 
 
 async def test_models_and_stats(fake: FakeDiscord, tiny_models_dir: Path, db_path: Path) -> None:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fakediscord import FakeDiscord, InteractionTrace
+from fakediscord import FakeDiscord, InteractionTrace, RecordedRequest
 
 from .botharness import read_rows, running_bot
 from .checks import (
+    CURSOR,
     assert_answered_once,
     assert_discord_valid,
     assert_one_row_each,
+    finished,
     make_world,
     row_for,
 )
@@ -150,18 +154,73 @@ async def test_one_generation_per_user_and_guild_concurrency(
     assert row_for(rows, running)["status"] == "ok"
 
 
+async def test_invalid_requests_do_not_use_up_the_cooldown(
+    fake: FakeDiscord, tiny_models_dir: Path, db_path: Path
+) -> None:
+    """3 requests per 30 s: three rejected ones must not lock the user out."""
+    w = make_world(fake)
+    env = {"BOT_COOLDOWN_RATE": "3", "BOT_COOLDOWN_PER": "30"}
+    invalid = [
+        ("name", {"style": "klingon"}),
+        ("lovecraft", {"prompt": "   "}),
+        ("poem", {"temperature": 50.0}),
+    ]
+    async with running_bot(fake, tiny_models_dir, db_path, env=env):
+        rejected = [
+            await fake.complete_command(
+                user=w.alice, guild=w.guild, name=name, options=opts, settle_s=SETTLE
+            )
+            for name, opts in invalid
+        ]
+        accepted = await fake.complete_command(
+            user=w.alice, guild=w.guild, name="name", options={"count": 2}, settle_s=SETTLE
+        )
+    rows = read_rows(db_path)
+    assert_one_row_each([*rejected, accepted], rows)
+    for t in rejected:
+        assert_answered_once(t)
+        assert t.ephemeral and "try again in" not in t.final_text, t.summary()
+    assert [r["status"] for r in rows] == ["invalid", "invalid", "invalid", "ok"]
+    assert_answered_once(accepted)
+    assert not accepted.ephemeral and accepted.final_text.startswith("**Names**")
+
+
+def _final_edit_of(trace: InteractionTrace) -> Callable[[RecordedRequest], bool]:
+    """A predicate for the edit that shows ``trace``'s final text (no streaming cursor)."""
+
+    def matches(request: RecordedRequest) -> bool:
+        body = request.body if isinstance(request.body, dict) else {}
+        content = str(body.get("content") or "")
+        return request.params.get("token") == trace.token and not content.endswith(CURSOR)
+
+    return matches
+
+
 async def test_user_can_start_again_as_soon_as_the_final_text_shows(
     fake: FakeDiscord, tiny_models_dir: Path, db_path: Path
 ) -> None:
+    """The fake Discord holds each reply's final edit unanswered until the same user's next
+    command has been answered: that command must be accepted, so the user's slot was free
+    before the final text was sent."""
     w = make_world(fake)
     async with running_bot(fake, tiny_models_dir, db_path):
         traces = []
-        for seed in range(5):  # no settle time: the next command follows the final edit
-            traces.append(
-                await fake.complete_command(
-                    user=w.alice, guild=w.guild, name="poem", options={"seed": seed}, settle_s=0.0
-                )
+        for seed in range(3):
+            poem = await fake.run_command(
+                user=w.alice, guild=w.guild, name="poem", options={"seed": seed}
             )
+            final_edit = fake.faults.hold("edit_original", predicate=_final_edit_of(poem))
+            await asyncio.wait_for(final_edit.arrived.wait(), 30)
+            assert poem.in_flight == 1 and not finished(poem)  # the final text is on its way
+            nxt = await fake.complete_command(
+                user=w.alice, guild=w.guild, name="name", options={"count": 1}, settle_s=0.3
+            )
+            final_edit.release()
+            await poem.wait_final(settle_s=0.3, timeout=30)
+            traces += [poem, nxt]
     rows = read_rows(db_path)
     assert_one_row_each(traces, rows)
-    assert [r["status"] for r in rows] == ["ok"] * 5
+    for t in traces:
+        assert_answered_once(t)
+        assert not t.ephemeral, t.summary()  # none refused as "already running"
+    assert [r["status"] for r in rows] == ["ok"] * 6

@@ -295,8 +295,10 @@ def build_interaction_payload(
     locale: str = "en-US",
     interaction_type: int = 2,
     user_installed: bool = False,
+    permissions: int | None = None,
 ) -> dict[str, Any]:
-    """An INTERACTION_CREATE body for an application command (type 2) or autocomplete (4)."""
+    """An INTERACTION_CREATE body for an application command (type 2) or autocomplete (4).
+    ``permissions``: the member's permission bits in the channel (default: a plain member's)."""
     schema = _schema_for(fake, guild, name)
     opts, resolved = build_options(fake, guild, schema, options)
     if raw_options is not None:
@@ -346,6 +348,8 @@ def build_interaction_payload(
         payload["guild"] = {"id": guild.id, "locale": guild.locale, "features": []}
         payload["guild_locale"] = guild.locale
         payload["member"] = member_payload(user)
+        if permissions is not None:
+            payload["member"]["permissions"] = str(permissions)
     else:
         payload["user"] = user.to_payload()
     return payload

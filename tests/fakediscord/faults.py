@@ -8,12 +8,13 @@ heartbeat ACKs) are methods of ``FakeDiscord``'s gateway since they act on live 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-FaultKind = Literal["429", "500", "502", "delay", "drop"]
+FaultKind = Literal["429", "500", "502", "delay", "drop", "hold"]
 
 
 @dataclass
@@ -29,6 +30,14 @@ class Fault:
     predicate: Callable[[Any], bool] | None = None  # receives the RecordedRequest
     hits: int = 0
     hit_times: list[float] = field(default_factory=list)
+    # for "hold": the request waits (unanswered) until ``release()``; ``arrived`` is set
+    # when the first matching request is being held
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        """Let held requests be answered normally."""
+        self.gate.set()
 
     def matches(self, route: str, method: str, request: Any) -> bool:
         if self.times is not None and self.hits >= self.times:
@@ -107,6 +116,18 @@ class FaultPlan:
                 predicate=predicate,
             )
         )
+
+    def hold(
+        self,
+        route: str,
+        *,
+        times: int | None = 1,
+        method: str | None = None,
+        predicate: Callable[[Any], bool] | None = None,
+    ) -> Fault:
+        """Keep matching requests unanswered until ``fault.release()`` (then answer them
+        normally): lets a test order its own steps against the client's requests."""
+        return self.add(Fault("hold", route=route, method=method, times=times, predicate=predicate))
 
     def drop(self, route: str, *, times: int | None = 1, method: str | None = None) -> Fault:
         """Close the TCP connection without an answer."""

@@ -635,9 +635,13 @@ class FakeDiscord:
         locale: str = "en-US",
         interaction_type: int = 2,
         user_installed: bool = False,
+        permissions: int | None = None,
+        component: tuple[StoredMessage, str] | None = None,
     ) -> InteractionTrace:
         """User ``user`` runs ``/name`` with ``options`` in ``guild`` (or ``channel``: a DM /
-        group DM). Dispatches INTERACTION_CREATE and returns the trace to await on."""
+        group DM). Dispatches INTERACTION_CREATE and returns the trace to await on.
+        ``permissions``: the member's permission bits (Manage Server is 32); ``component``:
+        (message, custom_id) of a button pressed (a type 3 interaction; see :meth:`click`)."""
         if channel is None:
             channel = guild.default_channel if guild is not None else self.dm_channel(user)
         iid = snowflake()
@@ -655,7 +659,11 @@ class FakeDiscord:
             locale=locale,
             interaction_type=interaction_type,
             user_installed=user_installed,
+            permissions=permissions,
         )
+        if component is not None:
+            payload["data"] = {"custom_id": component[1], "component_type": 2}
+            payload["message"] = component[0].payload
         it = FakeInteraction(
             id=iid,
             token=token,
@@ -665,6 +673,8 @@ class FakeDiscord:
             channel=channel,
             payload=payload,
             created=time.monotonic(),
+            # a component interaction's "original" is the message the component is on
+            original_id=component[0].id if component is not None else None,
         )
         trace = InteractionTrace(
             interaction_id=iid,
@@ -691,6 +701,37 @@ class FakeDiscord:
     ) -> InteractionTrace:
         trace = await self.run_command(**kwargs)
         return await trace.wait_final(settle_s=settle_s, timeout=timeout)
+
+    async def click(
+        self, trace: InteractionTrace, label: str, *, user: FakeUser | None = None
+    ) -> InteractionTrace:
+        """``user`` (default: whoever ran ``trace``) presses the button labelled ``label`` on
+        the newest of ``trace``'s messages that shows it: a component interaction (type 3)
+        carrying that message, answered with callback 4-7 like Discord; returns its trace."""
+        for message_id in reversed(list(trace.messages)):
+            stored = self.messages[message_id]
+            for row in stored.payload.get("components") or []:
+                for button in row.get("components") or []:
+                    if button.get("type") == 2 and button.get("label") == label:
+                        return await self.run_command(
+                            user=user or trace.user,
+                            name=trace.name,
+                            guild=trace.guild,
+                            channel=trace.channel,
+                            interaction_type=3,
+                            component=(stored, str(button["custom_id"])),
+                        )
+        raise ValueError(f"no button {label!r} on the messages of {trace.summary()}")
+
+    def delete_as_user(self, trace: InteractionTrace) -> None:
+        """A member (or moderator) deletes the interaction's reply: from now on the bot's
+        edits of it fail with 404 Unknown Message (10008), as on Discord."""
+        it = self.interactions[trace.interaction_id]
+        stored = self.messages.get(it.original_id or "")
+        if stored is None or stored.deleted:
+            raise ValueError(f"interaction {trace.interaction_id} has no reply to delete")
+        stored.deleted = True
+        self._event("delete", stored, None, time.monotonic())
 
     @property
     def traces(self) -> list[InteractionTrace]:
@@ -908,6 +949,10 @@ class FakeDiscord:
         if fault.kind == "delay":
             await asyncio.sleep(fault.delay_s)
             return None
+        if fault.kind == "hold":
+            fault.arrived.set()
+            await fault.gate.wait()
+            return None
         if fault.delay_s:
             await asyncio.sleep(fault.delay_s)
         if fault.kind == "429":
@@ -1060,7 +1105,11 @@ class FakeDiscord:
         stored: StoredMessage,
         body: dict[str, Any] | None,
         t: float,
+        *,
+        via: FakeInteraction | None = None,
     ) -> MessageEvent:
+        """Record a change of ``stored``, in the trace of the interaction that made the
+        message and, if another one (``via``, e.g. a button press) changed it, in that one's."""
         msg = stored.payload
         ev = MessageEvent(
             t=t,
@@ -1080,6 +1129,8 @@ class FakeDiscord:
             it = self.interactions.get(stored.interaction_id)
             if it is not None and it.trace is not None:
                 it.trace.add_event(ev)
+        if via is not None and via.trace is not None and via.id != stored.interaction_id:
+            via.trace.add_event(ev)
         return ev
 
     # ---- route handlers --------------------------------------------------------------
@@ -1218,6 +1269,10 @@ class FakeDiscord:
         elif cb_type == 5:
             flags = FLAG_LOADING | (int(data.get("flags") or 0) & FLAG_EPHEMERAL)
             stored = self._new_message(channel=it.channel, body={}, flags=flags, it=it)
+        elif cb_type == 7:  # UPDATE_MESSAGE: edit the message the component is on
+            self._check_body(data)
+            stored = self._original(it)
+            self._apply_edit(stored, data)
         elif cb_type == 8:
             choices = data.get("choices") or []
             if len(choices) > 25:
@@ -1234,7 +1289,8 @@ class FakeDiscord:
         it.response_at = t
         if stored is not None:
             it.original_id = stored.id
-            self._event("callback_message" if cb_type == 4 else "deferred", stored, data, t)
+            kind = {4: "callback_message", 5: "deferred", 7: "update"}[cb_type]
+            self._event(kind, stored, data, t, via=it)
         if it.trace is not None:
             it.trace.set_callback(cb_type, t, data)
         if rec.query.get("with_response") not in ("1", "true", "True"):
@@ -1271,7 +1327,7 @@ class FakeDiscord:
         body = self._check_body(rec.body)
         stored = self._original(it)
         self._apply_edit(stored, body)
-        self._event("edit_original", stored, body, time.monotonic())
+        self._event("edit_original", stored, body, time.monotonic(), via=it)
         return 200, stored.payload
 
     async def _delete_original(
@@ -1290,9 +1346,11 @@ class FakeDiscord:
         body = self._check_body(rec.body)
         t = time.monotonic()
         original = self.messages.get(it.original_id or "")
-        if original is not None and original.payload["flags"] & FLAG_LOADING:
+        loading = original is not None and original.payload["flags"] & FLAG_LOADING
+        if original is not None and loading and not original.deleted:
             # Discord: the first follow-up after a deferral replaces the "thinking" message
-            # (and keeps the deferral's ephemeral flag).
+            # (and keeps the deferral's ephemeral flag); once that is deleted, a follow-up
+            # is a new message with its own flags.
             self._apply_edit(original, body)
             if "allowed_mentions" not in body:
                 original.allowed_mentions = None

@@ -54,6 +54,7 @@ class Lovecraft(commands.Cog):
             render=lambda r: render_prose("In the manner of Lovecraft", r.text, footnotes(r)),
             params={"length": length, "temperature": temperature, "seed": seed},
             prompt=prompt,
+            echo=True,
         )
 
     @lovecraft.autocomplete("prompt")

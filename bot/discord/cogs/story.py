@@ -43,6 +43,7 @@ class Story(commands.Cog):
             render=lambda r: render_prose("A fable", r.text, footnotes(r)),
             params={"length": length, "temperature": temperature, "seed": seed},
             prompt=seed_words,
+            echo=True,
         )
 
 
