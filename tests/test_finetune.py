@@ -51,7 +51,7 @@ def test_init_from_grows_the_vocabulary_and_starts_from_the_shipped_weights(
 
     out = capsys.readouterr().out
     assert (
-        f"3 new tokens grow the vocabulary from {meta.vocab_size} to {meta.vocab_size + 3}" in out
+        f"vocabulary {meta.vocab_size} -> {meta.vocab_size + 3}, 3 new tokens: 'Å', 'Æ', 'Ø'" in out
     )
     saved = last(tuned.run_dir)
     assert saved.vocab == [*meta.vocab, *NEW_CHARS]  # shipped ids unchanged, new ones appended

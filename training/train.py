@@ -331,8 +331,8 @@ def describe(session: Session) -> str:
         shown = ", ".join(repr(t) for t in new[:30]) + (", ..." if len(new) > 30 else "")
         text += (
             f"\ninit from {report['init_from']} (weights read from {report['weights']}): "
-            f"{len(new)} new tokens grow the vocabulary from {report['shipped_vocab']} to "
-            f"{len(data.vocab)}" + (f": {shown}" if new else "")
+            f"vocabulary {report['shipped_vocab']} -> {len(data.vocab)}, "
+            f"{len(new)} new token{'' if len(new) == 1 else 's'}" + (f": {shown}" if new else "")
         )
     return text
 
