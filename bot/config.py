@@ -76,6 +76,8 @@ ENV_VARS: dict[str, str] = {
     "api_base_url": "DISCORD_API_BASE_URL",
     "gateway_url": "DISCORD_GATEWAY_URL",
 }
+# Settings with no environment variable: tables, read from the TOML file only.
+TOML_ONLY = frozenset({"commands"})
 
 
 @dataclass(frozen=True)
@@ -100,8 +102,7 @@ class Settings:
     heartbeat_interval_s: float = 15.0
     shutdown_grace_s: float = 15.0  # time in-flight generations get to finish on SIGTERM
     log_level: str = "INFO"
-    # operator commands: [[commands]] tables in the TOML file only (no environment variable)
-    commands: tuple[Product, ...] = ()
+    commands: tuple[Product, ...] = ()  # operator commands: [[commands]] tables
     # For tests and proxies only: point discord.py at another REST base / gateway.
     api_base_url: str | None = None
     gateway_url: str | None = None
@@ -186,8 +187,8 @@ def load_settings(
         except ValueError as exc:
             raise ConfigError(f"{config_file}: {exc}") from None
     for f in fields(Settings):
-        if f.name == "commands":
-            continue  # tables, parsed above
+        if f.name in TOML_ONLY:
+            continue
         env_name = ENV_VARS[f.name]
         if env_name in env:
             values[f.name] = _parse(f.name, str(f.type), env[env_name])

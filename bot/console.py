@@ -1,9 +1,11 @@
-"""``python -m bot console``: the generators in a terminal, no Discord needed.
+"""``python -m bot console``: the products in a terminal, no Discord needed.
 
-Commands: ``/lovecraft The door``, ``/poem``, ``/name style=jinyong count=5``,
-``/story had a general``, ``/models``, ``help``, ``quit``. Options are ``key=value`` words
-anywhere in the line. Text streams as it is generated; Ctrl-C cancels the running
-generation only (at the prompt it exits). Reads lines until EOF, so it can be scripted.
+Commands: every product of :mod:`bot.products` (``/lovecraft The door``, ``/poem``,
+``/name style=jinyong count=5``, ``/story had a general``), the operator's commands from
+``--config``, ``/write MODEL text`` for any loaded model, ``/models``, ``help``, ``quit``.
+Options are ``key=value`` words anywhere in the line. Text streams as it is generated;
+Ctrl-C cancels the running generation only (at the prompt it exits). Reads lines until EOF,
+so it can be scripted.
 """
 
 from __future__ import annotations
@@ -15,82 +17,98 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.config import ConfigError, load_settings
 from bot.engine.bundle import ModelLoadError
 from bot.engine.engine import Engine
-from bot.generators import lovecraft, names, poem, story
-from bot.generators.base import Generation, GenerationError, GenerationResult, InvalidRequest
+from bot.generators import start
+from bot.generators.base import GenerationError, GenerationResult, InvalidRequest, UnknownModel
+from bot.products import BUILTIN, SAMPLING, Kind, Option, Product, by_command, model_product
 
-HELP = """\
-Commands (options are key=value; every command takes temperature= and seed=):
-  /lovecraft TEXT          continue TEXT in the style of the prose model   length=CHARS
-  /poem [FIRST LINE]       a poem, optionally starting with your line       lines=N
-  /name                    invented names    style=english|jinyong|gulong count=N
-                           starts=LETTERS min=N max=N known=yes (allow training names)
-  /story SEED WORDS        a fable continuing your words                    length=WORDS
-  /models                  the loaded models and their figures
-  help                     this text
-  quit                     leave (also Ctrl-D; Ctrl-C stops a running generation)"""
-
-
-def _bool(value: str) -> bool:
-    if value.lower() in ("1", "yes", "true", "on", "y"):
-        return True
-    if value.lower() in ("0", "no", "false", "off", "n"):
-        return False
-    raise ValueError(value)
-
-
-_COMMON = {"temperature": ("temperature", float), "seed": ("seed", int)}
-# command -> (generator, keyword taking the free text, {option: (keyword, parser)})
-COMMANDS: dict[str, tuple[Callable[..., Generation], str | None, dict[str, tuple[str, Any]]]] = {
-    "lovecraft": (lovecraft, "prompt", {"length": ("length", int), **_COMMON}),
-    "poem": (poem, "first_line", {"lines": ("max_lines", int), **_COMMON}),
-    "name": (
-        names,
-        "starts_with",
-        {
-            "style": ("style", str),
-            "count": ("count", int),
-            "starts": ("starts_with", str),
-            "min": ("min_length", int),
-            "max": ("max_length", int),
-            "known": ("allow_known", _bool),
-            **_COMMON,
-        },
-    ),
-    "story": (story, "seed_words", {"length": ("length", int), **_COMMON}),
-}
-ALIASES = {"names": "name", "prose": "lovecraft", "fable": "story", "poems": "poem"}
 _OPTION = re.compile(r"^([a-z_]+)=(\S*)$")
+_TRUE, _FALSE = ("1", "yes", "true", "on", "y"), ("0", "no", "false", "off", "n")
 
 
-def parse_command(line: str) -> tuple[str, dict[str, Any]]:
-    """``/name style=jinyong count=5`` -> ("name", {"style": "jinyong", "count": 5})."""
-    head, _, rest = line.strip().lstrip("/").partition(" ")
-    command = ALIASES.get(head.lower(), head.lower())
-    if command not in COMMANDS:
-        raise InvalidRequest(f"Unknown command {head!r}; type help for the list.")
-    _, text_key, options = COMMANDS[command]
+def help_text(products: Sequence[Product]) -> str:
+    """The command list, from the registry."""
+    sampling = ", ".join(f"{o.name}=" for o in SAMPLING)
+    lines = [f"Commands (options are key=value; every command also takes {sampling}):"]
+    for product in products:
+        kind = product.spec
+        text = kind.text.name.replace("_", " ").upper()
+        usage = f"/{product.command} {text if kind.needs_text else f'[{text}]'}"
+        extra = " ".join(f"{o.name}=" for o in kind.options if o not in SAMPLING)
+        lines.append(f"  {usage:26} {product.description or product.title}   {extra}".rstrip())
+    lines += [
+        f"  {'/write MODEL TEXT':26} continue TEXT with any loaded model (names: a list)",
+        f"  {'/models':26} the loaded models and their figures",
+        f"  {'help':26} this text",
+        f"  {'quit':26} leave (also Ctrl-D; Ctrl-C stops a running generation)",
+    ]
+    return "\n".join(lines)
+
+
+def _value(option: Option, raw: str) -> Any:
+    if option.type is bool:
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise ValueError(raw)
+    return option.type(raw)
+
+
+def parse_options(kind: Kind, rest: str) -> dict[str, Any]:
+    """``style=jinyong count=5 some text`` -> generator keywords; the other words are the
+    kind's free text."""
     kwargs: dict[str, Any] = {}
     words: list[str] = []
     for word in rest.split(" "):
         match = _OPTION.match(word)
-        if not match or match.group(1) not in options:
+        try:
+            option = kind.option(match.group(1)) if match else None
+        except KeyError:
+            option = None
+        if match is None or option is None:
             words.append(word)
             continue
-        key, parse = options[match.group(1)]
         try:
-            kwargs[key] = parse(match.group(2))
+            kwargs[option.key] = _value(option, match.group(2))
         except ValueError:
             raise InvalidRequest(f"Bad value for {match.group(1)}: {match.group(2)!r}.") from None
     text = " ".join(words).strip()
-    if text_key is not None and (text or text_key in ("prompt", "seed_words")):
-        kwargs.setdefault(text_key, text)  # required text: an empty one gets a clear error
-    return command, kwargs
+    if text or kind.needs_text:
+        kwargs.setdefault(kind.text.key, text)  # required text: an empty one gets a clear error
+    return kwargs
+
+
+def loaded(engine: Engine) -> str:
+    return ", ".join(sorted(engine.models)) or "none"
+
+
+def parse_command(
+    line: str, products: dict[str, Product], engine: Engine
+) -> tuple[Product, dict[str, Any]]:
+    """``/name style=jinyong count=5`` -> (the name product, {"style": "jinyong", "count": 5});
+    ``/write MODEL text`` runs any loaded model with the kind its metadata implies."""
+    head, _, rest = line.strip().lstrip("/").partition(" ")
+    command = head.lower()
+    if command == "write":
+        model, _, rest = rest.strip().partition(" ")
+        if not model:
+            raise InvalidRequest(f"Name a model: /write MODEL text ({loaded(engine)}).")
+        if model not in engine.models:
+            raise UnknownModel(f"No model {model!r} is loaded; try one of: {loaded(engine)}.")
+        meta = engine.models[model].meta
+        product = model_product(model, meta.level, meta.corpus.kind)
+    elif command in products:
+        product = products[command]
+    else:
+        raise InvalidRequest(f"Unknown command {head!r}; type help for the list.")
+    return product, parse_options(product.spec, rest)
 
 
 def footer(result: GenerationResult) -> str:
@@ -127,8 +145,16 @@ def describe_models(engine: Engine) -> str:
 class Console:
     """The read-eval-print loop; ``run()`` returns the exit code."""
 
-    def __init__(self, engine: Engine, stdin: TextIO, stdout: TextIO) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        stdin: TextIO,
+        stdout: TextIO,
+        products: Sequence[Product] = BUILTIN,
+    ) -> None:
         self.engine = engine
+        self.products = list(products)
+        self.commands = by_command(products)
         self.stdin = stdin
         self.out = stdout
         self.interactive = stdin.isatty()
@@ -191,14 +217,14 @@ class Console:
     async def execute(self, line: str) -> None:
         lowered = line.lower().lstrip("/")
         if lowered in ("help", "?"):
-            self.write(HELP + "\n")
+            self.write(help_text(self.products) + "\n")
             return
         if lowered == "models":
             self.write(describe_models(self.engine) + "\n")
             return
         try:
-            command, kwargs = parse_command(line)
-            generation = COMMANDS[command][0](self.engine, **kwargs)
+            product, kwargs = parse_command(line, self.commands, self.engine)
+            generation = start(product, self.engine, **kwargs)
             try:
                 async for piece in generation:
                     self.write(piece)
@@ -217,13 +243,15 @@ class Console:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        extra = load_settings(args.config).commands if args.config is not None else ()
         engine = Engine.load(args.models_dir, threads=args.threads)
-    except ModelLoadError as exc:
+    except (ConfigError, ModelLoadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     for name, error in engine.load_errors.items():
         print(f"warning: model {name} not loaded: {error}", file=sys.stderr)
-    return asyncio.run(Console(engine, sys.stdin, sys.stdout).run())
+    console = Console(engine, sys.stdin, sys.stdout, (*BUILTIN, *extra))
+    return asyncio.run(console.run())
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -232,4 +260,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--models-dir", type=Path, default=Path("exported_models"))
     parser.add_argument("--threads", type=int, default=1, help="ORT threads per model")
+    parser.add_argument(
+        "--config", type=Path, default=None, help="TOML settings file: its [[commands]] too"
+    )
     parser.set_defaults(func=run)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ENV_VARS, ConfigError, Secret, Settings, load_settings
+from bot.config import ENV_VARS, TOML_ONLY, ConfigError, Secret, Settings, load_settings
 
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.secret-part.do-not-leak"
 
@@ -20,7 +20,7 @@ def test_defaults_without_env_or_file() -> None:
 
 
 def test_every_setting_has_an_environment_variable() -> None:
-    assert set(ENV_VARS) == {f.name for f in fields(Settings)}
+    assert set(ENV_VARS) == {f.name for f in fields(Settings)} - TOML_ONLY
 
 
 def test_env_overrides_toml(tmp_path: Path) -> None:
@@ -63,6 +63,8 @@ def test_explicit_config_file_argument(tmp_path: Path) -> None:
         ({"BOT_SHARD_IDS": "0"}, r"BOT_SHARD_IDS \(shard_ids\): needs BOT_SHARD_COUNT"),
         ({"BOT_SHARD_COUNT": "2", "BOT_SHARD_IDS": "0,2"}, r"between 0 and 1"),
         ({"BOT_LOG_LEVEL": "LOUD"}, r"BOT_LOG_LEVEL \(log_level\)"),
+        ({"BOT_LOG_CONTENT": "some"}, r"BOT_LOG_CONTENT \(log_content\): must be full or"),
+        ({"BOT_RETENTION_DAYS": "-1"}, r"BOT_RETENTION_DAYS \(retention_days\): must be 0"),
         ({"DISCORD_GATEWAY_URL": "http://x"}, r"DISCORD_GATEWAY_URL \(gateway_url\): must be a ws"),
         ({"BOT_CONFIG": "/nonexistent/bot.toml"}, r"BOT_CONFIG: config file .* does not exist"),
     ],
@@ -109,3 +111,59 @@ def test_secret_cannot_be_pickled() -> None:
 
     with pytest.raises(TypeError):
         pickle.dumps(Secret(TOKEN))
+
+
+OPERATOR_COMMAND = """
+[[commands]]
+name = "shakespeare"
+model = "shakespeare"
+kind = "prose"
+description = "Write like the Bard"
+"""
+
+
+def test_operator_commands_from_toml(tmp_path: Path) -> None:
+    config = tmp_path / "bot.toml"
+    config.write_text(
+        OPERATOR_COMMAND + '[[commands]]\nname = "lore"\nmodel = "lore"\nkind = "story"\n'
+    )
+    first, second = load_settings(config, environ={}).commands
+    assert (first.command, first.model, first.kind) == ("shakespeare", "shakespeare", "prose")
+    assert first.description == "Write like the Bard" and not first.builtin
+    assert (second.command, second.kind, second.title) == ("lore", "story", "lore")
+    assert "lore" in second.description
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('kind = "prosee"', r"commands\[1\] \(x\): kind 'prosee' is not one of prose, poem"),
+        ('kind = "prose"\ncolour = "red"', r"commands\[1\] \(x\): unknown key\(s\) colour"),
+        ("", r"commands\[1\] \(x\): missing kind"),
+        ('kind = "prose"\ndescription = ""', r"commands\[1\] \(x\): description must be"),
+    ],
+)
+def test_operator_command_errors_name_the_entry(tmp_path: Path, extra: str, message: str) -> None:
+    config = tmp_path / "bot.toml"
+    config.write_text(OPERATOR_COMMAND + f'[[commands]]\nname = "x"\nmodel = "m"\n{extra}\n')
+    with pytest.raises(ConfigError, match=message):
+        load_settings(config, environ={})
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("poem", "'poem' is already a command"),
+        ("fables", "'fables' is already a command"),  # an alias
+        ("write", "'write' is already a command"),
+        ("shakespeare", "'shakespeare' is already a command"),  # twice
+        ("Shout Loud", "lower-case letters"),
+    ],
+)
+def test_operator_command_names_are_checked(tmp_path: Path, name: str, message: str) -> None:
+    config = tmp_path / "bot.toml"
+    config.write_text(
+        OPERATOR_COMMAND + f'[[commands]]\nname = "{name}"\nmodel = "m"\nkind = "poem"\n'
+    )
+    with pytest.raises(ConfigError, match=rf"commands\[1\] \({name}\): .*{message}"):
+        load_settings(config, environ={})

@@ -181,3 +181,81 @@ def test_console_ctrl_c_cancels_only_the_generation(tmp_path: Path, tiny_models_
     assert proc.returncode == 0, err
     assert "[cancelled]" in out
     assert out.count("[seed 1 ·") == 1  # only the names finished
+
+
+@pytest.fixture(scope="module")
+def own_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Models no product names: a char model 'bard' and a word model 'lore'."""
+    directory = tmp_path_factory.mktemp("own")
+    export_random_model(directory, "bard", ban_eos=True)
+    export_random_model(directory, "lore", level="word", ban_eos=True)
+    return directory
+
+
+def test_generate_any_model_samples_and_top_k(own_models: Path) -> None:
+    """Any model by its name, several samples (seed + i), and --top-k reaching the sampler:
+    with top-k 1 every seed gives the same (greedy) text, without it they differ."""
+    base = ("generate", "bard", "--prompt", "To be", "--length", "60", "--seed", "5")
+    done = cli(*base, "--samples", "3", "--top-k", "1", "--json", "--models-dir", str(own_models))
+    assert done.returncode == 0, done.stderr
+    samples = json.loads(done.stdout)
+    assert [s["extras"]["seed"] for s in samples] == [5, 6, 7]
+    assert {(s["product"], s["kind"], s["model"]) for s in samples} == {("bard", "prose", "bard")}
+    assert samples[0]["options"]["top_k"] == 1
+    assert len({s["text"] for s in samples}) == 1 and samples[0]["text"].startswith("To be")
+    free = json.loads(
+        cli(*base, "--samples", "3", "--json", "--models-dir", str(own_models)).stdout
+    )
+    assert len({s["text"] for s in free}) == 3
+    plain = cli(*base, "--samples", "2", "--models-dir", str(own_models))
+    assert plain.returncode == 0 and plain.stdout.count("To be") == 2 and "---" in plain.stdout
+    assert "seed: 5" in plain.stderr and "seed: 6" in plain.stderr
+
+
+def test_generate_word_model_and_bad_options(own_models: Path) -> None:
+    done = cli("generate", "lore", "--prompt", "the fox", "--json", "--models-dir", str(own_models))
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["kind"] == "story" and data["text"].startswith("The fox")
+    for args, message in (
+        (("--style", "english"), "--style only applies to names"),
+        (("--top-p", "0"), "Top p must be between"),
+        (("--samples", "0"), "--samples must be from 1"),
+    ):
+        bad = cli("generate", "bard", "--prompt", "x", *args, "--models-dir", str(own_models))
+        assert bad.returncode == 2 and message in bad.stderr, bad.stderr
+
+
+def test_console_write_and_operator_commands(own_models: Path, tmp_path: Path) -> None:
+    config = tmp_path / "bot.toml"
+    config.write_text(
+        '[[commands]]\nname = "shakespeare"\nmodel = "bard"\nkind = "prose"\n'
+        'description = "Write like the Bard"\n'
+    )
+    script = "\n".join(
+        [
+            "/write bard To be seed=1 length=30",
+            "/write lore the fox seed=1 length=8",
+            "/shakespeare Thou art seed=1 length=30",
+            "/write nosuch hello",
+            "/write",
+            "help",
+        ]
+    )
+    done = cli(
+        "console", "--models-dir", str(own_models), "--config", str(config), stdin=script + "\n"
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "To be" in out and "The fox" in out and "Thou art" in out
+    assert out.count("[seed 1 ·") == 3
+    assert "error: No model 'nosuch' is loaded; try one of: bard, lore." in out
+    assert "error: Name a model" in out
+    assert "/shakespeare PROMPT" in out and "Write like the Bard" in out
+
+
+def test_console_rejects_a_bad_config(own_models: Path, tmp_path: Path) -> None:
+    config = tmp_path / "bot.toml"
+    config.write_text('[[commands]]\nname = "x"\nmodel = "bard"\nkind = "sonnet"\n')
+    done = cli("console", "--models-dir", str(own_models), "--config", str(config), stdin="")
+    assert done.returncode == 1 and "commands[0] (x): kind 'sonnet'" in done.stderr

@@ -10,13 +10,12 @@ import pytest
 
 from bot.engine.engine import Engine
 from bot.engine.ngrams import ngram_hashes, originality, words_for_ngrams
-from bot.generators import GENERATORS, PRODUCTS, collect
-from bot.products import KINDS
+from bot.generators import GENERATORS, PRODUCTS, collect, start
 from bot.generators.base import Busy, Generation, GenerationResult, InvalidRequest, UnknownModel
 from bot.generators.common import Ending
 from bot.generators.names import mixes_scripts
 from bot.generators.poem import PoemFormatter
-
+from bot.products import BUILTIN, KINDS, Product, model_product
 
 lovecraft, poem, names, story = (PRODUCTS[c] for c in ("lovecraft", "poem", "name", "story"))
 
@@ -63,6 +62,25 @@ async def test_products_same_text_under_concurrent_load(engine: Engine) -> None:
     results = await asyncio.gather(*(collect(g) for g in crowd))
     assert results[5].text == alone.text
     assert engine.scheduler("lovecraft").max_batch_seen > 1
+
+
+def test_every_kind_has_its_generator() -> None:
+    assert GENERATORS.keys() == KINDS.keys()
+
+
+async def test_models_get_the_kind_of_their_product_and_kinds_serve_other_models(
+    engine: Engine,
+) -> None:
+    """What /write picks from the metadata is what each built-in product runs; a kind runs on
+    any model of its level (prose on the poems model), and names needs style tokens."""
+    for product in BUILTIN:
+        meta = engine.models[product.model].meta
+        assert model_product(product.model, meta.level, meta.corpus.kind).kind == product.kind
+    other = Product("x", model="poems", kind="prose", title="x", description="x")
+    result = await collect(start(other, engine, prompt="The sea", length=40, seed=1))
+    assert result.model == "poems" and result.text.startswith("The sea")
+    with pytest.raises(InvalidRequest, match="not trained on names"):
+        start(Product("y", model="lovecraft", kind="names", title="y", description="y"), engine)
 
 
 # -- lovecraft -------------------------------------------------------------------------------

@@ -44,10 +44,7 @@ from bot.engine.bundle import ModelBundle, ModelLoadError
 from bot.engine.ngrams import ngram_hashes, words_for_ngrams
 from bot.engine.sampling import SamplingParams, banned_token, sample
 from bot.engine.tokenizer import detokenize_words, split_words
-from bot.generators.names import CHAR_REPEAT_LIMIT as NAMES_REPEAT_LIMIT
-from bot.generators.poem import CHAR_REPEAT_LIMIT as POEM_REPEAT_LIMIT
-from bot.generators.prose import CHAR_REPEAT_LIMIT as PROSE_REPEAT_LIMIT
-from bot.generators.story import WORD_REPEAT_LIMIT as STORY_REPEAT_LIMIT
+from bot.products import kind_for
 from training import metrics
 from training.data import Corpus, CorpusError, batchify, build_vocab, encode_documents, load_corpus
 
@@ -59,13 +56,6 @@ _SENTENCE_START = re.compile(r"(?:^|(?<=[.!?] ))([A-Z][a-z']* [a-z][\w'-]* [a-z]
 EXAMPLES = 4  # samples kept per temperature in the report
 EXAMPLE_CHARS = 700
 NAME_EXAMPLES = 12
-# the products' repetition guards: the bot never repeats a token more than this in a row
-REPEAT_LIMITS = {
-    "prose": PROSE_REPEAT_LIMIT,
-    "poems": POEM_REPEAT_LIMIT,
-    "names": NAMES_REPEAT_LIMIT,
-    "words": STORY_REPEAT_LIMIT,
-}
 BAR_TEMPERATURE_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3")
 
 
@@ -216,14 +206,15 @@ def make_rngs(
 
 
 def params_at(bundle: ModelBundle, temperature: float) -> SamplingParams:
-    """What the bot samples with: the model's top-k/top-p defaults and its product's
-    repetition guard, at the given temperature."""
-    defaults = bundle.meta.sampling
+    """What the bot samples with: the model's top-k/top-p defaults and the repetition guard
+    of the kind its metadata implies (the registry's, as /write serves it), at the given
+    temperature."""
+    meta = bundle.meta
     return SamplingParams(
         temperature=temperature,
-        top_k=defaults.top_k,
-        top_p=defaults.top_p,
-        repeat_limit=REPEAT_LIMITS.get(bundle.meta.corpus.kind, 0),
+        top_k=meta.sampling.top_k,
+        top_p=meta.sampling.top_p,
+        repeat_limit=kind_for(meta.level, meta.corpus.kind).repeat_limit,
     )
 
 

@@ -1,4 +1,5 @@
-"""The four products, as plain functions over an Engine that return a streaming Generation.
+"""The generator of each kind, as plain functions over an Engine that return a streaming
+Generation; :func:`start` runs a product (from :mod:`bot.products`) on its model.
 
 Options are checked when the function is called (InvalidRequest, UnknownModel); Busy comes
 from the first step of iteration, when the request is queued.
@@ -6,22 +7,38 @@ from the first step of iteration, when the request is queued.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from bot.generators.base import Generation
 from bot.generators.common import collect
 from bot.generators.names import names
 from bot.generators.poem import poem
-from bot.generators.prose import lovecraft
+from bot.generators.prose import prose
 from bot.generators.story import story
+from bot.products import BUILTIN, Product
 
-PRODUCTS: dict[str, Callable[..., Generation]] = {
-    "lovecraft": lovecraft,
+if TYPE_CHECKING:
+    from bot.engine.engine import Engine
+
+GENERATORS: dict[str, Callable[..., Generation]] = {
+    "prose": prose,
     "poem": poem,
-    "name": names,
+    "names": names,
     "story": story,
 }
-# the model each product runs on
-PRODUCT_MODELS = {"lovecraft": "lovecraft", "poem": "poems", "name": "names", "story": "fables"}
 
-__all__ = ["PRODUCTS", "PRODUCT_MODELS", "collect", "lovecraft", "names", "poem", "story"]
+
+def start(product: Product, engine: Engine, **options: Any) -> Generation:
+    """Start ``product`` on ``engine`` with the given options (generator keywords)."""
+    return GENERATORS[product.kind](engine, model=product.model, **options)
+
+
+# The built-in products by command, as the cogs call them (derived from the registry).
+PRODUCTS: dict[str, Callable[..., Generation]] = {
+    p.command: functools.partial(start, p) for p in BUILTIN
+}
+PRODUCT_MODELS = {p.command: p.model for p in BUILTIN}
+
+__all__ = ["GENERATORS", "PRODUCTS", "PRODUCT_MODELS", "collect", "start"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import secrets
 import time
 import unicodedata
@@ -12,9 +11,8 @@ from bot.engine.contract import ModelMetadata
 from bot.engine.sampling import SamplingParams
 from bot.engine.tokenizer import Tokenizer
 from bot.generators.base import Generation, GenerationResult, InvalidRequest
+from bot.products import SEED, TEMPERATURE, TOP_K, TOP_P
 
-MAX_TEMPERATURE = 2.0
-MAX_SEED = 2**63 - 1
 MAX_PROMPT_CHARS = 1000  # longer prompts keep their last 1000 characters
 SENTENCE_END = frozenset(".!?")
 CLOSERS = frozenset("\"')]")
@@ -68,36 +66,31 @@ class Timer:
         return time.perf_counter() - self.start
 
 
-def check_int(value: object, name: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidRequest(f"{name} must be a whole number from {low} to {high}.")
-    return value
-
-
 def resolve_seed(seed: int | None) -> int:
     """The given seed (checked), or a fresh random one the user can reuse."""
     if seed is None:
         return secrets.randbits(32)
-    return check_int(seed, "Seed", 0, MAX_SEED)
+    return SEED.check(seed)
 
 
 def sampling_params(
-    meta: ModelMetadata, temperature: float | None, *, repeat_limit: int
+    meta: ModelMetadata,
+    temperature: float | None,
+    *,
+    repeat_limit: int,
+    top_k: int | None = None,
+    top_p: float | None = None,
 ) -> SamplingParams:
-    """The model's default sampling settings, with the user's temperature if given."""
-    if temperature is None:
-        temperature = meta.sampling.temperature
-    elif (
-        isinstance(temperature, bool)
-        or not isinstance(temperature, int | float)
-        or not math.isfinite(temperature)
-        or not 0 <= temperature <= MAX_TEMPERATURE
-    ):
-        raise InvalidRequest(f"Temperature must be between 0 and {MAX_TEMPERATURE:g}.")
+    """The model's default sampling settings, with the user's choices where given."""
+    temperature, top_k, top_p = (
+        TEMPERATURE.check(temperature),
+        TOP_K.check(top_k),
+        TOP_P.check(top_p),
+    )
     return SamplingParams(
-        temperature=float(temperature),
-        top_k=meta.sampling.top_k,
-        top_p=meta.sampling.top_p,
+        temperature=float(meta.sampling.temperature if temperature is None else temperature),
+        top_k=meta.sampling.top_k if top_k is None else top_k,
+        top_p=float(meta.sampling.top_p if top_p is None else top_p),
         repeat_limit=repeat_limit,
     )
 

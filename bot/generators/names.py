@@ -1,4 +1,4 @@
-"""names: new names in a style (jinyong, gulong, english) from one style-conditioned char model.
+"""names: new names in a style (jinyong, gulong, english, ...) from a style-conditioned char model.
 
 A name is sampled as the training data shows it: end-of-name token, style token, the name's
 characters, end-of-name. Candidate ``i`` samples with seed ``(seed, i)`` and candidates are
@@ -16,50 +16,60 @@ from bot.generators.base import Busy, Generation, GenerationResult, InvalidReque
 from bot.generators.common import (
     TextGeneration,
     Timer,
-    check_int,
     encode_chars,
     resolve_seed,
     sampling_params,
 )
+from bot.products import KINDS
 
 if TYPE_CHECKING:
     from bot.engine.engine import Engine
     from bot.engine.scheduler import Scheduler, TokenStream
 
-MODEL = "names"
-MAX_COUNT = 25
-MAX_NAME_LENGTH = 40
+KIND = KINDS["names"]
+COUNT, MIN_LENGTH, MAX_LENGTH = (KIND.option(name) for name in ("count", "min", "max"))
 TRIES_PER_NAME = 20
 MIN_TRIES = 50
 WAVE = 8  # candidates sampled concurrently (they share ORT calls)
-CHAR_REPEAT_LIMIT = 2
 
 
 def names(
     engine: Engine,
     *,
-    style: str = "english",
-    count: int = 5,
+    model: str,
+    style: str | None = None,
+    count: int = COUNT.default,
     starts_with: str | None = None,
-    min_length: int = 2,
-    max_length: int = 12,
+    min_length: int = MIN_LENGTH.default,
+    max_length: int = MAX_LENGTH.default,
     allow_known: bool = False,
     temperature: float | None = None,
     seed: int | None = None,
+    top_k: int | None = None,
+    top_p: float | None = None,
 ) -> Generation:
-    """Up to ``count`` distinct names; new ones only (not in the training list) unless
+    """Up to ``count`` distinct names in ``style`` (default: the model's first style in
+    alphabetical order); new ones only (not in the training list) unless
     ``allow_known``. Gives up after ``max(50, 20 * count)`` tries and says how many it found."""
-    count = check_int(count, "Count", 1, MAX_COUNT)
-    max_length = check_int(max_length, "Maximum length", 1, MAX_NAME_LENGTH)
-    min_length = check_int(min_length, "Minimum length", 1, max_length)
-    scheduler = engine.scheduler(MODEL)
+    COUNT.check(count)
+    MAX_LENGTH.check(max_length)
+    MIN_LENGTH.check(min_length)
+    if min_length > max_length:
+        raise InvalidRequest("The shortest name length is above the longest.")
+    scheduler = engine.scheduler(model)
     bundle = scheduler.bundle
     styles = bundle.meta.special_tokens.styles
+    if not styles:
+        raise InvalidRequest(f"The {model} model was not trained on names (it has no styles).")
+    if style is None:
+        style = min(styles)  # the first in alphabetical order (english for /name)
     if style not in styles:
         raise InvalidRequest(
             f"Unknown style {style!r}; choose one of: {', '.join(sorted(styles))}."
         )
-    params = sampling_params(bundle.meta, temperature, repeat_limit=CHAR_REPEAT_LIMIT)
+    params = sampling_params(
+        bundle.meta, temperature, repeat_limit=KIND.repeat_limit, top_k=top_k, top_p=top_p
+    )
     seed = resolve_seed(seed)
     tokenizer = bundle.tokenizer
     prefix = "".join((starts_with or "").split())
@@ -187,8 +197,8 @@ async def _run(
             "try other options or a higher temperature."
         )
     yield GenerationResult(
-        product="name",
-        model=MODEL,
+        product=KIND.name,
+        model=scheduler.bundle.name,
         text="\n".join(found),
         tokens=tokens,
         notes=notes,

@@ -1,4 +1,4 @@
-"""poem: a poem from the poems model, formatted as stanzas, with an originality figure."""
+"""poem: a poem from a poems model, formatted as stanzas, with an originality figure."""
 
 from __future__ import annotations
 
@@ -11,23 +11,21 @@ from bot.generators.base import Generation, GenerationResult
 from bot.generators.common import (
     TextGeneration,
     Timer,
-    check_int,
     clean_prompt,
     encode_chars,
     oov_note,
     resolve_seed,
     sampling_params,
 )
+from bot.products import KINDS
 
 if TYPE_CHECKING:
     from bot.engine.engine import Engine
     from bot.engine.scheduler import Scheduler
 
-MODEL = "poems"
-MAX_LINES = 64
-MAX_FIRST_LINE = 200
+KIND = KINDS["poem"]
+LINES = KIND.option("lines")
 TOKENS_PER_LINE = 100  # token budget per requested line (lines are rarely longer)
-CHAR_REPEAT_LIMIT = 3
 
 
 class PoemFormatter:
@@ -66,26 +64,31 @@ class PoemFormatter:
 def poem(
     engine: Engine,
     *,
+    model: str,
     first_line: str | None = None,
     temperature: float | None = None,
     seed: int | None = None,
-    max_lines: int = 24,
+    max_lines: int = LINES.default,
+    top_k: int | None = None,
+    top_p: float | None = None,
 ) -> Generation:
     """A poem of at most ``max_lines`` lines, optionally starting with ``first_line``.
 
     ``result.extras["originality"]``: share of the poem's word 4-grams absent from the training
     corpus (None when the poem is shorter than four words or the corpus artefact is missing).
     """
-    max_lines = check_int(max_lines, "Lines", 1, MAX_LINES)
-    scheduler = engine.scheduler(MODEL)
+    LINES.check(max_lines)
+    scheduler = engine.scheduler(model)
     bundle = scheduler.bundle
-    params = sampling_params(bundle.meta, temperature, repeat_limit=CHAR_REPEAT_LIMIT)
+    params = sampling_params(
+        bundle.meta, temperature, repeat_limit=KIND.repeat_limit, top_k=top_k, top_p=top_p
+    )
     seed = resolve_seed(seed)
     tokenizer = bundle.tokenizer
     notes: list[str] = []
     line = ""
     if first_line is not None:
-        line, notes = clean_prompt(first_line.replace("\n", " "), MAX_FIRST_LINE)
+        line, notes = clean_prompt(first_line.replace("\n", " "), int(KIND.text.high or 0))
         line = line.rstrip()
         if not line:
             notes.append("The first line was empty, so the poem starts freely.")
@@ -93,7 +96,7 @@ def poem(
     if line:
         ids, missing = encode_chars(tokenizer, line + "\n")
         if missing:
-            notes.append(oov_note(missing, MODEL, "left out"))
+            notes.append(oov_note(missing, model, "left out"))
         start += ids
     return TextGeneration(_run(scheduler, line, start, params, seed, max_lines, notes))
 
@@ -146,7 +149,7 @@ async def _run(
     if corpus is None:
         notes.append("Originality is unavailable: the model has no corpus 4-gram file.")
     yield GenerationResult(
-        product="poem",
+        product=KIND.name,
         model=bundle.name,
         text=text,
         tokens=tokens,

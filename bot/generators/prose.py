@@ -1,4 +1,4 @@
-"""lovecraft: continue a prompt in the style of the prose corpus (character model)."""
+"""prose: continue a prompt in the style of a character model's corpus (/lovecraft, /write)."""
 
 from __future__ import annotations
 
@@ -11,37 +11,41 @@ from bot.generators.common import (
     Ending,
     TextGeneration,
     Timer,
-    check_int,
     clean_prompt,
     encode_chars,
     oov_note,
     resolve_seed,
     sampling_params,
 )
+from bot.products import KINDS
 
 if TYPE_CHECKING:
     from bot.engine.engine import Engine
     from bot.engine.scheduler import Scheduler
 
-MODEL = "lovecraft"
-MAX_LENGTH = 2000
-CHAR_REPEAT_LIMIT = 3  # never four identical characters in a row
+KIND = KINDS["prose"]
+LENGTH = KIND.option("length")
 
 
-def lovecraft(
+def prose(
     engine: Engine,
     *,
+    model: str,
     prompt: str,
-    length: int = 400,
+    length: int = LENGTH.default,
     temperature: float | None = None,
     seed: int | None = None,
+    top_k: int | None = None,
+    top_p: float | None = None,
 ) -> Generation:
     """Continue ``prompt`` by about ``length`` characters, ending at a sentence end if one comes
     within a quarter more; ``result.text`` is the prompt followed by the continuation."""
-    length = check_int(length, "Length", 1, MAX_LENGTH)
-    scheduler = engine.scheduler(MODEL)
+    LENGTH.check(length)
+    scheduler = engine.scheduler(model)
     meta = scheduler.bundle.meta
-    params = sampling_params(meta, temperature, repeat_limit=CHAR_REPEAT_LIMIT)
+    params = sampling_params(
+        meta, temperature, repeat_limit=KIND.repeat_limit, top_k=top_k, top_p=top_p
+    )
     seed = resolve_seed(seed)
     text, notes = clean_prompt(prompt)
     if not text.strip():
@@ -49,7 +53,7 @@ def lovecraft(
     tokenizer = scheduler.bundle.tokenizer
     ids, missing = encode_chars(tokenizer, text)
     if missing:
-        notes.append(oov_note(missing, MODEL, "left out"))
+        notes.append(oov_note(missing, model, "left out"))
     start = [tokenizer.eos_id, tokenizer.bos_id, *ids]
     return TextGeneration(_run(scheduler, text, start, params, seed, length, notes))
 
@@ -96,8 +100,8 @@ async def _run(
         yield piece
     text = "".join(pieces)
     yield GenerationResult(
-        product="lovecraft",
-        model=MODEL,
+        product=KIND.name,
+        model=scheduler.bundle.name,
         text=text,
         tokens=tokens,
         notes=notes,

@@ -1,4 +1,4 @@
-"""story: continue seed words with the word-level fables model, detokenized for reading."""
+"""story: continue seed words with a word-level model (/story, /write), detokenized for reading."""
 
 from __future__ import annotations
 
@@ -12,36 +12,40 @@ from bot.generators.common import (
     Ending,
     TextGeneration,
     Timer,
-    check_int,
     clean_prompt,
     resolve_seed,
     sampling_params,
 )
+from bot.products import KINDS
 
 if TYPE_CHECKING:
     from bot.engine.engine import Engine
     from bot.engine.scheduler import Scheduler
 
-MODEL = "fables"
-MAX_WORDS = 500
+KIND = KINDS["story"]
+LENGTH = KIND.option("length")
 MAX_SEED_TOKENS = 200  # longer seeds keep their last 200 words and marks
-WORD_REPEAT_LIMIT = 2  # never the same word three times in a row
 
 
 def story(
     engine: Engine,
     *,
+    model: str,
     seed_words: str,
-    length: int = 60,
+    length: int = LENGTH.default,
     temperature: float | None = None,
     seed: int | None = None,
+    top_k: int | None = None,
+    top_p: float | None = None,
 ) -> Generation:
     """Continue ``seed_words`` by about ``length`` words, ending at a sentence end if one comes
     soon after. Seed words outside the vocabulary are reported and read as the unknown token."""
-    length = check_int(length, "Length", 1, MAX_WORDS)
-    scheduler = engine.scheduler(MODEL)
+    LENGTH.check(length)
+    scheduler = engine.scheduler(model)
     bundle = scheduler.bundle
-    params = sampling_params(bundle.meta, temperature, repeat_limit=WORD_REPEAT_LIMIT)
+    params = sampling_params(
+        bundle.meta, temperature, repeat_limit=KIND.repeat_limit, top_k=top_k, top_p=top_p
+    )
     seed = resolve_seed(seed)
     text, notes = clean_prompt(seed_words)
     words = split_words(text)
@@ -54,7 +58,7 @@ def story(
     encoded = tokenizer.encode(" ".join(words))
     if encoded.unknown:
         shown = ", ".join(repr(w) for w in encoded.unknown[:20])
-        notes.append(f"Not in the fables vocabulary (read as unknown): {shown}")
+        notes.append(f"Not in the {model} vocabulary (read as unknown): {shown}")
     start = [tokenizer.eos_id, tokenizer.bos_id, *encoded.ids]
     return TextGeneration(_run(scheduler, words, start, params, seed, length, notes))
 
@@ -109,8 +113,8 @@ async def _run(
             text += piece
             yield piece
     yield GenerationResult(
-        product="story",
-        model=MODEL,
+        product=KIND.name,
+        model=scheduler.bundle.name,
         text=text,
         tokens=tokens,
         notes=notes,

@@ -1,0 +1,330 @@
+"""Every product the bot serves, declared once, as data.
+
+A *kind* is a way of generating (continue prose, write a poem, invent names, continue a
+word-level story): its options with their ranges and defaults, and its repetition guard.
+A *product* is a command: a name, the model it runs on, its kind and its title. The four
+shipped products are entries of :data:`BUILTIN`; ``/write`` serves any loaded model with the
+kind its metadata implies (:func:`kind_for`); operators add products in the TOML config.
+
+The console, the one-shot CLI, the Discord cogs, ``bench/``, ``training.evaluate`` and the
+model card read this module. It imports nothing from the generators or Discord, so training
+code can read it without pulling in the serving side.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.engine.errors import InvalidRequest
+
+MAX_SEED = 2**53  # the largest integer Discord clients send exactly
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a kind: what users type (slash option, console ``key=value``, CLI flag)."""
+
+    name: str
+    type: type
+    description: str
+    default: Any = None  # None: optional (for temperature: the model's own default)
+    low: float | None = None  # numbers: smallest value; text: shortest length
+    high: float | None = None  # numbers: largest value; text: longest length
+    keyword: str = ""  # the generator's keyword argument, when it differs from ``name``
+
+    @property
+    def key(self) -> str:
+        return self.keyword or self.name
+
+    @property
+    def label(self) -> str:
+        return self.name.replace("_", " ").capitalize()
+
+    def check(self, value: Any) -> Any:
+        """``value`` if it fits the option; InvalidRequest naming the option otherwise."""
+        if value is None:
+            return None
+        if self.type is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidRequest(f"{self.label} must be a whole number.")
+            if not self.low <= value <= self.high:  # type: ignore[operator]
+                raise InvalidRequest(
+                    f"{self.label} must be a whole number from {self.low:g} to {self.high:g}."
+                )
+        elif self.type is float:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or not self.low <= value <= self.high  # type: ignore[operator]
+            ):
+                raise InvalidRequest(
+                    f"{self.label} must be between {self.low:g} and {self.high:g}."
+                )
+        elif self.type is bool:
+            if not isinstance(value, bool):
+                raise InvalidRequest(f"{self.label} must be yes or no.")
+        elif not isinstance(value, str):
+            raise InvalidRequest(f"{self.label} must be text.")
+        return value
+
+
+TEMPERATURE = Option("temperature", float, "Boldness, 0.1 (safe) to 2 (wild)", low=0.0, high=2.0)
+SEED = Option("seed", int, "Same seed and options give the same text", low=0, high=MAX_SEED)
+TOP_K = Option("top_k", int, "Sample from the K likeliest tokens only (0: all)", low=0, high=1000)
+TOP_P = Option("top_p", float, "Sample from the likeliest tokens up to this mass", low=0.01, high=1)
+SAMPLING = (TEMPERATURE, SEED, TOP_K, TOP_P)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A way of generating, shared by every product (and model) it serves."""
+
+    name: str
+    level: str  # the model level it needs: char | word
+    text: Option  # the free text (prompt, first line, ...)
+    options: tuple[Option, ...]  # the rest, sampling options last
+    length: str  # the option a CLI --length sets
+    repeat_limit: int  # never more than this many identical tokens in a row
+    continues: bool  # a reply can be continued (primed with its text)
+    needs_text: bool = False  # the free text is required
+
+    def option(self, name: str) -> Option:
+        """The option a user calls ``name`` (or the generator keyword it maps to)."""
+        for option in (self.text, *self.options):
+            if name in (option.name, option.key):
+                return option
+        raise KeyError(f"{self.name} has no option {name!r}")
+
+
+KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        Kind(
+            "prose",
+            level="char",
+            text=Option("prompt", str, "The beginning to continue", low=1, high=1000),
+            options=(
+                Option("length", int, "Characters to write", default=400, low=1, high=2000),
+                *SAMPLING,
+            ),
+            length="length",
+            repeat_limit=3,
+            continues=True,
+            needs_text=True,
+        ),
+        Kind(
+            "poem",
+            level="char",
+            text=Option("first_line", str, "The poem's first line (optional)", low=1, high=200),
+            options=(
+                Option("lines", int, "Most lines", default=24, low=1, high=64, keyword="max_lines"),
+                *SAMPLING,
+            ),
+            length="lines",
+            repeat_limit=3,
+            continues=False,
+        ),
+        Kind(
+            "names",
+            level="char",
+            text=Option("starts_with", str, "Letters the names start with", low=1, high=10),
+            options=(
+                Option("style", str, "Which kind of names"),
+                Option("count", int, "How many names", default=5, low=1, high=25),
+                Option(
+                    "min", int, "Shortest name", default=2, low=1, high=40, keyword="min_length"
+                ),
+                Option(
+                    "max", int, "Longest name", default=12, low=1, high=40, keyword="max_length"
+                ),
+                Option(
+                    "known",
+                    bool,
+                    "Allow names from the training list",
+                    default=False,
+                    keyword="allow_known",
+                ),
+                *SAMPLING,
+            ),
+            length="max",
+            repeat_limit=2,
+            continues=False,
+        ),
+        Kind(
+            "story",
+            level="word",
+            text=Option("seed_words", str, "How the story begins", low=1, high=200),
+            options=(
+                Option("length", int, "Words to write", default=60, low=1, high=500),
+                *SAMPLING,
+            ),
+            length="length",
+            repeat_limit=2,
+            continues=True,
+            needs_text=True,
+        ),
+    )
+}
+
+
+def kind_for(level: str, corpus_kind: str) -> Kind:
+    """The kind a model's metadata implies: what ``/write`` and the evaluator use."""
+    if corpus_kind == "names":
+        return KINDS["names"]
+    if level == "word":
+        return KINDS["story"]
+    return KINDS["poem"] if corpus_kind == "poems" else KINDS["prose"]
+
+
+def incompatibility(kind: Kind, level: str, has_styles: bool) -> str | None:
+    """Why a model cannot serve ``kind`` (None if it can)."""
+    if level != kind.level:
+        return f"kind {kind.name} needs a {kind.level}-level model, this one is {level}-level"
+    if kind.name == "names" and not has_styles:
+        return "kind names needs a model trained on a names corpus (with style tokens)"
+    return None
+
+
+@dataclass(frozen=True)
+class Product:
+    """A command: ``/command`` runs ``kind`` on ``model``; ``title`` heads its replies."""
+
+    command: str
+    model: str
+    kind: str
+    title: str
+    description: str
+    aliases: tuple[str, ...] = ()  # other names the console and the CLI accept
+    labels: Mapping[str, str] = field(default_factory=dict)  # display names of choices
+    builtin: bool = True  # False: an operator's command from the TOML config
+
+    @property
+    def spec(self) -> Kind:
+        return KINDS[self.kind]
+
+
+BUILTIN: tuple[Product, ...] = (
+    Product(
+        "lovecraft",
+        model="lovecraft",
+        kind="prose",
+        title="In the manner of Lovecraft",
+        description="Continue your words as Lovecraft might",
+        aliases=("prose",),
+    ),
+    Product(
+        "poem",
+        model="poems",
+        kind="poem",
+        title="A poem",
+        description="Write a poem, optionally from a first line",
+        aliases=("poems",),
+    ),
+    Product(
+        "name",
+        model="names",
+        kind="names",
+        title="Names",
+        description="Invent new names, or christen members",
+        aliases=("names",),
+        labels={"english": "English", "jinyong": "Jin Yong wuxia", "gulong": "Gu Long wuxia"},
+    ),
+    Product(
+        "story",
+        model="fables",
+        kind="story",
+        title="A fable",
+        description="Tell a short fable from a few words",
+        aliases=("fable", "fables"),
+    ),
+)
+# commands that are not products, reserved against operator commands
+RESERVED = frozenset({"write", "models", "stats", "server-stats", "help", "quit", "forget-me"})
+
+
+def by_command(products: Iterable[Product]) -> dict[str, Product]:
+    """Every command name and alias -> its product."""
+    table: dict[str, Product] = {}
+    for product in products:
+        for name in (product.command, *product.aliases):
+            table.setdefault(name, product)
+    return table
+
+
+def model_product(model: str, level: str, corpus_kind: str) -> Product:
+    """The product ``/write MODEL`` runs: the model's own kind, titled with its name."""
+    kind = kind_for(level, corpus_kind)
+    return Product(model, model=model, kind=kind.name, title=model, description="", builtin=False)
+
+
+def serving(model: str, products: Iterable[Product] = BUILTIN) -> Product | None:
+    """The first product that serves ``model`` (for the model card)."""
+    return next((p for p in products if p.model == model), None)
+
+
+COMMAND_NAME = re.compile(r"^[-_a-z0-9]{1,32}$")  # what Discord accepts as a command name
+MODEL_NAME = re.compile(r"^[\w-]{1,100}$")
+_FIELDS = {"name", "model", "kind", "description", "title"}
+
+
+def operator_products(entries: object) -> tuple[Product, ...]:
+    """The ``[[commands]]`` tables of the TOML config as products; ValueError naming the entry
+    (``commands[2] (shakespeare): ...``) for the first problem found."""
+    if not isinstance(entries, list):
+        raise ValueError("commands: expected [[commands]] tables")
+    taken = set(by_command(BUILTIN)) | RESERVED
+    products = []
+    for i, entry in enumerate(entries):
+        where = f"commands[{i}]"
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where}: expected a table with name, model and kind")
+        if isinstance(entry.get("name"), str):
+            where += f" ({entry['name']})"
+        unknown = sorted(set(entry) - _FIELDS)
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}")
+        missing = [key for key in ("name", "model", "kind") if key not in entry]
+        if missing:
+            raise ValueError(f"{where}: missing {', '.join(missing)}")
+        for key in _FIELDS & set(entry):
+            if not isinstance(entry[key], str) or not entry[key].strip():
+                raise ValueError(f"{where}: {key} must be non-empty text")
+        name, model, kind = entry["name"], entry["model"], entry["kind"]
+        if not COMMAND_NAME.match(name):
+            raise ValueError(f"{where}: name must be 1-32 lower-case letters, digits, '-' or '_'")
+        if name in taken:
+            raise ValueError(f"{where}: name {name!r} is already a command")
+        if not MODEL_NAME.match(model):
+            raise ValueError(f"{where}: model must be a model's file name without .json")
+        if kind not in KINDS:
+            raise ValueError(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
+        for key in ("description", "title"):
+            if len(entry.get(key, "")) > 100:
+                raise ValueError(f"{where}: {key} must be at most 100 characters")
+        taken.add(name)
+        products.append(
+            Product(
+                name,
+                model=model,
+                kind=kind,
+                title=entry.get("title", name),
+                description=entry.get("description", f"Write with the {model} model"),
+                builtin=False,
+            )
+        )
+    return tuple(products)
+
+
+def unservable(product: Product, levels: Mapping[str, tuple[str, bool]]) -> str | None:
+    """Why ``product`` cannot run on the loaded models (``levels``: model -> (level, has
+    styles)), naming the command; None if it can."""
+    if product.model not in levels:
+        return f"command {product.command}: model {product.model!r} is not loaded"
+    level, has_styles = levels[product.model]
+    problem = incompatibility(product.spec, level, has_styles)
+    return f"command {product.command} (model {product.model}): {problem}" if problem else None
