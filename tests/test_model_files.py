@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from bot.config import ConfigError, load_settings
 from bot.engine.bundle import ModelBundle, ModelLoadError
+from bot.engine.contract import load_metadata
 from bot.engine.engine import Engine
 from bot.engine.sampling import SamplingParams
 from bot.engine.scheduler import Scheduler
@@ -146,3 +148,14 @@ async def test_int8_seeded_text_is_the_same_alone_or_batched(source: Path) -> No
     assert sched.max_batch_seen == 12
     assert len({tuple(t) for t in alone}) == 12
     assert list(together) == alone
+
+
+def test_model_card_gives_both_losses(source: Path) -> None:
+    from training.model_card import int8_rows
+
+    meta = load_metadata(source)
+    (row,) = int8_rows(meta, source.parent)
+    assert row[0] == "poems int8 (served by default)"
+    assert "poems.int8.onnx" in row[3] and "fp32 1.50000, int8 1.50000 (+0.00000" in row[3]
+    without = dataclasses.replace(meta, quantized={})
+    assert int8_rows(without, source.parent) == []
