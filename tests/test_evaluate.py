@@ -6,6 +6,7 @@ import itertools
 import json
 import re
 import shutil
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 
 from bot.engine.bundle import ModelBundle
 from bot.engine.ngrams import ngram_hashes, words_for_ngrams
-from training import evaluate, model_card
+from training import eval_stats, evaluate, model_card
 from training.data import Corpus, Document
 from training.evaluate import EvaluationError, Options
 
@@ -172,7 +173,7 @@ def test_report_figures_recomputed_from_the_samples(reports: Path, tiny_models_d
 
 
 def test_poem_statistics_on_constructed_poems() -> None:
-    reference = evaluate.TextReference(
+    reference = eval_stats.TextReference(
         vocabulary=frozenset(),
         letters=np.zeros(26, np.int64),
         word_lengths=np.zeros(16, np.int64),
@@ -204,6 +205,34 @@ def test_names_report_per_style(reports: Path) -> None:
     assert sorted(examples) == ["english", "gulong", "jinyong"]
     assert all(name and "<" not in name for names in examples.values() for name in names)
     assert len(report["targets"]) == 6  # novelty and duplicates for each style at T=0.8
+
+
+def test_names_figures_recomputed_from_the_samples(reports: Path, tiny_models_dir: Path) -> None:
+    """Novelty, duplicates and empty share at T=0.8, counted again from the same names."""
+    bundle = ModelBundle.load(tiny_models_dir / "names.json")
+    corpus = evaluate.load_training_corpus(bundle)
+    known = {doc.text.casefold() for doc in corpus.train + corpus.validation}
+    tok = bundle.tokenizer
+    report = load(reports, "names")
+    rows = [row for row in report["temperatures"] if row["temperature"] == 0.8]
+    assert len(rows) == 3
+    for row in rows:
+        style, count = row["style"], row["samples"]
+        ids, _ = evaluate.sample_batch(
+            bundle,
+            [[tok.eos_id, tok.style_id(style)]] * count,
+            evaluate.params_at(bundle, 0.8),
+            evaluate.make_rngs(3, 0.8, count, salt=zlib.crc32(style.encode())),
+            bundle.meta.sampling.max_tokens,
+            desc="",
+            progress=False,
+        )
+        names = [name for name in (tok.decode(s).strip() for s in ids) if name]
+        assert names[: len(report["examples"]["0.8"][style])] == report["examples"]["0.8"][style]
+        assert row["empty_share"] == pytest.approx(1 - len(names) / count)
+        novel = sum(name.casefold() not in known for name in names)
+        assert row["novelty"] == pytest.approx(novel / len(names))
+        assert row["duplicates"] == pytest.approx(1 - len(set(names)) / len(names))
 
 
 def test_only_reproduces_a_models_numbers(reports: Path, tiny_models_dir: Path, tmp_path: Path):
