@@ -30,11 +30,12 @@ for _p in (str(REPO), str(REPO / "tests")):
 
 from fakediscord import FakeDiscord  # noqa: E402
 
+from bot.products import BUILTIN  # noqa: E402
 from tests.e2e.botharness import read_rows, running_bot  # noqa: E402
 from tests.e2e.checks import finished  # noqa: E402
 from tests.e2e.loadgen import LoadPlan, build_world, default_commands, run_load  # noqa: E402
 
-MODELS = ("lovecraft", "poems", "names", "fables")
+MODELS = tuple(p.model for p in BUILTIN)  # the models the built-in products run on
 
 
 def _models_dir(arg: Path | None, tmp: Path) -> Path:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.engine.sampling import SamplingParams, banned_token, filter_logits, log_softmax, sample
+from bot.engine.sampling import (
+    SamplingParams,
+    banned_token,
+    filter_logits,
+    log_softmax,
+    next_tokens,
+    sample,
+)
 
 
 def draws(logits: np.ndarray, params: SamplingParams, seed: int, n: int = 2000) -> np.ndarray:
@@ -134,3 +141,21 @@ def test_repetition_guard() -> None:
 def test_invalid_params_rejected(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         SamplingParams(**kwargs)
+
+
+def test_next_tokens_masks_then_guards_each_row() -> None:
+    """The shared step: never-sampled ids are masked even where they are the likeliest, each
+    row has its own repetition guard, and each row draws from its own generator only."""
+    logits = np.array([[5.0, 4.0, 1.0, 0.0], [0.0, 1.0, 4.0, 5.0], [0.0, 1.0, 4.0, 5.0]])
+    greedy = SamplingParams(temperature=0.0, repeat_limit=2)
+    rngs = [np.random.default_rng(i) for i in range(3)]
+    tokens = next_tokens(
+        logits.copy(),
+        np.array([0]),
+        [(greedy, rngs[0], []), (greedy, rngs[1], [3, 3]), (greedy, rngs[2], [3])],
+    )
+    assert tokens == [1, 2, 3]
+    again = [np.random.default_rng(i) for i in range(3)]
+    for rng, used in zip(again, rngs, strict=True):
+        rng.random()  # exactly one draw per row
+        assert rng.random() == used.random()

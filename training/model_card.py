@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.engine.contract import MetadataError, ModelMetadata, load_metadata
+from bot.products import serving
 from training.corpora.fetch import rebuild_note
 
 CONFIGS = Path(__file__).parent / "configs"
@@ -34,12 +35,6 @@ BASELINES_FILE = f"{CARD_FIGURES}/baselines.json"
 NOT_APPLICABLE = "–"  # a column that does not apply to the row (n/a: could not be measured)
 SAMPLES_SHOWN = 2
 SAMPLE_CHARS = 500
-PRODUCTS = {
-    "prose": "/lovecraft: prose in Lovecraft's style",
-    "poems": "/poem: short lyric poems",
-    "names": "/name: character names per style",
-    "words": "/story: continues seed words like a fable",
-}
 FIGURE_TITLES = {
     "letters": "Letter frequencies",
     "word_lengths": "Word lengths",
@@ -356,7 +351,7 @@ def model_section(
     name, arch, corpus, training = meta.name, meta.architecture, meta.corpus, meta.training
     config = training.config
     held = report["heldout"]
-    lines = [f"## {name}", "", f"Serves {PRODUCTS.get(corpus.kind, corpus.kind)}.", ""]
+    lines = [f"## {name}", "", f"Serves {serves(name)}.", ""]
     lines += ["### Targets", "", *target_lines(report), ""]
 
     lines += ["### Data and licence", ""]
@@ -491,6 +486,14 @@ def model_section(
     return lines
 
 
+def serves(model: str) -> str:
+    """The command that serves ``model`` and what it does, from the product registry."""
+    product = serving(model)
+    if product is None:
+        return f"/write model:{model}: continues text (any model)"
+    return f"/{product.command}: {product.description[0].lower()}{product.description[1:]}"
+
+
 def summary_rows(entries: Sequence[tuple[ModelMetadata, dict[str, Any]]]) -> list[list[str]]:
     """One row per model for the table at the top of the card."""
     rows = []
@@ -505,7 +508,7 @@ def summary_rows(entries: Sequence[tuple[ModelMetadata, dict[str, Any]]]) -> lis
         rows.append(
             [
                 meta.name,
-                PRODUCTS.get(meta.corpus.kind, meta.corpus.kind).split(":")[0],
+                serves(meta.name).split(":")[0],
                 f"{meta.architecture.parameters:,}",
                 num(report["heldout"]["nats_per_token"]),
                 num(bigram),

@@ -103,3 +103,19 @@ def sample(
     while probs[index] == 0.0:  # u*total landed on a float boundary next to a masked token
         index -= 1
     return index
+
+
+def next_tokens(
+    logits: np.ndarray,
+    never_sampled: np.ndarray,
+    rows: Sequence[tuple[SamplingParams, np.random.Generator, Sequence[int]]],
+) -> list[int]:
+    """One token per row of ``logits`` (masked in place): the never-sampled tokens are
+    removed, then row ``i`` is sampled with ``rows[i]``'s params and generator and the
+    repetition guard over its history. The scheduler serves with this step and the evaluator
+    measures with it, so what is measured is what is served."""
+    logits[:, never_sampled] = -np.inf
+    return [
+        sample(row, params, rng, banned_token(history, params.repeat_limit))
+        for row, (params, rng, history) in zip(logits, rows, strict=True)
+    ]

@@ -25,7 +25,7 @@ import numpy as np
 
 from bot.engine.bundle import ModelBundle
 from bot.engine.errors import Busy, GenerationError, InvalidRequest
-from bot.engine.sampling import SamplingParams, banned_token, sample
+from bot.engine.sampling import SamplingParams, next_tokens
 
 log = logging.getLogger(__name__)
 
@@ -316,15 +316,17 @@ class Scheduler:
         return error
 
     def _sample_all(self, seqs: list[_Sequence], logits: np.ndarray, out: dict) -> None:
-        logits = logits.copy()
-        logits[:, self.bundle.never_sampled] = -np.inf
-        for seq, row in zip(seqs, logits, strict=True):
+        live: list[int] = []
+        for i, seq in enumerate(seqs):
             if seq.stream.cancelled:
                 seq.finished = True
-                continue
-            token = sample(
-                row, seq.params, seq.rng, banned_token(seq.history, seq.params.repeat_limit)
-            )
+            else:
+                live.append(i)
+        seqs = [seqs[i] for i in live]
+        tokens = next_tokens(
+            logits[live], self.bundle.never_sampled, [(s.params, s.rng, s.history) for s in seqs]
+        )
+        for seq, token in zip(seqs, tokens, strict=True):
             seq.history.append(token)
             items: list[object] = [token]
             if token in seq.stop_ids or len(seq.history) >= seq.max_tokens:
