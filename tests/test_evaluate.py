@@ -14,7 +14,7 @@ import pytest
 
 from bot.engine.bundle import ModelBundle
 from bot.engine.ngrams import ngram_hashes, words_for_ngrams
-from training import evaluate, model_card
+from training import eval_stats, evaluate, model_card
 from training.data import Corpus, Document
 from training.evaluate import EvaluationError, Options
 
@@ -173,7 +173,7 @@ def test_report_figures_recomputed_from_the_samples(reports: Path, tiny_models_d
 
 
 def test_poem_statistics_on_constructed_poems() -> None:
-    reference = evaluate.TextReference(
+    reference = eval_stats.TextReference(
         vocabulary=frozenset(),
         letters=np.zeros(26, np.int64),
         word_lengths=np.zeros(16, np.int64),
