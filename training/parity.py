@@ -18,12 +18,13 @@ from training.models import LSTMLanguageModel
 PARITY_TOLERANCE = 1e-4  # max abs difference; fp32 graphs of the same model agree to ~1e-6
 BATCHES = (1, 4)
 STEPS = (7, 1, 1, 13, 1)  # calls per batch: multi-step priming, then single steps
+SEED = 0  # of the random tokens: the same model always gets the same figure
 
 
-def check_parity(model: LSTMLanguageModel, onnx_path: Path, *, seed: int = 0) -> float:
+def check_parity(model: LSTMLanguageModel, onnx_path: Path) -> float:
     """Max abs difference between torch and ORT (logits, h, c) over carried multi-step runs."""
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(SEED)
     worst = 0.0
     with torch.no_grad():
         for batch in BATCHES:
