@@ -121,69 +121,72 @@ def _int8_matmul(
     """x @ w [K, N] with int8 weights; x lies in [-x_range, x_range] and is quantized with that
     fixed scale, element by element, so no row of a batch changes another's result."""
     q, scale = quantize_columns(w)
-    x_scale = np.float32(x_range / 127.0)
+    x_scale = g.const(f"{name}_xs", np.float32(x_range / 127.0))
     zero = g.const("zero_u8", np.uint8(STATE_ZERO))
-    xq = g.one("QuantizeLinear", [x, g.const(f"{name}_xs", x_scale), zero])
-    acc = g.one("MatMulInteger", [xq, g.const(f"{name}_q", q), zero])
-    out = g.one(
-        "Mul", [g.one("Cast", [acc], to=TensorProto.FLOAT), g.const(f"{name}_s", scale * x_scale)]
-    )
+    xq = g.one("QuantizeLinear", [x, x_scale, zero])
+    inputs = [xq, g.const(f"{name}_q", q), x_scale, g.const(f"{name}_s", scale), zero, ""]
     if bias is not None:
-        out = g.one("Add", [out, g.const(f"{name}_b", bias.astype(np.float32))])
-    return out
+        inputs.append(g.const(f"{name}_b", bias.astype(np.float32)))
+    return g.one("MatMulIntegerToFloat", inputs, domain="com.microsoft")
 
 
 def _cell_body(layer: LayerWeights, index: int) -> onnx.GraphProto:
-    """Scan body: state (h, c) [B, H], scanned input gates_x [B, 4H] -> (h', c', h')."""
+    """Scan body: state (h, c) [1, B, H], scanned input gates_x [1, B, 4H] -> (h', c', h')."""
     hidden = layer.r.shape[1]
     g = _Graph(f"l{index}_")
     gates = g.one("Add", ["gx", _int8_matmul(g, "h", layer.r.T, "r", None)])
-    i, o, f, cand = g.op("Split", [gates, g.const("split", np.array([hidden] * 4))], 4, axis=1)
+    i, o, f, cand = g.op("Split", [gates], 4, axis=2)
     i, o, f = (g.one("Sigmoid", [x]) for x in (i, o, f))
-    c_new = g.one("Add", [g.one("Mul", [f, "c"]), g.one("Mul", [i, g.one("Tanh", [cand])])])
-    h_new = g.one("Mul", [o, g.one("Tanh", [c_new])])
+    g.nodes.append(
+        helper.make_node(
+            "Add", [g.one("Mul", [f, "c"]), g.one("Mul", [i, g.one("Tanh", [cand])])], ["c_next"]
+        )
+    )
     g.nodes += [
-        helper.make_node("Identity", [h_new], ["h_next"]),
-        helper.make_node("Identity", [c_new], ["c_next"]),
-        helper.make_node("Identity", [h_new], ["h_seq"]),
+        helper.make_node("Mul", [o, g.one("Tanh", ["c_next"])], ["h_next"]),
+        helper.make_node("Identity", ["h_next"], ["h_seq"]),
     ]
-    state = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["B", hidden]) for n in "hc"]
-    gx = helper.make_tensor_value_info("gx", TensorProto.FLOAT, ["B", 4 * hidden])
+    shape = [1, "B", hidden]
+    state = [helper.make_tensor_value_info(n, TensorProto.FLOAT, shape) for n in "hc"]
+    gx = helper.make_tensor_value_info("gx", TensorProto.FLOAT, [1, "B", 4 * hidden])
     outs = [
-        helper.make_tensor_value_info(n, TensorProto.FLOAT, ["B", hidden])
+        helper.make_tensor_value_info(n, TensorProto.FLOAT, shape)
         for n in ("h_next", "c_next", "h_seq")
     ]
     return helper.make_graph(g.nodes, f"cell{index}", [*state, gx], outs, g.initializers)
 
 
 def build_int8_step_model(weights: StepWeights) -> onnx.ModelProto:
-    """The int8 step model (same inputs, outputs and shapes as the fp32 one)."""
+    """The int8 step model (same inputs, outputs and shapes as the fp32 one).
+
+    States stay [1, B, H] per layer (no squeezing per call); the sequence is [T, 1, B, .].
+    """
     g = _Graph("")
     hidden, layers = weights.hidden, len(weights.layers)
     # the embedding is a constant table, so its range is known: a fixed scale again
     x = g.one("Gather", [g.const("embedding", weights.embedding.astype(np.float32)), "tokens"])
     x = g.one("Transpose", [x], perm=[1, 0, 2])  # [T, B, E]
+    x = g.one("Unsqueeze", [x, g.const("axis1", np.array([1]))])  # [T, 1, B, E]
     x_range = float(np.abs(weights.embedding).max())
+    h_in = g.op("Split", ["h"], layers, axis=0) if layers > 1 else ["h"]
+    c_in = g.op("Split", ["c"], layers, axis=0) if layers > 1 else ["c"]
     h_outs, c_outs = [], []
     for index, layer in enumerate(weights.layers):
-        # input gates of the whole sequence at once: [T, B, in] @ [in, 4H]
+        # input gates of the whole sequence at once: [T, 1, B, in] @ [in, 4H]
         x = _int8_matmul(g, x, layer.w.T, f"w{index}", layer.bias, x_range)
         x_range = 1.0  # the layers above read hidden states
-        layer_slice = [
-            g.const(f"l{index}", np.array([index])),
-            g.const(f"l{index}e", np.array([index + 1])),
-            g.const("axis0", np.array([0])),
-        ]
-        h0 = g.one("Squeeze", [g.one("Slice", ["h", *layer_slice]), g.const("ax", np.array([0]))])
-        c0 = g.one("Squeeze", [g.one("Slice", ["c", *layer_slice]), g.const("ax", np.array([0]))])
         h_last, c_last, x = g.op(
-            "Scan", [h0, c0, x], 3, num_scan_inputs=1, body=_cell_body(layer, index)
+            "Scan",
+            [h_in[index], c_in[index], x],
+            3,
+            num_scan_inputs=1,
+            body=_cell_body(layer, index),
         )
-        h_outs.append(g.one("Unsqueeze", [h_last, g.const("ax", np.array([0]))]))
-        c_outs.append(g.one("Unsqueeze", [c_last, g.const("ax", np.array([0]))]))
+        h_outs.append(h_last)
+        c_outs.append(c_last)
     logits = _int8_matmul(g, h_last, weights.head_w, "head", weights.head_b)
     g.nodes += [
-        helper.make_node("Identity", [logits], ["logits"]),
+        helper.make_node("Squeeze", [logits, g.const("axis0", np.array([0]))], ["logits"]),
         helper.make_node("Concat", h_outs, ["h_out"], axis=0),
         helper.make_node("Concat", c_outs, ["c_out"], axis=0),
     ]
@@ -206,7 +209,8 @@ def build_int8_step_model(weights: StepWeights) -> onnx.ModelProto:
     )
     assert tuple(i.name for i in graph.input) == ONNX_INPUTS
     assert tuple(o.name for o in graph.output) == ONNX_OUTPUTS
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    opsets = [helper.make_opsetid("", OPSET), helper.make_opsetid("com.microsoft", 1)]
+    model = helper.make_model(graph, opset_imports=opsets)
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model
