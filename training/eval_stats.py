@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from bot.engine.bundle import ModelBundle
 from bot.engine.ngrams import ngram_hashes, words_for_ngrams
-from bot.engine.sampling import SamplingParams, banned_token, sample
+from bot.engine.sampling import SamplingParams, next_tokens
 from bot.engine.tokenizer import split_words
 from bot.products import kind_for
 from training import metrics
@@ -59,13 +59,8 @@ def sample_batch(
     active = np.arange(len(starts))
     with tqdm(total=max_tokens, desc=desc, disable=not progress, leave=False) as bar:
         for step in range(max_tokens):
-            logits[:, never] = -np.inf
-            nxt = np.array(
-                [
-                    sample(logits[j], params, rngs[i], banned_token(out[i], params.repeat_limit))
-                    for j, i in enumerate(active)
-                ]
-            )
+            # the scheduler's own step: mask, then each row's guard and generator
+            nxt = np.array(next_tokens(logits, never, [(params, rngs[i], out[i]) for i in active]))
             for i, token in zip(active, nxt, strict=True):
                 if token == eos:
                     ended[i] = True
