@@ -231,9 +231,11 @@ _PY_TYPES: list[tuple[type, int]] = [
 ]
 
 
-def _schema_for(fake: FakeDiscord, guild: FakeGuild | None, name: str) -> dict[str, Any] | None:
+def _schema_for(
+    fake: FakeDiscord, guild: FakeGuild | None, name: str, command_type: int = 1
+) -> dict[str, Any] | None:
     for cmd in fake.commands_for(guild):
-        if cmd["name"] == name and cmd.get("type", 1) == 1:
+        if cmd["name"] == name and cmd.get("type", 1) == command_type:
             return cmd
     return None
 
@@ -296,18 +298,24 @@ def build_interaction_payload(
     interaction_type: int = 2,
     user_installed: bool = False,
     permissions: int | None = None,
+    target: FakeUser | None = None,
 ) -> dict[str, Any]:
     """An INTERACTION_CREATE body for an application command (type 2) or autocomplete (4).
-    ``permissions``: the member's permission bits in the channel (default: a plain member's)."""
-    schema = _schema_for(fake, guild, name)
+    ``permissions``: the member's permission bits in the channel (default: a plain member's).
+    ``target``: the member a user context-menu command (command type 2) is used on."""
+    command_type = 1 if target is None else 2
+    schema = _schema_for(fake, guild, name, command_type)
     opts, resolved = build_options(fake, guild, schema, options)
     if raw_options is not None:
         opts = raw_options
     data: dict[str, Any] = {
         "id": schema["id"] if schema else snowflake(),
         "name": name,
-        "type": 1,
+        "type": command_type,
     }
+    if target is not None:  # a user command: the target, resolved like a user option
+        data["target_id"] = target.id
+        _, resolved = build_options(fake, guild, None, {"target": target})
     if opts:
         data["options"] = opts
     if resolved:

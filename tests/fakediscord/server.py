@@ -637,11 +637,13 @@ class FakeDiscord:
         user_installed: bool = False,
         permissions: int | None = None,
         component: tuple[StoredMessage, str] | None = None,
+        target: FakeUser | None = None,
     ) -> InteractionTrace:
         """User ``user`` runs ``/name`` with ``options`` in ``guild`` (or ``channel``: a DM /
         group DM). Dispatches INTERACTION_CREATE and returns the trace to await on.
         ``permissions``: the member's permission bits (Manage Server is 32); ``component``:
-        (message, custom_id) of a button pressed (a type 3 interaction; see :meth:`click`)."""
+        (message, custom_id) of a button pressed (a type 3 interaction; see :meth:`click`);
+        ``target``: the member a user context-menu command ``name`` is used on."""
         if channel is None:
             channel = guild.default_channel if guild is not None else self.dm_channel(user)
         iid = snowflake()
@@ -660,6 +662,7 @@ class FakeDiscord:
             interaction_type=interaction_type,
             user_installed=user_installed,
             permissions=permissions,
+            target=target,
         )
         if component is not None:
             payload["data"] = {"custom_id": component[1], "component_type": 2}
