@@ -106,12 +106,12 @@ async def generate(
                     }
                 )
                 continue
-            print()
+            print(flush=True)
             for note in result.notes:
                 print(f"note: {note}", file=sys.stderr)
             print(f"seed: {result.extras.get('seed')}", file=sys.stderr)
             if i + 1 < samples:
-                print("---")
+                print("---", flush=True)
     finally:
         await engine.aclose()
     if as_json:

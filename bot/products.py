@@ -73,7 +73,7 @@ class Option:
         return value
 
 
-TEMPERATURE = Option("temperature", float, "Boldness, 0.1 (safe) to 2 (wild)", low=0.0, high=2.0)
+TEMPERATURE = Option("temperature", float, "Boldness, 0 (safe) to 2 (wild)", low=0.0, high=2.0)
 SEED = Option("seed", int, "Same seed and options give the same text", low=0, high=MAX_SEED)
 TOP_K = Option("top_k", int, "Sample from the K likeliest tokens only (0: all)", low=0, high=1000)
 TOP_P = Option("top_p", float, "Sample from the likeliest tokens up to this mass", low=0.01, high=1)
