@@ -72,6 +72,7 @@ ENV_VARS: dict[str, str] = {
     "heartbeat_file": "BOT_HEARTBEAT_FILE",
     "heartbeat_interval_s": "BOT_HEARTBEAT_INTERVAL",
     "shutdown_grace_s": "BOT_SHUTDOWN_GRACE",
+    "buttons_expire_s": "BOT_BUTTONS_EXPIRE",
     "log_level": "BOT_LOG_LEVEL",
     "api_base_url": "DISCORD_API_BASE_URL",
     "gateway_url": "DISCORD_GATEWAY_URL",
@@ -101,6 +102,7 @@ class Settings:
     heartbeat_file: Path | None = None  # touched while the gateway is connected
     heartbeat_interval_s: float = 15.0
     shutdown_grace_s: float = 15.0  # time in-flight generations get to finish on SIGTERM
+    buttons_expire_s: float = 86400.0  # a reply's buttons work this long, then are disabled
     log_level: str = "INFO"
     commands: tuple[Product, ...] = ()  # operator commands: [[commands]] tables
     # For tests and proxies only: point discord.py at another REST base / gateway.
@@ -230,6 +232,7 @@ def validate(s: Settings) -> None:
         s.heartbeat_interval_s,
     )
     _check(s.shutdown_grace_s >= 0, "shutdown_grace_s", "must not be negative", s.shutdown_grace_s)
+    _check(s.buttons_expire_s > 0, "buttons_expire_s", "must be positive", s.buttons_expire_s)
     _check(
         s.log_level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"),
         "log_level",
