@@ -706,11 +706,17 @@ class FakeDiscord:
         return await trace.wait_final(settle_s=settle_s, timeout=timeout)
 
     async def click(
-        self, trace: InteractionTrace, label: str, *, user: FakeUser | None = None
+        self,
+        trace: InteractionTrace,
+        label: str,
+        *,
+        user: FakeUser | None = None,
+        permissions: int | None = None,
     ) -> InteractionTrace:
         """``user`` (default: whoever ran ``trace``) presses the button labelled ``label`` on
         the newest of ``trace``'s messages that shows it: a component interaction (type 3)
-        carrying that message, answered with callback 4-7 like Discord; returns its trace."""
+        carrying that message, answered with callback 4-7 like Discord; returns its trace.
+        ``permissions``: the presser's permission bits (e.g. Manage Messages, 1 << 13)."""
         for message_id in reversed(list(trace.messages)):
             stored = self.messages[message_id]
             for row in stored.payload.get("components") or []:
@@ -723,6 +729,7 @@ class FakeDiscord:
                             channel=trace.channel,
                             interaction_type=3,
                             component=(stored, str(button["custom_id"])),
+                            permissions=permissions,
                         )
         raise ValueError(f"no button {label!r} on the messages of {trace.summary()}")
 
