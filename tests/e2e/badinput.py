@@ -1,5 +1,6 @@
-"""Generated hostile text: every unicode class, invisible and bidi marks, emoji, control
-characters, huge strings, mentions, markdown, SQL and format strings."""
+"""Generated hostile text: every unicode class, invisible and bidi marks, lone surrogates,
+emoji, control characters, huge strings, mentions, markdown and masked links, SQL and format
+strings."""
 
 from __future__ import annotations
 
@@ -62,6 +63,20 @@ MARKDOWN = [
     "<:emoji:123456789012345678>",
     "<a:anim:123456789012345678>",
 ]
+# "[text](url)" shows text and hides the url; the bot must never render one
+MASKED_LINKS = [
+    "[click me](https://evil.example)",
+    "[https://discord.com](https://evil.example/login)",
+    "[x](<https://evil.example>)",
+    '[x](https://evil.example "title")',
+    "[nested [link]](https://evil.example)",
+    "\\[escaped](https://evil.example)",
+    "[\u202eknil](https://evil.example)",
+    "[@everyone](https://evil.example)",
+    "[](https://evil.example)",
+]
+# lone UTF-16 halves: valid JSON ("\ud83d"), accepted by discord.py, not encodable as UTF-8
+SURROGATES = ["\ud83d", "\ude00", "\ud800\ud800", "a\udfffb", "\udc00\ud83d", "🐙\ud83d"]
 SQL = [
     "'; DROP TABLE requests; --",
     "Robert'); DROP TABLE requests;--",
@@ -124,6 +139,9 @@ class HostileText:
             self.mixed,
             self.rtl,
             self.combining,
+            self.surrogates,
+            self.masked_link,
+            self.bidi_spoof,
         ]
 
     def any(self) -> str:
@@ -158,6 +176,17 @@ class HostileText:
 
     def rtl(self) -> str:
         return self.rng.choice(["שלום עולם", "مرحبا بالعالم", "\u202eevil\u202c", "ܫܠܡܐ"]) + " sea"
+
+    def surrogates(self) -> str:
+        return "the " + self.rng.choice(SURROGATES) + " sea " + self.rng.choice(SURROGATES)
+
+    def masked_link(self) -> str:
+        return " ".join(self.rng.choices(MASKED_LINKS, k=self.rng.randint(1, 3))) + " the sea"
+
+    def bidi_spoof(self) -> str:
+        """An override that makes the text read backwards (e.g. a file name "...exe.jpg")."""
+        mark = self.rng.choice(ZERO_WIDTH_AND_BIDI[-12:])
+        return f"the sea{mark}gpj.exe{self.rng.choice(ZERO_WIDTH_AND_BIDI[-12:])} night"
 
     def combining(self) -> str:
         base = self.rng.choice("aeiouzxq")

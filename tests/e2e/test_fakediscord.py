@@ -411,3 +411,35 @@ async def test_blocked_event_loop_shows_in_heartbeat_gaps() -> None:
             )
             await trace.wait_final(settle_s=0.8, timeout=15)
         assert max(fake.recorder.heartbeat_gaps(since=t0 - 1.0)) > 1.5
+
+
+async def test_wait_final_rechecks_the_done_rule_after_settling() -> None:
+    """A reply that looks done for a moment (a full first page, no cursor) and then goes on
+    streaming in a second message is not final, however long that message stalls."""
+    from fakediscord import FakeUser, InteractionTrace, MessageEvent
+    from fakediscord.payloads import FakeChannel
+
+    def event(message_id: str, content: str) -> MessageEvent:
+        return MessageEvent(time.monotonic(), "edit", message_id, "1", "9", content, [], 0, None)
+
+    trace = InteractionTrace(
+        "9",
+        "token",
+        "poem",
+        {},
+        FakeUser("1", "u"),
+        None,
+        FakeChannel("1", "c"),
+        {},
+        0.0,
+        done=lambda t: not any(m.content.endswith("▌") for m in t.final_messages),
+    )
+    trace.set_callback(5, time.monotonic(), {})
+    trace.add_event(event("1", "a full first page"))
+    waiting = asyncio.create_task(trace.wait_final(settle_s=0.2, timeout=0.8))
+    await asyncio.sleep(0.02)  # it sees a finished reply and starts settling...
+    trace.add_event(event("2", "the second page ▌"))  # ...then the reply goes on, and stalls
+    with pytest.raises(TimeoutError, match="never settled"):
+        await waiting
+    trace.add_event(event("2", "the second page, final"))
+    assert await trace.wait_final(settle_s=0.05, timeout=5) is trace

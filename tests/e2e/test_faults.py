@@ -144,7 +144,10 @@ async def test_server_errors_on_the_callback_mark_the_row_failed(
     row = row_for(rows, broken)
     assert row["status"] == "failed" and "NotFound" in (row["error"] or ""), row
     assert any(
-        r.levelno >= logging.ERROR and "/poem failed" in r.getMessage() for r in caplog.records
+        r.levelno >= logging.ERROR
+        and r.getMessage().startswith("/poem ")
+        and " failed" in r.getMessage()
+        for r in caplog.records
     )
 
 

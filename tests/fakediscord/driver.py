@@ -195,10 +195,16 @@ class InteractionTrace:
         ``done`` (or ``self.done``) holds, then until nothing has changed for ``settle_s``."""
         deadline = time.monotonic() + timeout
         rule = done or self.done
-        await self.wait_for(lambda t: t.answered and (rule is None or rule(t)), timeout)
+
+        def finished(t: InteractionTrace) -> bool:
+            return t.answered and (rule is None or rule(t))
+
+        await self.wait_for(finished, timeout)
         while True:
             quiet_for = time.monotonic() - self._last_change
-            if quiet_for >= settle_s and self.in_flight == 0:
+            # quiet, and still finished: a reply may look done for a moment (a full page
+            # just before its next message appears) and then go on
+            if quiet_for >= settle_s and self.in_flight == 0 and finished(self):
                 return self
             remaining = deadline - time.monotonic()
             if remaining <= 0:

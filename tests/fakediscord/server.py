@@ -140,6 +140,10 @@ class GatewayConnection:
 
     async def send(self, msg: dict[str, Any]) -> None:
         text = json.dumps(msg, separators=(",", ":"), ensure_ascii=False)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: escaped as \uXXXX, as Discord does
+            text = json.dumps(msg, separators=(",", ":"))
         async with self._lock:
             if self._compressor is not None:
                 data = self._compressor.compress(text.encode("utf-8"))
