@@ -6,10 +6,12 @@ import asyncio
 import itertools
 import time
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 
+import discord
 import pytest
 
-from bot.discord.streaming import CURSOR, ReplyGone, StreamingReply
+from bot.discord.streaming import CURSOR, InteractionSink, ReplyGone, StreamingReply
 
 
 class RecordingSink:
@@ -179,3 +181,20 @@ async def test_a_reply_deleted_during_the_final_edit_raises_reply_gone() -> None
     reply = StreamingReply(sink, interval=0.01)
     with pytest.raises(ReplyGone):
         await reply.finish("the end")
+
+
+@pytest.mark.parametrize(("code", "gone"), [(10008, True), (10015, True), (10003, False)])
+async def test_interaction_sink_maps_unknown_message_and_webhook_to_reply_gone(
+    code: int, gone: bool
+) -> None:
+    """404 Unknown Message (10008) / Unknown Webhook (10015): the reply is gone; another
+    404 (e.g. Unknown Channel) stays an HTTP error."""
+    response = SimpleNamespace(status=404, reason="Not Found")
+    error = discord.NotFound(response, {"code": code, "message": "Unknown"})  # type: ignore[arg-type]
+
+    async def edit_original_response(**_: object) -> None:
+        raise error
+
+    sink = InteractionSink(SimpleNamespace(edit_original_response=edit_original_response))  # type: ignore[arg-type]
+    with pytest.raises(ReplyGone if gone else discord.NotFound):
+        await sink.show(0, "text")
