@@ -6,7 +6,9 @@ import itertools
 import json
 import re
 import shutil
+import string
 import zlib
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -160,16 +162,26 @@ def test_report_figures_recomputed_from_the_samples(reports: Path, tiny_models_d
     lovecraft = ModelBundle.load(tiny_models_dir / "lovecraft.json")
     train = evaluate.load_training_corpus(lovecraft).train
     vocabulary = {w for doc in train for w in words_for_ngrams(doc.text)}
+    train_letters = letter_shares("".join(doc.text for doc in train))
     report = load(reports, "lovecraft")
     tok = lovecraft.tokenizer
     starts = [[tok.eos_id, tok.bos_id, *tok.encode(p).ids] for p in report["prompts"]["first"]]
     for row in report["temperatures"]:
-        words = [
-            w for t in resample(lovecraft, starts, row["temperature"]) for w in words_for_ngrams(t)
-        ]
+        texts = resample(lovecraft, starts, row["temperature"])
+        words = [w for t in texts for w in words_for_ngrams(t)]
         assert row["words"] == len(words) > 0
         real = sum(w in vocabulary for w in words) / len(words)
         assert row["real_word_rate"] == pytest.approx(real)
+        sample_letters = letter_shares("".join(texts))
+        distance = sum(abs(sample_letters[a] - train_letters[a]) for a in string.ascii_lowercase)
+        assert row["letter_tv"] == pytest.approx(distance / 2)
+
+
+def letter_shares(text: str) -> dict[str, float]:
+    """Share of each letter a-z among the text's letters a-z, case folded."""
+    counts = Counter(ch for ch in text.lower() if "a" <= ch <= "z")
+    total = sum(counts.values())
+    return {a: counts[a] / total for a in string.ascii_lowercase}
 
 
 def test_poem_statistics_on_constructed_poems() -> None:
