@@ -74,6 +74,8 @@ ENV_VARS: dict[str, str] = {
     "shutdown_grace_s": "BOT_SHUTDOWN_GRACE",
     "buttons_expire_s": "BOT_BUTTONS_EXPIRE",
     "log_level": "BOT_LOG_LEVEL",
+    "log_content": "BOT_LOG_CONTENT",
+    "retention_days": "BOT_RETENTION_DAYS",
     "api_base_url": "DISCORD_API_BASE_URL",
     "gateway_url": "DISCORD_GATEWAY_URL",
 }
@@ -104,6 +106,8 @@ class Settings:
     shutdown_grace_s: float = 15.0  # time in-flight generations get to finish on SIGTERM
     buttons_expire_s: float = 86400.0  # a reply's buttons work this long, then are disabled
     log_level: str = "INFO"
+    log_content: str = "full"  # request log: "full" (prompts, outputs) or "metadata" only
+    retention_days: float = 90.0  # request-log rows older than this are deleted; 0 keeps all
     commands: tuple[Product, ...] = ()  # operator commands: [[commands]] tables
     # For tests and proxies only: point discord.py at another REST base / gateway.
     api_base_url: str | None = None
@@ -233,6 +237,18 @@ def validate(s: Settings) -> None:
     )
     _check(s.shutdown_grace_s >= 0, "shutdown_grace_s", "must not be negative", s.shutdown_grace_s)
     _check(s.buttons_expire_s > 0, "buttons_expire_s", "must be positive", s.buttons_expire_s)
+    _check(
+        s.log_content in ("full", "metadata"),
+        "log_content",
+        "must be full or metadata",
+        s.log_content,
+    )
+    _check(
+        s.retention_days >= 0,
+        "retention_days",
+        "must be 0 (keep everything) or more days",
+        s.retention_days,
+    )
     _check(
         s.log_level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"),
         "log_level",

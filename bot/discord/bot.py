@@ -40,6 +40,7 @@ COGS = (
     "bot.discord.cogs.names",
     "bot.discord.cogs.story",
     "bot.discord.cogs.info",
+    "bot.discord.cogs.privacy",
 )
 STOP_WAIT_S = 5.0  # after the grace period: time for stopped replies to say so
 
@@ -92,7 +93,10 @@ class LSTMBotBase(_Base):
         from bot.storage import RequestLog
 
         self.request_log = await RequestLog.open(
-            self.settings.db_path, flush_interval=self.settings.log_flush_interval_s
+            self.settings.db_path,
+            flush_interval=self.settings.log_flush_interval_s,
+            store_text=self.settings.log_content == "full",
+            retention_days=self.settings.retention_days,
         )
         self.requests.request_log = self.request_log
         if self.settings.heartbeat_file is not None:
@@ -163,8 +167,7 @@ class LSTMBotBase(_Base):
         if self.engine is not None:
             await self.engine.aclose()
         if self.request_log is not None:
-            await self.request_log.close()
-            log.info("%s", self.request_log.health())
+            await self.request_log.close()  # logs what was written and lost
 
 
 class LSTMBot(LSTMBotBase, commands.Bot):

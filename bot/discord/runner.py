@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.config import Settings, login_settings
 
 log = logging.getLogger(__name__)
+
+CLOSE_MARGIN_S = 5.0  # after the grace and stop periods: closing the gateway, engine, log
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def serve_forever(settings: Settings, token: str) -> None:
     """Run the bot; the first SIGINT/SIGTERM starts a graceful close."""
-    from bot.discord.bot import create_bot
+    from bot.discord.bot import STOP_WAIT_S, create_bot
 
     bot = create_bot(settings)
     loop = asyncio.get_running_loop()
@@ -53,6 +58,8 @@ async def serve_forever(settings: Settings, token: str) -> None:
             return
         log.info("%s received: finishing in-flight requests, then closing", signum.name)
         closing.append(asyncio.create_task(bot.close()))
+        # A close that hangs, or a thread left running, must not keep the process alive.
+        arm_exit_deadline(settings.shutdown_grace_s + STOP_WAIT_S + CLOSE_MARGIN_S)
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal, signum)
@@ -61,3 +68,19 @@ async def serve_forever(settings: Settings, token: str) -> None:
     # discord.py's __aexit__ waits only for its own close task, not for our override's
     # flush of the request log; close() is idempotent, so this waits for all of it.
     await bot.close()
+
+
+def arm_exit_deadline(
+    seconds: float, *, exit_now: Callable[[int], object] = os._exit
+) -> threading.Timer:
+    """The last resort of a shutdown: unless the process has exited ``seconds`` from now,
+    log it and exit with status 1 (a daemon timer, so it never keeps the process alive)."""
+
+    def expire() -> None:
+        log.error("shutdown did not finish within %.0f s: exiting now", seconds)
+        exit_now(1)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    return timer

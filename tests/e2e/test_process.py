@@ -26,7 +26,7 @@ async def test_sync_cli_to_a_guild_and_globally(
     env = bot_env(fake, tiny_models_dir, tmp_path / "r.db")
     async with bot_subprocess(["sync", "--guild", w.guild.id], env, tmp_path / "g.log") as p:
         assert await p.wait(60) == 0, p.output()
-    assert f"synced 6 command(s) to guild {w.guild.id}" in p.output()
+    assert f"synced 8 command(s) to guild {w.guild.id}" in p.output()
     guild_cmds = fake.guild_commands[w.guild.id]
     assert {c["name"] for c in guild_cmds} == {
         "lovecraft",
@@ -35,6 +35,8 @@ async def test_sync_cli_to_a_guild_and_globally(
         "story",
         "models",
         "stats",
+        "server-stats",
+        "forget-me",
     }
     assert fake.global_commands == []
     async with bot_subprocess(["sync"], env, tmp_path / "all.log") as p:

@@ -1,4 +1,14 @@
-"""/models (the loaded models and their figures) and /stats (the request log, ephemeral)."""
+"""/models (the loaded models and their figures), /stats (the caller's own figures) and
+/server-stats (one server's figures, for members who can manage it).
+
+Statistics answer privately, after an ephemeral deferral, from the request log's read-only
+connection. They are scoped so that nobody sees another server's users: /stats shows the
+caller's own requests (in this server, or everywhere in a DM); /server-stats shows this
+server only, is hidden from members without Manage Server (``default_permissions``) and
+checks that permission itself too, since server admins can change who sees a command. Both
+are under the per-user cooldown (their own window, so checking figures never blocks a
+generation).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +18,13 @@ from discord.ext import commands
 
 from bot.discord.bot import LSTMBotBase
 from bot.discord.formatting import paginate
+from bot.discord.limits import Limiter
 from bot.discord.serving import everywhere
+from bot.generators.base import InvalidRequest
 from bot.storage import StorageError
+
+Days = app_commands.Range[int, 1, 3650]
+DAYS_HELP = "Only the last N days (default 7)"
 
 
 def describe_models(bot: LSTMBotBase) -> str:
@@ -36,6 +51,10 @@ def describe_models(bot: LSTMBotBase) -> str:
 class Info(commands.Cog):
     def __init__(self, bot: LSTMBotBase) -> None:
         self.bot = bot
+        settings = bot.settings
+        self.cooldown = Limiter(
+            rate=settings.cooldown_rate, per=settings.cooldown_per_s, guild_concurrency=0
+        )
 
     @everywhere
     @app_commands.command(name="models", description="The language models behind this bot")
@@ -44,19 +63,48 @@ class Info(commands.Cog):
         self.bot.requests.finish(interaction, "ok")
 
     @everywhere
-    @app_commands.command(name="stats", description="Usage of this bot (only you see it)")
-    @app_commands.describe(days="Only the last N days (default 7)")
-    async def stats(
-        self, interaction: discord.Interaction, days: app_commands.Range[int, 1, 3650] = 7
+    @app_commands.command(name="stats", description="Your own use of this bot (only you see it)")
+    @app_commands.describe(days=DAYS_HELP)
+    async def stats(self, interaction: discord.Interaction, days: Days = 7) -> None:
+        here = interaction.guild_id
+        title = "Your requests in this server" if here is not None else "Your requests"
+        await self._show(interaction, days, title, guild_id=here, user_id=interaction.user.id)
+
+    @app_commands.command(
+        name="server-stats", description="Use of this bot in this server (only you see it)"
+    )
+    @app_commands.allowed_installs(guilds=True, users=True)
+    @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.checks.has_permissions(manage_guild=True)
+    @app_commands.describe(days=DAYS_HELP)
+    async def server_stats(self, interaction: discord.Interaction, days: Days = 7) -> None:
+        if interaction.guild_id is None:
+            raise InvalidRequest("Use this command in a server.")
+        await self._show(
+            interaction, days, "Requests in this server", guild_id=interaction.guild_id
+        )
+
+    async def _show(
+        self,
+        interaction: discord.Interaction,
+        days: int,
+        title: str,
+        *,
+        guild_id: int | None,
+        user_id: int | None = None,
     ) -> None:
+        self.bot.requests.get(interaction).params = {"days": days}
         request_log = self.bot.request_log
         if request_log is None:
             raise StorageError("the request log is not open")
-        self.bot.requests.get(interaction).params = {"days": days}
-        text = (await request_log.summary(days)).render(mention_users=True)
-        if request_log.lost or request_log.pending:
+        self.cooldown.acquire(interaction.user.id, None).release()  # counts; refuses if due
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        summary = await request_log.summary(days, guild_id=guild_id, user_id=user_id)
+        text = summary.render(mention_users=True, title=title)
+        if user_id is None and (request_log.lost or request_log.pending):
             text += f"\n-# {request_log.health()}"
-        await interaction.response.send_message(paginate(text, max_pages=1)[0], ephemeral=True)
+        await interaction.followup.send(paginate(text, max_pages=1)[0], ephemeral=True)
         self.bot.requests.finish(interaction, "ok")
 
 
