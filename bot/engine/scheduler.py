@@ -1,11 +1,12 @@
 """Continuous batching for one model: a worker thread advances every active request per ORT call.
 
 The worker never touches the event loop's objects directly: requests arrive through a
-locked pending queue, and sampled tokens go back with one ``call_soon_threadsafe`` per loop
-per step. Between steps the worker drops finished or cancelled requests and admits new ones;
-a new request's prompt is primed in one multi-step call (requests with equal prompt length
-are primed together), then it joins the batch. Each request samples with its own seeded RNG,
-so its tokens do not depend on its batch-mates (see ``tests/test_scheduler.py``).
+locked pending queue, and sampled tokens go back through one mailbox per loop, which wakes
+the loop for first and last tokens at once and otherwise at most every 5 ms. Between steps
+the worker drops finished or cancelled requests and admits new ones; a new request's prompt
+is primed in one multi-step call (requests with equal prompt length are primed together),
+then it joins the batch. Each request samples with its own seeded RNG, so its tokens do not
+depend on its batch-mates (see ``tests/test_scheduler.py``).
 
 A batched ORT call that raises is retried one sequence at a time, so only a request that
 fails on its own gets the error (a plain message; the ORT details ride along as its
@@ -17,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
+import weakref
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +33,7 @@ from bot.engine.sampling import SamplingParams, next_tokens
 log = logging.getLogger(__name__)
 
 MAX_TOKENS_PER_REQUEST = 10_000
+WAKE_INTERVAL_S = 0.005  # a running stream's tokens reach its event loop at least this often
 _END = object()  # queue sentinel: the stream finished normally
 
 
@@ -111,6 +115,7 @@ class Scheduler:
         self._load = 0  # admitted requests not yet finished or cancelled (active + pending)
         self._closed = False
         self._thread: threading.Thread | None = None
+        self._mailboxes: dict[asyncio.AbstractEventLoop, _Mailbox] = {}  # worker thread only
         self.steps = 0  # ORT calls made (priming and sampling), for tests and stats
         self.max_batch_seen = 0
 
@@ -340,16 +345,56 @@ class Scheduler:
         self._release(seq.stream)
         out.setdefault(seq.stream.loop, []).append((seq.stream, [error]))
 
-    @staticmethod
     def _flush(
-        out: dict[asyncio.AbstractEventLoop, list[tuple[TokenStream, list[object]]]],
+        self, out: dict[asyncio.AbstractEventLoop, list[tuple[TokenStream, list[object]]]]
     ) -> None:
         for loop, deliveries in out.items():
             if loop.is_closed():
+                self._mailboxes.pop(loop, None)
                 continue
-            loop.call_soon_threadsafe(_deliver_all, deliveries)
+            if loop not in self._mailboxes:
+                self._mailboxes[loop] = _Mailbox(loop)
+            self._mailboxes[loop].post(deliveries)
 
 
-def _deliver_all(deliveries: list[tuple[TokenStream, list[object]]]) -> None:
-    for stream, items in deliveries:
-        stream._deliver(items)
+class _Mailbox:
+    """Deliveries from the worker to one event loop: few wake-ups, order kept.
+
+    Waking a loop (``call_soon_threadsafe``: a self-pipe write, the loop's wake-up, a thread
+    switch) costs more per token than a small model's step. So a loop is woken at once for a
+    stream's first token and its end (time to first text, and the slot's release), otherwise
+    at most every ``WAKE_INTERVAL_S``; tokens in between wait in the box, and a wake-up
+    drains everything there. Replies are edited at most every 0.2 s, so users never see it.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._lock = threading.Lock()
+        self._items: list[tuple[TokenStream, list[object]]] = []
+        self._pending = False  # a wake-up is scheduled and has not drained yet
+        self._last_wake = 0.0
+        # streams with a delivery (worker thread only); weak, as a cancelled one never ends here
+        self._started: weakref.WeakSet[TokenStream] = weakref.WeakSet()
+
+    def post(self, deliveries: list[tuple[TokenStream, list[object]]]) -> None:
+        urgent = False
+        for stream, items in deliveries:
+            if stream not in self._started:
+                self._started.add(stream)
+                urgent = True
+            if items[-1] is _END or isinstance(items[-1], BaseException):
+                self._started.discard(stream)
+                urgent = True
+        now = time.monotonic()
+        with self._lock:
+            self._items += deliveries
+            if self._pending or not (urgent or now - self._last_wake >= WAKE_INTERVAL_S):
+                return
+            self._pending, self._last_wake = True, now
+        self.loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        with self._lock:
+            items, self._items, self._pending = self._items, [], False
+        for stream, tokens in items:
+            stream._deliver(tokens)
