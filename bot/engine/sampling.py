@@ -93,12 +93,13 @@ def sample(
         return int(np.argmax(z))
     if params.top_k or params.top_p < 1.0:
         logp = filter_logits(logits, params, banned)
-    else:  # the common case, without the masks' extra passes
-        logp = z / params.temperature
+    else:  # the common case, without the masks' extra passes (in place: z is our copy)
+        logp = z
+        logp /= params.temperature
         logp -= logp.max()
-    probs = np.exp(logp)
-    cdf = np.cumsum(probs)
-    index = int(np.searchsorted(cdf, u * cdf[-1], side="right"))
+    probs = np.exp(logp, out=logp)  # methods, not np.* wrappers: a few us per token
+    cdf = probs.cumsum()
+    index = int(cdf.searchsorted(u * cdf[-1], side="right"))
     index = min(index, probs.size - 1)
     while probs[index] == 0.0:  # u*total landed on a float boundary next to a masked token
         index -= 1

@@ -327,9 +327,10 @@ class Scheduler:
                 seq.finished = True
             else:
                 live.append(i)
-        seqs = [seqs[i] for i in live]
-        tokens = next_tokens(
-            logits[live], self.bundle.never_sampled, [(s.params, s.rng, s.history) for s in seqs]
+        if len(live) != len(seqs):
+            seqs, logits = [seqs[i] for i in live], logits[live]
+        tokens = next_tokens(  # masks ``logits`` in place: this step's own output (or a copy)
+            logits, self.bundle.never_sampled, [(s.params, s.rng, s.history) for s in seqs]
         )
         for seq, token in zip(seqs, tokens, strict=True):
             seq.history.append(token)
