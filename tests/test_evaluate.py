@@ -216,7 +216,7 @@ def test_names_report_per_style(reports: Path) -> None:
     examples = report["examples"]["0.8"]
     assert sorted(examples) == ["english", "gulong", "jinyong"]
     assert all(name and "<" not in name for names in examples.values() for name in names)
-    assert len(report["targets"]) == 6  # novelty and duplicates for each style at T=0.8
+    assert len(report["targets"]) == 9  # shown novel, shown repeats, openings: 3 styles at 0.8
 
 
 def test_names_figures_recomputed_from_the_samples(reports: Path, tiny_models_dir: Path) -> None:
@@ -245,6 +245,19 @@ def test_names_figures_recomputed_from_the_samples(reports: Path, tiny_models_di
         novel = sum(name.casefold() not in known for name in names)
         assert row["novelty"] == pytest.approx(novel / len(names))
         assert row["duplicates"] == pytest.approx(1 - len(set(names)) / len(names))
+        shown = list(dict.fromkeys(n.casefold() for n in names if n.casefold() not in known))
+        assert (row["shown"], row["shown_novelty"], row["shown_duplicates"]) == (len(shown), 1, 0)
+        train = [d.text.casefold() for d in corpus.train if d.style == style]
+        judged = [n.casefold() for n in names if len(n) >= 2]
+
+        def opening(name: str) -> str:  # Han names by their first character (the surname's)
+            return name[: 1 if "\u3400" <= name[0] <= "\u9fff" else 2]
+
+        odd = sum(opening(n) not in {opening(t) for t in train if len(t) >= 2} for n in judged)
+        assert row["implausible_openings"] == pytest.approx(odd / len(judged))
+        unseen = {d.text.casefold() for d in corpus.validation if d.style == style} - set(train)
+        reinvented = sum(n.casefold() in unseen for n in names)
+        assert row["heldout_reinvented"] == pytest.approx(reinvented / len(names))
 
 
 def test_only_reproduces_a_models_numbers(reports: Path, tiny_models_dir: Path, tmp_path: Path):

@@ -95,6 +95,28 @@ def test_novelty_and_duplicates() -> None:
     assert metrics.duplicate_rate([]) is None
 
 
+def test_shown_names_are_what_the_name_filter_lets_through() -> None:
+    batch = ["Ashley", "mary", "ashley", "Zorn", "MARY", "zorn", "Quill"]
+    assert metrics.shown_names(batch, {"Mary", "bob"}) == ["Ashley", "Zorn", "Quill"]
+    assert metrics.shown_names([], {"x"}) == []
+
+
+def test_implausible_openings_judge_the_first_two_letters() -> None:
+    training = ["ashley", "ann", "sharon", "x"]
+    assert metrics.implausible_opening_share(["sshley", "Ashlyn", "shane", "y"], training) == (
+        pytest.approx(1 / 3)  # sshley: no training name opens "ss"; "y" is too short to judge
+    )
+    assert metrics.implausible_opening_share(["a"], training) is None
+    han = ["张无忌", "张三丰", "李寻欢"]  # Han names: judged by their first character
+    assert metrics.implausible_opening_share(["张飞", "李白", "王五"], han) == pytest.approx(1 / 3)
+
+
+def test_reinvented_share_counts_unseen_heldout_names() -> None:
+    names = ["Nora", "nora", "Ann", "Zed"]
+    assert metrics.reinvented_share(names, heldout=["nora", "ann"], training=["Ann"]) == 0.5
+    assert metrics.reinvented_share([], heldout=["nora"], training=[]) is None
+
+
 def test_continuation_check() -> None:
     known = {("fox", "said"), ("said", "the"), ("the", "crow")}
     check = metrics.continuation_check(["a", "fox"], ["said", "the", "crow", "."], known, 3)

@@ -12,7 +12,8 @@ Per model it writes ``OUT/NAME.json`` and pictures:
   as the bot samples (top-k/top-p defaults, the product's repetition guard, never the
   unknown, BOS or style tokens), and their statistics: real words, letter and
   word-length distributions, -ing/-ed/-tion, "the", sentence length; poems add copied word
-  4-grams and line/stanza shape; names are judged per style (novelty, duplicates, length);
+  4-grams and line/stanza shape; names are judged per style (novelty, duplicates, length,
+  implausible openings, reinvented held-out names, and what the bot's filter shows);
   stories check seed continuations with training bigrams;
 - the same statistics of the held-out documents, as the human yardstick;
 - the issue's targets, checked at T=0.8.
@@ -172,14 +173,17 @@ def evaluate_text(
 def evaluate_names(
     bundle: ModelBundle, corpus: Corpus, options: Options, report: dict[str, Any]
 ) -> None:
-    """Per style and temperature: novelty, duplicates and lengths of a batch of names."""
+    """Per style and temperature: novelty, duplicates and lengths of a batch of names, what
+    the bot's filter shows of it, implausible openings and reinvented held-out names."""
     tokenizer = bundle.tokenizer
     known = {doc.text for doc in corpus.train + corpus.validation}
     count = max(options.samples, NAMES_BATCH)
     styles = sorted(bundle.meta.special_tokens.styles)
-    train_lengths = {
-        style: [len(d.text) for d in corpus.train if d.style == style] for style in styles
+    train_names = {style: [d.text for d in corpus.train if d.style == style] for style in styles}
+    heldout_names = {
+        style: [d.text for d in corpus.validation if d.style == style] for style in styles
     }
+    train_lengths = {style: [len(n) for n in train_names[style]] for style in styles}
     max_len = max(max(v, default=1) for v in train_lengths.values())
     rows = []
     examples: dict[str, dict[str, list[str]]] = {}
@@ -197,6 +201,7 @@ def evaluate_names(
             names = [tokenizer.decode(s).strip() for s in ids]
             nonempty = [n for n in names if n]
             lengths = [len(n) for n in nonempty]
+            shown = metrics.shown_names(nonempty, known)  # what /name lets through
             bins = max(max_len, max(lengths, default=1))
             rows.append(
                 {
@@ -207,6 +212,15 @@ def evaluate_names(
                     "unfinished_share": 1 - sum(ended) / count,
                     "novelty": metrics.novelty_rate(nonempty, known),
                     "duplicates": metrics.duplicate_rate(nonempty),
+                    "shown": len(shown),
+                    "shown_novelty": metrics.novelty_rate(shown, known),
+                    "shown_duplicates": metrics.duplicate_rate([n.casefold() for n in shown]),
+                    "implausible_openings": metrics.implausible_opening_share(
+                        nonempty, train_names[style]
+                    ),
+                    "heldout_reinvented": metrics.reinvented_share(
+                        nonempty, heldout_names[style], train_names[style]
+                    ),
                     "mean_length": metrics.mean(lengths),
                     "train_mean_length": metrics.mean(train_lengths[style]),
                     "length_tv": metrics.total_variation(

@@ -2,8 +2,9 @@
 
 The statistics of the original Lovecraft write-up (letter frequencies, word lengths, -ing/-ed/
 -tion words, the share of "the"), the poet's 4-gram plagiarism check, poem line/stanza shape,
-name novelty and duplicates, a bigram grammaticality check for stories, and a Witten-Bell
-smoothed bigram model used as the cheap measured baseline of every model.
+name novelty, duplicates, implausible openings and reinvented held-out names, a bigram
+grammaticality check for stories, and a Witten-Bell smoothed bigram model used as the cheap
+measured baseline of every model.
 
 Words are :func:`bot.engine.ngrams.words_for_ngrams` tokens: lower-cased, starting with a letter.
 """
@@ -153,6 +154,48 @@ def duplicate_rate(names: Sequence[str]) -> float | None:
     if not names:
         return None
     return 1.0 - len(set(names)) / len(names)
+
+
+def shown_names(names: Sequence[str], known: set[str] | frozenset[str]) -> list[str]:
+    """What the bot's /name filter lets through: case-folded, new and distinct, in order."""
+    folded = {k.casefold() for k in known}
+    seen: set[str] = set()
+    shown = []
+    for name in names:
+        key = name.casefold()
+        if key not in folded and key not in seen:
+            seen.add(key)
+            shown.append(name)
+    return shown
+
+
+def _opening(name: str) -> str:
+    """A name's opening: its first two letters, or its first Han character (the surname's
+    first character: two Han characters are mostly a surname and a free given name)."""
+    first = name[:1]
+    han = "\u3400" <= first <= "\u9fff" or "\uf900" <= first <= "\ufaff"
+    return name.casefold()[: 1 if han else 2]
+
+
+def implausible_opening_share(names: Sequence[str], training: Iterable[str]) -> float | None:
+    """Share of names (of two or more characters) whose opening (:func:`_opening`) opens no
+    training name: "sshley" when no training name starts with "ss"."""
+    openings = {_opening(t) for t in training if len(t) >= 2}
+    judged = [_opening(n) for n in names if len(n) >= 2]
+    if not judged:
+        return None
+    return sum(1 for o in judged if o not in openings) / len(judged)
+
+
+def reinvented_share(
+    names: Sequence[str], heldout: Iterable[str], training: Iterable[str]
+) -> float | None:
+    """Share of names that are held-out names absent from training: the model reinventing
+    real names it never saw, a sign of fit."""
+    if not names:
+        return None
+    unseen = {h.casefold() for h in heldout} - {t.casefold() for t in training}
+    return sum(1 for n in names if n.casefold() in unseen) / len(names)
 
 
 # ---------------------------------------------------------------------------------------------

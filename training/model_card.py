@@ -292,13 +292,20 @@ def text_table(report: dict[str, Any]) -> list[str]:
 
 def names_table(report: dict[str, Any]) -> list[str]:
     """The temperature table of names: one row per temperature and style."""
-    header = ["T", "style", "novel", "duplicates", "empty", "mean length (training)", "length TV"]
+    header = ["T", "style", "shown (novel, repeats)", "raw novel", "raw duplicates"]
+    header += ["odd openings", "held-out reinvented", "empty", "mean length (training)"]
+    header += ["length TV"]
     rows = [
         [
             f"{r['temperature']:g}",
             r["style"],
+            f"{r['shown']} ({pct(r['shown_novelty'])}, {pct(r['shown_duplicates'])})"
+            if "shown" in r
+            else NOT_APPLICABLE,
             pct(r["novelty"]),
             pct(r["duplicates"]),
+            pct(r.get("implausible_openings")),
+            pct(r.get("heldout_reinvented")),
             pct(r["empty_share"]),
             f"{num(r['mean_length'], 2)} ({num(r['train_mean_length'], 2)})",
             num(r["length_tv"]),
@@ -421,9 +428,14 @@ def model_section(
     if corpus.kind == "names":
         lines.append(
             f"{report['temperatures'][0]['samples']} seeded names per style and temperature "
-            f"({report['sampling_note']}). Novel: not in any of the corpus's name lists; "
-            "duplicates: share of the batch repeating an earlier name; length TV: total "
-            "variation distance to the training names' length distribution (0 = identical)."
+            f"({report['sampling_note']}). Shown: the names of the batch that /name would "
+            "show (new and distinct, case-folded), with the share of them that are novel and "
+            "that repeat. Raw novel: not in any of the corpus's name lists; raw duplicates: "
+            "share of the batch repeating an earlier name; odd openings: names whose first two "
+            'letters open no training name of the style ("sshley"); held-out reinvented: '
+            "share of the batch that are held-out names absent from training, a sign of fit; "
+            "length TV: total variation distance to the training names' length distribution "
+            "(0 = identical)."
         )
     else:
         lines.append(
