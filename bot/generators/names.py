@@ -3,11 +3,16 @@
 A name is sampled as the training data shows it: end-of-name token, style token, the name's
 characters, end-of-name. Candidate ``i`` samples with seed ``(seed, i)`` and candidates are
 judged in index order, so the answer depends only on the options and the seed.
+
+Names are shown as people write them (``shown_case``: "o'brien" -> "O'Brien"), and a
+candidate whose opening no known name opens with ("sshley") is dropped (``opening``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import re
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -106,6 +111,7 @@ class _Options:
         self.max_length = max_length
         self.allow_known = allow_known
         self.known = known
+        self.openings = known_openings(known)
         self.max_tries = max(MIN_TRIES, TRIES_PER_NAME * count)
 
     def rejects(self, name: str, seen: set[str]) -> bool:
@@ -115,11 +121,48 @@ class _Options:
             or key in seen
             or (not self.allow_known and key in self.known)
             or mixes_scripts(name)
+            or self.implausible_opening(name)
+        )
+
+    def implausible_opening(self, name: str) -> bool:
+        """An opening that no known name opens with; judged on names of two or more
+        characters, and never when the asked-for starting letters already cover it."""
+        first = opening(name)
+        return (
+            bool(self.openings)
+            and len(name) >= 2
+            and len(self.prefix) < len(first)
+            and first not in self.openings
         )
 
 
 def _is_cjk(ch: str) -> bool:
     return "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
+
+
+def opening(name: str) -> str:
+    """A name's opening, case-folded: its first two letters, or its first Han character
+    (a surname's first character; the given name after it is free)."""
+    return name.casefold()[: 1 if _is_cjk(name[:1]) else 2]
+
+
+@functools.lru_cache(maxsize=8)
+def known_openings(known: frozenset[str]) -> frozenset[str]:
+    """The openings of the known names of two or more characters (built once per list)."""
+    return frozenset(opening(name) for name in known if len(name) >= 2)
+
+
+# A word's first letter; after a one-letter word and an apostrophe, the letter after it too.
+_WORD_START = re.compile(r"(?:^|(?<=[\s-]))(\w)(?:(')(\w))?")
+
+
+def shown_case(name: str) -> str:
+    """A lower-case name as people write it: "mary ann" -> "Mary Ann", "anne-marie" ->
+    "Anne-Marie", "o'brien" -> "O'Brien" (but "ja'nae" -> "Ja'nae"). A name with a capital
+    letter already is left as the model wrote it; Han characters have no case."""
+    if name != name.lower():
+        return name
+    return _WORD_START.sub(lambda m: "".join(g.upper() for g in m.groups() if g), name)
 
 
 def mixes_scripts(name: str) -> bool:
@@ -187,6 +230,7 @@ async def _run(
             if "\n" in name or options.rejects(name, seen):
                 continue
             seen.add(name.casefold())
+            name = shown_case(name)
             piece = name if not found else "\n" + name
             found.append(name)
             yield piece
