@@ -22,6 +22,7 @@ from .checks import (
     make_world,
     row_for,
 )
+from .helpers import ModelControl
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -35,23 +36,26 @@ async def test_gateway_drop_mid_stream_resumes_and_loses_nothing(
     w = make_world(fake)
     users = [w.alice, w.bob, w.carol]
     async with running_bot(fake, tiny_models_dir, db_path) as rb:
-        streaming = [
-            await fake.run_command(
-                user=u, guild=w.guild, name="lovecraft", options={**LONG, "seed": i}
+        # >= 1 ms a model step: each reply streams for >= 2 s on any machine
+        with ModelControl(rb.bot, "lovecraft", step_s=0.001):
+            streaming = [
+                await fake.run_command(
+                    user=u, guild=w.guild, name="lovecraft", options={**LONG, "seed": i}
+                )
+                for i, u in enumerate(users)
+            ]
+            for t in streaming:  # every reply has shown text and is still going
+                await t.wait_for(lambda t: t.first_text_at is not None, timeout=30)
+            assert not any(finished(t) for t in streaming)
+            assert await fake.gateway.drop(mode="abort") == 1
+            late = fake.add_user("late")
+            # sent while the bot is disconnected: Discord replays it after RESUME
+            during = await fake.run_command(
+                user=late, guild=w.other_guild, name="name", options={"count": 2}
             )
-            for i, u in enumerate(users)
-        ]
-        for t in streaming:  # every reply has shown text and is still going
-            await t.wait_for(lambda t: t.first_text_at is not None, timeout=30)
-        assert await fake.gateway.drop(mode="abort") == 1
-        late = fake.add_user("late")
-        # sent while the bot is disconnected: Discord replays it after RESUME
-        during = await fake.run_command(
-            user=late, guild=w.other_guild, name="name", options={"count": 2}
-        )
-        await fake.gateway.wait_resumed(1, timeout=30)
-        for t in [*streaming, during]:
-            await t.wait_final(settle_s=SETTLE, timeout=60)
+            await fake.gateway.wait_resumed(1, timeout=30)
+            for t in [*streaming, during]:
+                await t.wait_final(settle_s=SETTLE, timeout=60)
         await asyncio.wait_for(rb.bot.wait_until_ready(), 10)
         assert rb.bot.gateway_connected()
     assert fake.gateway.identifies == 1 and fake.gateway.resumes == 1

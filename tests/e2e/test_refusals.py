@@ -19,6 +19,7 @@ from .checks import (
     make_world,
     row_for,
 )
+from .helpers import ModelControl
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -129,20 +130,26 @@ async def test_one_generation_per_user_and_guild_concurrency(
 ) -> None:
     w = make_world(fake)
     long = {"prompt": "It was a dark night", "length": 2000}
-    async with running_bot(fake, tiny_models_dir, db_path, env={"BOT_GUILD_CONCURRENCY": "1"}):
-        running = await fake.run_command(
-            user=w.alice, guild=w.guild, name="lovecraft", options=long
-        )
-        await running.wait_for(lambda t: t.acknowledged, timeout=30)
-        same_user = await fake.run_command(
-            user=w.alice, guild=w.other_guild, name="poem", options={}
-        )
-        same_guild = await fake.run_command(user=w.bob, guild=w.guild, name="poem", options={})
-        elsewhere = await fake.run_command(
-            user=w.carol, guild=w.other_guild, name="name", options={"count": 2}
-        )
-        for t in (running, same_user, same_guild, elsewhere):
-            await t.wait_final(settle_s=SETTLE, timeout=60)
+    env = {"BOT_GUILD_CONCURRENCY": "1"}
+    async with running_bot(fake, tiny_models_dir, db_path, env=env) as rb:
+        # alice's reply is held in the model until the others have been answered
+        with ModelControl(rb.bot, "lovecraft") as model:
+            model.hold()
+            running = await fake.run_command(
+                user=w.alice, guild=w.guild, name="lovecraft", options=long
+            )
+            await model.wait_held()
+            same_user = await fake.run_command(
+                user=w.alice, guild=w.other_guild, name="poem", options={}
+            )
+            same_guild = await fake.run_command(user=w.bob, guild=w.guild, name="poem", options={})
+            elsewhere = await fake.run_command(
+                user=w.carol, guild=w.other_guild, name="name", options={"count": 2}
+            )
+            for t in (same_user, same_guild, elsewhere):
+                await t.wait_final(settle_s=SETTLE, timeout=60)
+            model.release()
+            await running.wait_final(settle_s=SETTLE, timeout=60)
     assert_ephemeral_refusal(same_user, "already have a generation running")
     assert_ephemeral_refusal(same_guild, "too many generations")
     for t in (running, elsewhere):
