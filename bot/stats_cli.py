@@ -14,6 +14,8 @@ from bot.storage import RequestLog, StorageError
 def register(subparsers: argparse._SubParsersAction) -> None:
     stats = subparsers.add_parser("stats", help="summarise the request log")
     stats.add_argument("--days", type=float, default=None, help="only the last N days")
+    stats.add_argument("--guild", type=int, default=None, help="only this server (id)")
+    stats.add_argument("--user", type=int, default=None, help="only this user (id)")
     stats.add_argument("--db", type=Path, default=None, help="database (default: BOT_DB_PATH)")
     stats.add_argument("--config", type=Path, default=None, help="TOML settings file")
     stats.set_defaults(func=run_stats)
@@ -40,10 +42,10 @@ async def _open(path: Path) -> RequestLog:
     return request_log
 
 
-async def _stats(path: Path, days: float | None) -> str:
+async def _stats(path: Path, days: float | None, guild: int | None, user: int | None) -> str:
     request_log = await _open(path)
     try:
-        return (await request_log.summary(days)).render()
+        return (await request_log.summary(days, guild_id=guild, user_id=user)).render()
     finally:
         await request_log.close()
 
@@ -61,7 +63,7 @@ def run_stats(args: argparse.Namespace) -> int:
         print("error: --days must be positive", file=sys.stderr)
         return 2
     try:
-        print(asyncio.run(_stats(_db_path(args), args.days)))
+        print(asyncio.run(_stats(_db_path(args), args.days, args.guild, args.user)))
     except (ConfigError, StorageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

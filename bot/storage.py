@@ -431,9 +431,7 @@ class RequestLog:
             self.lost += 1
             log.error("request log: cannot store a row for /%s (%s); dropped", row.command, exc)
             return
-        self._rows.append(values)
-        if len(self._rows) > self.max_pending:
-            self._drop_overflow()
+        self._rows.append(values)  # overflow is trimmed by the writer, once per failed write
         self._wakeup.set()
 
     async def flush(self) -> bool:

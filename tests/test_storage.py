@@ -242,6 +242,10 @@ def test_stats_and_prune_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert _cli("stats", "--db", str(path), "--days", "7") == 0
     out = capsys.readouterr().out
     assert "Requests (last 7 days): 1" in out and "/poem: 1 (1 ok)" in out and "/story" not in out
+    assert _cli("stats", "--db", str(path), "--user", "5") == 0
+    assert "Requests (all time): 2" in capsys.readouterr().out
+    assert _cli("stats", "--db", str(path), "--user", "6") == 0
+    assert "No requests logged (all time)." in capsys.readouterr().out
     assert _cli("prune", "--older-than", "30", "--db", str(path)) == 0
     assert "deleted 1 request(s)" in capsys.readouterr().out
     assert _count(path) == 1
