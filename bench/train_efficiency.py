@@ -109,6 +109,7 @@ def plain_loop(spec: dict[str, Any]) -> dict[str, Any]:
         pos, step = pos + seq, step + 1
     model.eval()
     return {
+        "cpu_s": round(time.process_time(), 1),
         "steps": step,
         "tokens_seen": step * batch * seq,
         "heldout_random": heldout_nats(model, [encode(t) for t in spec["heldout"]]),
@@ -143,6 +144,7 @@ def project_trainer(spec: dict[str, Any]) -> dict[str, Any]:
     }
     config = TrainConfig(**values)
     saved = load(train(config))
+    cpu_s = round(time.process_time(), 1)
     sizes = {"embedding_size": config.embedding_size, "hidden_size": config.hidden_size}
     model = build_model("char", vocab_size=len(saved.vocab), layers=config.layers, dropout=0.0,
                         **sizes)  # fmt: skip
@@ -157,6 +159,7 @@ def project_trainer(spec: dict[str, Any]) -> dict[str, Any]:
 
     last = saved.progress.history[-1]
     return {
+        "cpu_s": cpu_s,
         "steps": saved.progress.step,
         "tokens_seen": saved.progress.tokens_seen,
         "own_heldout": saved.progress.best_validation,
@@ -268,15 +271,15 @@ def main(argv: list[str] | None = None) -> int:
         f"{sizes['heldout']:,} ({len(spec['heldout'])} docs), tail {sizes['tail']:,} "
         f"({len(spec['tail'])} docs); trainer settings {spec['trainer_settings'] or 'defaults'}"
     )
-    print(f"{'':10} {'steps':>7} {'tokens':>11} {'random docs':>12} {'tail':>8}")
+    print(f"{'':10} {'cpu s':>6} {'steps':>7} {'tokens':>11} {'random docs':>12} {'tail':>8}")
     for name in ("trainer", "plain"):
         r = results[name]
-        print(f"{name:10} {r['steps']:>7,} {r['tokens_seen']:>11,} "
+        print(f"{name:10} {r['cpu_s']:>6.0f} {r['steps']:>7,} {r['tokens_seen']:>11,} "
               f"{r['heldout_random']:>12.4f} {r['heldout_tail']:>8.4f}")  # fmt: skip
     t, p = results["trainer"], results["plain"]
     gap_random = t["heldout_random"] - p["heldout_random"]
     gap_tail = t["heldout_tail"] - p["heldout_tail"]
-    print(f"{'trainer - plain':>31} {gap_random:>+12.4f} {gap_tail:>+8.4f}  (< 0: trainer better)")
+    print(f"{'trainer - plain':>38} {gap_random:>+12.4f} {gap_tail:>+8.4f}  (< 0: trainer better)")
     if args.out:
         record = {"args": {k: str(v) for k, v in vars(args).items()}, "chars": sizes, **results}
         args.out.write_text(json.dumps(record, indent=1), "utf-8")
