@@ -161,6 +161,45 @@ async def test_one_generation_per_user_and_guild_concurrency(
     assert row_for(rows, running)["status"] == "ok"
 
 
+async def test_a_finished_request_frees_only_its_own_guild_slot(
+    fake: FakeDiscord, tiny_models_dir: Path, db_path: Path
+) -> None:
+    """BOT_GUILD_CONCURRENCY=2. Bob's reply is held running; alice's request finishes (its
+    lease is released twice on the way out); carol's reply is held too; dave must now be
+    refused: with a release that is not idempotent, alice's second release would have
+    freed bob's slot and let a third generation run in the guild."""
+    w = make_world(fake)
+    dave = fake.add_user("dave")
+    w.guild.members.append(dave)
+    long = {"prompt": "It was a dark night", "length": 2000}
+    env = {"BOT_GUILD_CONCURRENCY": "2"}
+    async with running_bot(fake, tiny_models_dir, db_path, env=env) as rb:
+        with ModelControl(rb.bot, "lovecraft") as model:
+            model.hold()
+            bob = await fake.run_command(user=w.bob, guild=w.guild, name="lovecraft", options=long)
+            await model.wait_held()
+            alice = await fake.complete_command(
+                user=w.alice, guild=w.guild, name="name", options={"count": 2}, settle_s=SETTLE
+            )
+            carol = await fake.run_command(
+                user=w.carol, guild=w.guild, name="lovecraft", options=long
+            )
+            await carol.wait_for(lambda t: t.first_text_at is not None, timeout=30)
+            refused = await fake.complete_command(
+                user=dave, guild=w.guild, name="poem", settle_s=SETTLE
+            )
+            model.release()
+            for t in (bob, carol):
+                await t.wait_final(settle_s=SETTLE, timeout=60)
+    assert_ephemeral_refusal(refused, "too many generations")
+    for t in (alice, bob, carol):
+        assert_answered_once(t)
+        assert not t.ephemeral, t.summary()
+    rows = read_rows(db_path)
+    assert_one_row_each([bob, alice, carol, refused], rows)
+    assert row_for(rows, refused)["status"] == "refused"
+
+
 async def test_invalid_requests_do_not_use_up_the_cooldown(
     fake: FakeDiscord, tiny_models_dir: Path, db_path: Path
 ) -> None:
