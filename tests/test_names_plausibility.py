@@ -9,6 +9,7 @@ import pytest
 from bot.engine.engine import Engine
 from bot.generators import PRODUCTS, collect
 from bot.generators.names import known_openings, opening, shown_case
+from training import metrics
 
 names = PRODUCTS["name"]
 
@@ -77,3 +78,13 @@ async def test_no_name_opens_as_no_known_name_does(
     assert result.extras["names"][: len(expected)] == expected
     asked = await collect(names(engine, style=style, count=2, seed=6, starts_with=banned))
     assert asked.extras["names"] and all(opening(n) == banned for n in asked.extras["names"])
+
+
+def test_the_card_judges_openings_as_name_does() -> None:
+    """The evaluator's figures of the names shown drop what /name drops (training cannot
+    import the generators, so the rule is written on both sides)."""
+    known = ["ashley", "sharon", "张无忌", "x"]
+    batch = ["Sshley", "Ashlyn", "y", "赵敏", "张三", "SHANE", "xy"]
+    kept = [n for n in batch if len(n) < 2 or opening(n) in known_openings(frozenset(known))]
+    assert kept == ["Ashlyn", "y", "张三", "SHANE"]
+    assert metrics.plausible_names(batch, known) == kept

@@ -309,8 +309,8 @@ def check_targets(kind: str, report: dict[str, Any]) -> list[dict[str, Any]]:
             out.append(target(f"{shown} that repeat", style_row["shown_duplicates"], "<=", 0.0))
             out.append(
                 target(
-                    f"{style}: implausible openings at T=0.8",
-                    style_row["implausible_openings"],
+                    f"{shown} that open as no training name of the style does",
+                    style_row["shown_implausible_openings"],
                     "<=",
                     IMPLAUSIBLE_OPENINGS_MAX,
                 )

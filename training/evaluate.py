@@ -201,7 +201,8 @@ def evaluate_names(
             names = [tokenizer.decode(s).strip() for s in ids]
             nonempty = [n for n in names if n]
             lengths = [len(n) for n in nonempty]
-            shown = metrics.shown_names(nonempty, known)  # what /name lets through
+            plausible = metrics.plausible_names(nonempty, known)
+            shown = metrics.shown_names(plausible, known)  # what /name lets through
             bins = max(max_len, max(lengths, default=1))
             rows.append(
                 {
@@ -217,6 +218,9 @@ def evaluate_names(
                     "shown_duplicates": metrics.duplicate_rate([n.casefold() for n in shown]),
                     "implausible_openings": metrics.implausible_opening_share(
                         nonempty, train_names[style]
+                    ),
+                    "shown_implausible_openings": metrics.implausible_opening_share(
+                        shown, train_names[style]
                     ),
                     "heldout_reinvented": metrics.reinvented_share(
                         nonempty, heldout_names[style], train_names[style]

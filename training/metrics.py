@@ -187,6 +187,13 @@ def implausible_opening_share(names: Sequence[str], training: Iterable[str]) -> 
     return sum(1 for o in judged if o not in openings) / len(judged)
 
 
+def plausible_names(names: Sequence[str], known: Iterable[str]) -> list[str]:
+    """``names`` less those whose opening (:func:`_opening`) opens no ``known`` name, as /name
+    drops them (``bot.generators.names.opening``); one-character names are not judged."""
+    openings = {_opening(k) for k in known if len(k) >= 2}
+    return [n for n in names if len(n) < 2 or _opening(n) in openings]
+
+
 def reinvented_share(
     names: Sequence[str], heldout: Iterable[str], training: Iterable[str]
 ) -> float | None:

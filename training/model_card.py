@@ -293,7 +293,8 @@ def text_table(report: dict[str, Any]) -> list[str]:
 def names_table(report: dict[str, Any]) -> list[str]:
     """The temperature table of names: one row per temperature and style."""
     header = ["T", "style", "shown (novel, repeats)", "raw novel", "raw duplicates"]
-    header += ["odd openings", "held-out reinvented", "empty", "mean length (training)"]
+    header += ["odd openings: raw (shown)", "held-out reinvented", "empty"]
+    header += ["mean length (training)"]
     header += ["length TV"]
     rows = [
         [
@@ -304,7 +305,7 @@ def names_table(report: dict[str, Any]) -> list[str]:
             else NOT_APPLICABLE,
             pct(r["novelty"]),
             pct(r["duplicates"]),
-            pct(r.get("implausible_openings")),
+            f"{pct(r.get('implausible_openings'))} ({pct(r.get('shown_implausible_openings'))})",
             pct(r.get("heldout_reinvented")),
             pct(r["empty_share"]),
             f"{num(r['mean_length'], 2)} ({num(r['train_mean_length'], 2)})",
@@ -429,10 +430,12 @@ def model_section(
         lines.append(
             f"{report['temperatures'][0]['samples']} seeded names per style and temperature "
             f"({report['sampling_note']}). Shown: the names of the batch that /name would "
-            "show (new and distinct, case-folded), with the share of them that are novel and "
-            "that repeat. Raw novel: not in any of the corpus's name lists; raw duplicates: "
+            "show (new, distinct when case-folded, and opening as some name of the exported list "
+            "does), with the share of them that are novel and that repeat; /name shows them "
+            "capitalized. Raw novel: not in any of the corpus's name lists; raw duplicates: "
             "share of the batch repeating an earlier name; odd openings: names whose first two "
-            'letters open no training name of the style ("sshley"); held-out reinvented: '
+            "letters (a Han name: its first character) open no training name of the style "
+            '("sshley"), in the raw batch and among the names shown; held-out reinvented: '
             "share of the batch that are held-out names absent from training, a sign of fit; "
             "length TV: total variation distance to the training names' length distribution "
             "(0 = identical)."
