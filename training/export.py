@@ -1,7 +1,7 @@
 """Export a training checkpoint to the serving contract: NAME.onnx + NAME.json (+ artefacts).
 
-    python -m training.export runs/lovecraft/best.pt --name lovecraft [--out exported_models]
-        [--quantize int8]
+    python -m training.export runs/lovecraft/best.safetensors --name lovecraft \\
+        [--out exported_models] [--quantize int8]
     python -m training.export exported_models/lovecraft.json --quantize int8
 
 The export fails unless torch and onnxruntime agree (max abs difference < 1e-4 in logits, h
@@ -49,7 +49,9 @@ from bot.engine.contract import (
     load_metadata,
 )
 from bot.engine.ngrams import ngram_hashes
-from training.data import encode_documents, load_corpus
+from training.checkpoint import CheckpointError
+from training.checkpoint import load as read_checkpoint
+from training.data import batches_per_epoch, encode_documents, level_of, load_corpus
 from training.evaluate import EvaluationError, heldout_loss, load_training_corpus
 from training.models import LSTMLanguageModel, StepModel, build_model
 from training.parity import PARITY_TOLERANCE, check_parity, within_tolerance
@@ -71,14 +73,12 @@ class ExportError(RuntimeError):
 
 def load_checkpoint(path: Path) -> tuple[LSTMLanguageModel, dict[str, Any]]:
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except FileNotFoundError:
-        raise ExportError(f"{path}: checkpoint not found") from None
-    except Exception as exc:  # torch raises many types for a damaged file
-        raise ExportError(f"{path}: not a readable checkpoint ({exc})") from None
+        checkpoint = read_checkpoint(path).as_dict()
+    except CheckpointError as exc:
+        raise ExportError(str(exc)) from None
     config = checkpoint["config"]
     model = build_model(
-        "word" if config["corpus_kind"] == "words" else "char",
+        level_of(config["corpus_kind"]),
         vocab_size=len(checkpoint["vocab"]),
         embedding_size=config["embedding_size"],
         hidden_size=config["hidden_size"],
@@ -160,12 +160,12 @@ def build_metadata(
     corpus = {k: v for k, v in checkpoint["corpus"].items() if k != "dropped"}
     loss = progress["best_validation"]
     steps_per_epoch = max(
-        1, (corpus["train_tokens"] // config["batch_size"] - 1) // config["seq_len"]
+        1, batches_per_epoch(corpus["train_tokens"], config["batch_size"], config["seq_len"])
     )
     return ModelMetadata(
         format_version=FORMAT_VERSION,
         name=name,
-        level="word" if config["corpus_kind"] == "words" else "char",
+        level=level_of(config["corpus_kind"]),
         vocab=list(checkpoint["vocab"]),
         special_tokens=SpecialTokens(**checkpoint["special_tokens"]),
         architecture=Architecture(
