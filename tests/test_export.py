@@ -307,3 +307,21 @@ def test_format_1_metadata_still_loads_and_is_upgraded(int8_export: Path, tmp_pa
     assert upgraded.format_version == 2
     assert upgraded.artefact_sha256 == {"loss_curve": file_sha256(folder / "tiny.loss.png")}
     assert ModelBundle.load(folder / "tiny.json", precision="int8").precision == "int8"
+
+
+def test_quantizing_a_model_that_is_not_a_step_model_fails_clearly(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    from training.quantize import QuantizeError, quantize_int8
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "identity",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    onnx.save(helper.make_model(graph), str(tmp_path / "other.onnx"))
+    with pytest.raises(QuantizeError, match=r"other\.onnx: not an embedding -> LSTM -> linear"):
+        quantize_int8(tmp_path / "other.onnx", tmp_path / "other.int8.onnx")
+    assert not (tmp_path / "other.int8.onnx").exists()

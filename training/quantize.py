@@ -6,12 +6,13 @@ batch: measured on the shipped lovecraft model, one sequence's logits moved by u
 between running alone and running beside 31 others. The bot promises that a seed gives the
 same text alone or batched, so the int8 model is built here instead, from the fp32 ONNX file:
 
-- every activation that meets an int8 weight is an LSTM hidden state, bounded to [-1, 1]
-  (``h = o * tanh(c)``), so it is quantized with one fixed scale (1/127), row by row;
+- every activation that meets an int8 weight has a range known before any input is seen:
+  LSTM hidden states lie in [-1, 1] (``h = o * tanh(c)``), the embedding is a constant table;
+  so each is quantized with one fixed scale, element by element, and rows stay independent;
 - weights are int8 per output channel in [-63, 63] (7 bits, so that the u8 x s8 products of
   AVX2 without VNNI cannot saturate 16-bit sums: integer results are then exact on every CPU);
-- the first layer's input projection (embedding x W_ih, a few percent of the weights) and the
-  element-wise gate math stay float32;
+- products use onnxruntime's ``MatMulIntegerToFloat`` (com.microsoft: scales and bias fused;
+  the bot serves with onnxruntime only); the gate math stays float32;
 - the time loop is an ONNX ``Scan`` per layer, so the file keeps the step-model contract
   (tokens, h, c) -> (logits, h_out, c_out) with dynamic batch and steps.
 """
