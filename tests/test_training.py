@@ -8,6 +8,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -273,3 +274,17 @@ def test_each_evaluation_prints_and_appends_a_seeded_sample(
     special = SpecialTokens(**saved.special_tokens)
     assert draw_sample(model, saved.vocab, special, seed=config.seed) == text
     assert draw_sample(model, saved.vocab, special, seed=config.seed + 1) != text
+
+
+def test_budget_clock_chooses_what_max_minutes_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(time, "process_time", lambda: 0.0)  # a CPU clock that never moves
+    frozen = tiny_config(tmp_path / "cpu", budget_clock="cpu", max_minutes=1e-9, max_steps=12)
+    train(frozen)
+    assert history(frozen.run_dir)[-1]["step"] == 12  # the budget never ran out
+    wall = tiny_config(tmp_path / "wall", budget_clock="wall", max_minutes=1e-9, max_steps=12)
+    train(wall)
+    assert history(wall.run_dir)[-1]["step"] == 1
+    with pytest.raises(SystemExit, match="budget_clock must be wall or cpu"):
+        train(tiny_config(tmp_path / "bad", budget_clock="gpu"))

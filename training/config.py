@@ -49,6 +49,9 @@ class TrainConfig:
     grad_clip: float = 1.0
     epochs: float = 10.0
     max_minutes: float = 0.0  # stop (with a checkpoint) after this wall time; 0 = no limit
+    # what max_minutes counts: "wall" time, or this process's "cpu" time (comparable runs on
+    # a shared machine; one thread per process)
+    budget_clock: str = "wall"
     max_steps: int = 0  # stop (with a checkpoint) at this step; the schedule still spans epochs
     # bookkeeping
     eval_every: int = 200

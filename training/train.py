@@ -22,6 +22,7 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -458,6 +459,14 @@ def evaluate_and_checkpoint(session: Session, window: Window, elapsed: float, wr
 # The loop
 
 
+def budget_clock(config: TrainConfig) -> Callable[[], float]:
+    """What ``max_minutes`` and the time-based decay count: wall or process CPU seconds."""
+    clocks = {"wall": time.monotonic, "cpu": time.process_time}
+    if config.budget_clock not in clocks:
+        raise SystemExit(f"budget_clock must be wall or cpu; got {config.budget_clock!r}")
+    return clocks[config.budget_clock]
+
+
 def train(config: TrainConfig, *, resume: bool = False) -> Path:
     """Run training; returns the path of the best checkpoint."""
     session = setup(config, resume=resume)
@@ -477,7 +486,8 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
         mininterval=1.0 if sys.stderr.isatty() else 30.0,
         dynamic_ncols=True,
     )
-    started = time.monotonic() - progress.wall_time_s
+    clock = budget_clock(config)
+    started = clock() - progress.wall_time_s
     window = Window()
     session.model.train()
     while progress.step < session.total_steps:
@@ -494,7 +504,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
             session.trained, session.optimizer, session.scaler, x, y, session.state, config,
             runtime,
         )  # fmt: skip
-        session.clock["elapsed_s"] = time.monotonic() - started
+        session.clock["elapsed_s"] = clock() - started
         session.scheduler.step()
 
         progress.step += 1
@@ -504,7 +514,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
         window.loss += loss.item()
         window.steps += 1
         window.tokens += tokens
-        elapsed = time.monotonic() - started
+        elapsed = clock() - started
         budget_spent = elapsed >= session.budget_s
         if runtime.world_size > 1 and session.budget_s < math.inf:  # all ranks stop together
             flag = torch.tensor([float(budget_spent)], device=runtime.device)
