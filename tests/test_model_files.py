@@ -121,6 +121,11 @@ def test_users_see_file_names_only_the_log_sees_paths(models: Path) -> None:
     brief = engine.unavailable["poems"]
     assert brief.startswith("poems.onnx: sha256 ")
     assert "/" not in brief and str(models.resolve()) not in brief
+    secret = str(models.resolve() / "private" / "x.onnx")  # a path in the metadata itself
+    edit(models / "poems.json", lambda d: d.update(onnx_file=secret))
+    engine = Engine.load(models.resolve(), precision="fp32")
+    assert secret in engine.load_errors["poems"]
+    assert engine.unavailable["poems"] == "poems.json: invalid field 'onnx_file'"
 
 
 def test_precision_setting(tmp_path: Path) -> None:

@@ -34,14 +34,16 @@ class ModelLoadError(Exception):
     (/models): no server path ever shows there.
     """
 
-    def __init__(self, where: Path | str, problem: str, detail: str = "") -> None:
+    def __init__(
+        self, where: Path | str, problem: str, detail: str = "", *, brief: str | None = None
+    ) -> None:
         self.where = Path(where)
-        self.problem = problem
+        self._brief = problem if brief is None else brief
         super().__init__(f"{where}: {problem}" + (f": {detail}" if detail else ""))
 
     @property
     def brief(self) -> str:
-        return f"{self.where.name}: {self.problem}"
+        return f"{self.where.name}: {self._brief}"
 
 
 def file_sha256(path: Path) -> str:
@@ -122,7 +124,8 @@ class ModelBundle:
         try:
             meta = _load_metadata(json_path)
         except MetadataError as exc:
-            raise ModelLoadError(exc.path, f"field '{exc.field}': {exc.problem}") from None
+            problem = f"field '{exc.field}': {exc.problem}"  # values may be paths: not for users
+            raise ModelLoadError(exc.path, problem, brief=f"invalid field '{exc.field}'") from None
         if meta.name != json_path.stem:
             raise ModelLoadError(
                 json_path, f"field 'name': is {meta.name!r} but the file is {json_path.name}"
