@@ -72,6 +72,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX requests_guild_total ON requests (guild_id, status, total_s, created_at);
     CREATE INDEX requests_guild_first ON requests (guild_id, status, first_token_s, created_at);
     """,
+    # reply buttons: a request is found by its interaction id (in the buttons' custom_id), and
+    # a press is linked to the request whose reply it was under
+    """
+    ALTER TABLE requests ADD COLUMN interaction_id INTEGER;
+    ALTER TABLE requests ADD COLUMN parent_id INTEGER;
+    CREATE INDEX requests_interaction ON requests (interaction_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -90,6 +97,8 @@ _COLUMNS = (
     "total_s",
     "status",
     "error",
+    "interaction_id",
+    "parent_id",
 )
 _INSERT = f"INSERT INTO requests ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 _USER = _COLUMNS.index("user_id")
@@ -139,6 +148,8 @@ class RequestRow:
     first_token_s: float | None = None
     total_s: float | None = None
     error: str | None = None
+    interaction_id: int | None = None  # the Discord interaction (the reply buttons' key)
+    parent_id: int | None = None  # a button press: the interaction id of the reply's request
 
     def values(self, *, text: bool = True) -> Values:
         """The row as storable values; without ``text``, metadata only (no prompt, output
@@ -444,10 +455,8 @@ class RequestLog:
         self._wakeup.set()
         return await waiter
 
-    async def summary(
-        self, days: float | None = None, *, guild_id: int | None = None, user_id: int | None = None
-    ) -> Summary:
-        """Figures from the read-only connection (see :func:`summarize`)."""
+    async def _read_only(self) -> aiosqlite.Connection:
+        """The read-only connection, opened on first use."""
         async with self._reader_lock:
             if self._reader is None:
                 try:
@@ -456,7 +465,32 @@ class RequestLog:
                     )
                 except (sqlite3.Error, OSError) as exc:
                     raise StorageError(f"request log {self.path} is unavailable: {exc}") from exc
-            reader = self._reader
+            return self._reader
+
+    async def find(self, interaction_id: int) -> RequestRow | None:
+        """The row of the request made by interaction ``interaction_id`` (queued rows are
+        written first), or None: never logged, pruned, or forgotten."""
+        await self.flush()
+        reader = await self._read_only()
+        try:
+            rows = await reader.execute_fetchall(
+                f"SELECT {', '.join(_COLUMNS)} FROM requests WHERE interaction_id = ? "
+                "ORDER BY id DESC LIMIT 1",
+                (interaction_id,),
+            )
+        except sqlite3.Error as exc:
+            raise StorageError(f"request log {self.path}: {exc}") from exc
+        if not rows:
+            return None
+        row = dict(zip(_COLUMNS, rows[0], strict=True))
+        row["params"] = json.loads(row["params"] or "{}")
+        return RequestRow(**row)
+
+    async def summary(
+        self, days: float | None = None, *, guild_id: int | None = None, user_id: int | None = None
+    ) -> Summary:
+        """Figures from the read-only connection (see :func:`summarize`)."""
+        reader = await self._read_only()
         try:
             return await summarize(reader, days, guild_id=guild_id, user_id=user_id)
         except sqlite3.Error as exc:

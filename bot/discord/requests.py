@@ -41,6 +41,8 @@ class PendingRequest:
     first_token_s: float | None = None
     reply: StreamingReply | None = None  # set once text may be visible to the user
     logged: bool = False
+    interaction_id: int | None = None
+    parent_id: int | None = None  # a button press: the request whose reply it was under
 
     @property
     def visible(self) -> bool:
@@ -100,6 +102,8 @@ class RequestTracker:
                     first_token_s=record.first_token_s,
                     total_s=time.monotonic() - record.started,
                     error=_describe(error),
+                    interaction_id=record.interaction_id,
+                    parent_id=record.parent_id,
                 )
             )
         if record.counted:
@@ -124,6 +128,7 @@ class RequestTracker:
             guild_id=interaction.guild_id,
             channel_id=interaction.channel_id,
             counted=counted,
+            interaction_id=interaction.id,
         )
 
 
