@@ -1,0 +1,108 @@
+"""What a request may ask of the scheduler and how many fit: token limits and prompt ids at
+their edges, capacity (running plus waiting), and a finished or failed stream staying ended."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.engine.bundle import ModelBundle
+from bot.engine.sampling import SamplingParams
+from bot.engine.scheduler import MAX_TOKENS_PER_REQUEST, Scheduler
+from bot.generators.base import Busy, GenerationError, InvalidRequest
+from tests.helpers_engine import export_random_model
+
+PARAMS = SamplingParams(temperature=1.0)
+
+
+@pytest.fixture(scope="module")
+def model_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return export_random_model(tmp_path_factory.mktemp("requests"), "rand", layers=1, hidden=32)
+
+
+@pytest.fixture
+async def sched(model_json: Path):
+    scheduler = Scheduler(ModelBundle.load(model_json), max_batch=2, max_queue=1)
+    yield scheduler
+    await scheduler.aclose()
+
+
+async def tokens_of(stream) -> list[int]:
+    return [t async for t in stream]
+
+
+async def test_token_limits_from_1_to_10_000(sched: Scheduler) -> None:
+    assert len(await tokens_of(sched.submit([1], params=PARAMS, seed=1, max_tokens=1))) == 1
+    longest = sched.submit([1], params=PARAMS, seed=1, max_tokens=MAX_TOKENS_PER_REQUEST)
+    await longest.__anext__()
+    await longest.aclose()
+    for bad in (0, MAX_TOKENS_PER_REQUEST + 1):
+        with pytest.raises(InvalidRequest, match=r"^Token limit must be 1-10000\.$"):
+            sched.submit([1], params=PARAMS, seed=1, max_tokens=bad)
+    with pytest.raises(InvalidRequest, match=r"^Nothing to start from \(empty prompt\)\.$"):
+        sched.submit([], params=PARAMS, seed=1, max_tokens=5)
+
+
+async def test_prompt_ids_must_be_in_the_vocabulary(sched: Scheduler) -> None:
+    vocab = sched.bundle.meta.vocab_size
+    ok = await tokens_of(sched.submit([0, vocab - 1], params=PARAMS, seed=1, max_tokens=2))
+    assert len(ok) == 2
+    for bad in ([vocab], [-1], [[1, 2]]):
+        with pytest.raises(ValueError, match=rf"^prompt token ids must be in \[0, {vocab}\)$"):
+            sched.submit(bad, params=PARAMS, seed=1, max_tokens=2)
+    assert sched.load == 0  # refused requests take no slot
+
+
+async def test_capacity_is_the_batch_plus_the_queue(sched: Scheduler) -> None:
+    streams = [sched.submit([1], params=PARAMS, seed=s, max_tokens=10_000) for s in range(3)]
+    assert sched.load == 3
+    with pytest.raises(Busy, match=r"^The model is busy right now; please try again"):
+        sched.submit([1], params=PARAMS, seed=9, max_tokens=5)
+    await streams[0].aclose()
+    assert sched.load == 2
+    streams.append(sched.submit([1], params=PARAMS, seed=9, max_tokens=5))
+    assert len(await tokens_of(streams[-1])) == 5
+    for stream in streams[1:3]:
+        await stream.aclose()
+    assert sched.load == 0
+
+
+def test_a_scheduler_needs_room_for_one_running_request(model_json: Path) -> None:
+    bundle = ModelBundle.load(model_json)
+    Scheduler(bundle, max_batch=1, max_queue=0)
+    for sizes in ({"max_batch": 0}, {"max_queue": -1}):
+        with pytest.raises(ValueError, match="max_batch must be >= 1 and max_queue >= 0"):
+            Scheduler(bundle, **sizes)
+
+
+async def test_an_ended_stream_stays_ended(sched: Scheduler) -> None:
+    stream = sched.submit([1], params=PARAMS, seed=1, max_tokens=3)
+    assert len(await tokens_of(stream)) == 3
+    assert await tokens_of(stream) == []  # iterating again yields nothing more
+    stream.cancel()  # harmless after the end
+    assert sched.load == 0
+
+
+async def test_a_failed_stream_raises_once_then_ends(
+    sched: Scheduler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(*args: object) -> None:
+        raise RuntimeError("bad graph")
+
+    monkeypatch.setattr(sched.bundle, "run", fail)
+    stream = sched.submit([1], params=PARAMS, seed=1, max_tokens=3)
+    with pytest.raises(GenerationError, match=r"^The rand model could not process this request\.$"):
+        await stream.__anext__()
+    assert await tokens_of(stream) == []
+    assert sched.load == 0
+
+
+async def test_seeds_as_tuples_give_each_candidate_its_own_text(sched: Scheduler) -> None:
+    """/name seeds candidate i with (seed, i): different i, different tokens; same, same."""
+    first = await tokens_of(sched.submit([1], params=PARAMS, seed=(5, 0), max_tokens=20))
+    again = await tokens_of(sched.submit([1], params=PARAMS, seed=(5, 0), max_tokens=20))
+    other = await tokens_of(sched.submit([1], params=PARAMS, seed=(5, 1), max_tokens=20))
+    assert first == again != other
+    assert np.asarray(first).max() < sched.bundle.meta.vocab_size
