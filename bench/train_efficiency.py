@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.train_efficiency --corpus ../shared/corpora/lovecraft \\
         --kind prose --minutes 10 [--hidden 384 --layers 2 --embedding 64] \\
         [--set dropout=0.1 --set batch_size=32 ...]   # trainer settings (TrainConfig fields)
+    .venv/bin/python -m bench.train_efficiency --corpus ../shared/corpora/lovecraft --eval-cost
 
 The corpus (char level: prose or poems) is cleaned once and cut in file order into a
 training head and a contiguous held-out tail (``--tail``, a share of the characters). The
@@ -173,6 +174,46 @@ def project_trainer(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Evaluation cost
+
+
+def evaluation_cost(args: argparse.Namespace) -> str:
+    """CPU seconds of one trainer evaluation over the held-out split, in training steps."""
+    from training.config import TrainConfig
+    from training.models import build_model
+    from training.runtime import Runtime
+    from training.train import evaluate, prepare_data, train_step
+
+    settings = dict(parse_setting(s) for s in args.set)
+    config = TrainConfig(corpus_kind=args.kind, corpus_path=str(args.corpus), threads=1,
+                         hidden_size=args.hidden, layers=args.layers,
+                         embedding_size=args.embedding, **settings)  # fmt: skip
+    data = prepare_data(config)
+    cpu = Runtime(torch.device("cpu"), None)
+    model = build_model("char", vocab_size=len(data.vocab), embedding_size=args.embedding,
+                        hidden_size=args.hidden, layers=args.layers, dropout=0.1)  # fmt: skip
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    batch = torch.randint(0, len(data.vocab), (config.batch_size, config.seq_len + 1))
+    state = model.initial_state(config.batch_size)
+    steps = 5
+    for i in range(steps + 1):  # the first step warms up
+        if i == 1:
+            started = time.process_time()
+        train_step(model, optimizer, scaler, batch[:, :-1], batch[:, 1:], state, config, cpu)
+    step_s = (time.process_time() - started) / steps
+    started = time.process_time()
+    evaluate(model, data.validation, config, cpu)
+    eval_s = time.process_time() - started
+    share = eval_s / (eval_s + config.eval_every * step_s)
+    return (
+        f"train step ({config.batch_size}x{config.seq_len}): {step_s:.3f} CPU s; evaluate "
+        f"({len(data.validation):,} tokens, batch {config.eval_batch_size}): {eval_s:.1f} CPU s "
+        f"= {eval_s / step_s:.0f} steps; every {config.eval_every} steps: {share:.1%} of the time"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # Harness
 
 
@@ -254,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plain-batch", type=int, default=32)
     parser.add_argument("--set", action="append", default=[], help="trainer KEY=VALUE")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument(
+        "--eval-cost", action="store_true", help="only time one evaluation against train steps"
+    )
     parser.add_argument("--worker", choices=("trainer", "plain"), help=argparse.SUPPRESS)
     parser.add_argument("workdir", nargs="?", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -265,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.corpus is None:
         parser.error("--corpus is required")
+    if args.eval_cost:
+        print(evaluation_cost(args))
+        return 0
     with tempfile.TemporaryDirectory(prefix="train_efficiency.") as tmp:
         work = Path(tmp)
         spec = split_corpus(args, work)

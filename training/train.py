@@ -470,12 +470,8 @@ def budget_clock(config: TrainConfig) -> Callable[[], float]:
 def train(config: TrainConfig, *, resume: bool = False) -> Path:
     """Run training; returns the path of the best checkpoint."""
     session = setup(config, resume=resume)
-    config, runtime, data, progress = (
-        session.config,
-        session.runtime,
-        session.data,
-        session.progress,
-    )
+    config, runtime, data = session.config, session.runtime, session.data
+    progress = session.progress
     if runtime.is_main:
         print(describe(session), flush=True)
     rows = epoch_rows(data, config, progress.epoch, runtime)
@@ -525,11 +521,8 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
             loss=f"{loss.item():.3f}", tok_s=f"{window.tokens_per_s():,.0f}", refresh=False
         )
         budget_spent = budget_spent or progress.step == config.max_steps
-        if (
-            progress.step % config.eval_every == 0
-            or progress.step == session.total_steps
-            or (budget_spent)
-        ):
+        last_step = progress.step == session.total_steps or budget_spent
+        if progress.step % config.eval_every == 0 or last_step:
             progress.wall_time_s = elapsed
             if runtime.is_main:
                 evaluate_and_checkpoint(session, window, elapsed, bar.write)
