@@ -95,10 +95,21 @@ def test_filtered_log_probabilities_are_renormalised_with_the_temperature() -> N
     assert kept(logp) == {2, 3}
 
 
-def test_ties_at_the_top_p_cut_keep_the_lowest_token_ids() -> None:
-    """200 equally likely tokens and top_p = 0.5: the same 100 every time, on any numpy."""
-    logp = filter_logits(np.zeros(200), SamplingParams(1.0, top_p=0.5))
-    assert kept(logp) == set(range(100))
+def test_ties_among_many_levels_are_cut_in_token_order() -> None:
+    """300 tokens on three levels; top_p = 0.5 ends inside the top level: its lowest ids."""
+    logits = np.random.default_rng(0).integers(0, 3, size=300).astype(np.float64)
+    chosen = sorted(kept(filter_logits(logits, SamplingParams(1.0, top_p=0.5))))
+    top = np.flatnonzero(logits == 2).tolist()
+    assert 0 < len(chosen) < len(top)  # the premise: a cut inside the level
+    assert chosen == top[: len(chosen)]
+
+
+def test_top_k_keeps_exactly_the_k_most_likely() -> None:
+    for seed in range(5):  # vocabularies of hundreds of tokens, as the shipped models have
+        logits = np.random.default_rng(seed).normal(size=300 + 50 * seed)
+        for k in (1, 3, 40):
+            expected = set(np.argsort(-logits)[:k].tolist())
+            assert kept(filter_logits(logits, SamplingParams(1.0, top_k=k))) == expected
 
 
 def test_top_k_ties_keep_every_token_as_likely_as_the_kth() -> None:
