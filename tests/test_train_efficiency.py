@@ -13,8 +13,11 @@ from tests.tiny_corpora import write_prose
 def test_benchmark_scores_both_models_on_the_same_held_out_text(tmp_path: Path) -> None:
     corpus = write_prose(tmp_path / "corpus", stories=6)
     out = tmp_path / "result.json"
-    trainer = ["batch_size=4", "seq_len=16", "eval_batch_size=2", "eval_every=20"]
-    args = ["--corpus", str(corpus), "--minutes", "0.05", "--hidden", "16", "--embedding", "8"]
+    # evaluation rows and length as the bench scores (8 x 128): the two figures must agree
+    trainer = ["batch_size=4", "seq_len=128", "eval_batch_size=8", "eval_every=5"]
+    trainer += ["warmup_steps=2", "lr=0.02"]  # learn enough in seconds for the check to bite
+    args = ["--corpus", str(corpus), "--minutes", "0.1", "--clock", "cpu"]
+    args += ["--hidden", "16", "--embedding", "8"]
     args += ["--tail", "0.2", "--validation-fraction", "0.25", "--plain-batch", "4"]
     args += [arg for setting in trainer for arg in ("--set", setting)]
     assert train_efficiency.main([*args, "--out", str(out)]) == 0
@@ -25,4 +28,6 @@ def test_benchmark_scores_both_models_on_the_same_held_out_text(tmp_path: Path) 
         for split in ("heldout_random", "heldout_tail"):
             assert 0 < result[name][split] < math.log(60)  # below a uniform guess
     # the trainer was scored on its own held-out documents: the figure it tracked itself
-    assert abs(result["trainer"]["heldout_random"] - result["trainer"]["own_heldout"]) < 0.05
+    trainer_score = result["trainer"]["heldout_random"]
+    assert trainer_score < 3.3  # learnt: a uniform guess over the ~40 characters is 3.7
+    assert abs(trainer_score - result["trainer"]["own_heldout"]) < 1e-4
