@@ -55,7 +55,12 @@ def test_classify_unwraps_command_errors() -> None:
 
 def _interaction(user: int = 7, name: str = "poem") -> Any:
     return SimpleNamespace(
-        extras={}, data={"name": name}, user=SimpleNamespace(id=user), guild_id=3, channel_id=4
+        id=1000 + user,
+        extras={},
+        data={"name": name},
+        user=SimpleNamespace(id=user),
+        guild_id=3,
+        channel_id=4,
     )
 
 
