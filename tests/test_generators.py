@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -10,13 +11,14 @@ import pytest
 
 from bot.engine.engine import Engine
 from bot.engine.ngrams import ngram_hashes, originality, words_for_ngrams
-from bot.generators import GENERATORS, PRODUCTS, collect, start
+from bot.generators import GENERATORS, collect, start
 from bot.generators.base import Busy, Generation, GenerationResult, InvalidRequest, UnknownModel
 from bot.generators.common import Ending
 from bot.generators.names import mixes_scripts
 from bot.generators.poem import PoemFormatter
 from bot.products import BUILTIN, KINDS, Product, model_product
 
+PRODUCTS = {p.command: functools.partial(start, p) for p in BUILTIN}
 lovecraft, poem, names, story = (PRODUCTS[c] for c in ("lovecraft", "poem", "name", "story"))
 
 

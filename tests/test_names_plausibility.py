@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
 
 from bot.engine.engine import Engine
-from bot.generators import PRODUCTS, collect
+from bot.generators import collect, start
 from bot.generators.names import known_openings, opening, shown_case
+from bot.products import BUILTIN, by_command
 from training import metrics
 
-names = PRODUCTS["name"]
+names = functools.partial(start, by_command(BUILTIN)["name"])
 
 
 @pytest.fixture

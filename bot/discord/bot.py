@@ -23,6 +23,7 @@ from bot.config import Settings
 from bot.discord.limits import Limiter
 from bot.discord.requests import RequestTracker
 from bot.discord.tree import BotTree
+from bot.products import unservable
 
 if TYPE_CHECKING:
     from bot.engine.engine import Engine
@@ -40,6 +41,7 @@ COGS = (
     "bot.discord.cogs.names",
     "bot.discord.cogs.story",
     "bot.discord.cogs.info",
+    "bot.discord.cogs.write",
     "bot.discord.cogs.privacy",
 )
 STOP_WAIT_S = 5.0  # after the grace period: time for stopped replies to say so
@@ -85,8 +87,11 @@ class LSTMBotBase(_Base):
         self._shutdown: asyncio.Future[None] | None = None
 
     async def setup_hook(self) -> None:
+        from bot.discord.buttons import ReplyButton
+
         for extension in COGS:
             await self.load_extension(extension)
+        self.add_dynamic_items(ReplyButton)  # replies' buttons, also those sent before a restart
         if not self.serving:  # `python -m bot sync` only needs the command tree
             return
         self.engine = await asyncio.to_thread(self._load_engine)
@@ -122,6 +127,13 @@ class LSTMBotBase(_Base):
             log.error("model %s not loaded: %s", name, error)
         if not engine.models:
             raise StartupError(f"no model could be loaded from {s.models_dir} (BOT_MODELS_DIR)")
+        levels = {
+            name: (b.meta.level, bool(b.meta.special_tokens.styles))
+            for name, b in engine.models.items()
+        }
+        problems = [p for product in s.commands if (p := unservable(product, levels))]
+        if problems:  # an operator's [[commands]] entry names a model that cannot serve it
+            raise StartupError("; ".join(problems) + " (see [[commands]] in the config)")
         log.info(
             "models loaded: %s",
             ", ".join(f"{n} ({b.precision})" for n, b in sorted(engine.models.items())),

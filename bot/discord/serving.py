@@ -19,8 +19,8 @@ from discord import app_commands
 
 from bot.discord.formatting import echo_tail, neutralize, with_notes
 from bot.discord.streaming import InteractionSink, ReplyGone, StreamingReply
-from bot.generators import PRODUCT_MODELS
 from bot.generators.base import Busy, Generation, GenerationResult
+from bot.products import Product
 
 if TYPE_CHECKING:
     from bot.discord.bot import LSTMBotBase
@@ -76,17 +76,19 @@ async def serve(
     bot: LSTMBotBase,
     interaction: discord.Interaction,
     *,
-    product: str,
+    product: Product,
     start: Callable[[], Generation],
     render: Callable[[GenerationResult], str],
     params: dict[str, Any],
     prompt: str | None = None,
     echo: bool = False,
+    view: discord.ui.View | None = None,
 ) -> None:
     """Serve ``start()``'s generation as a streamed reply and log the request as ok or
-    cancelled. ``echo``: the generation's first piece is the user's text, shown shortened."""
+    cancelled. ``echo``: the generation's first piece is the user's text, shown shortened;
+    ``view``: buttons for the finished reply (not for one stopped early)."""
     record = bot.requests.get(interaction)
-    record.model = PRODUCT_MODELS.get(product)
+    record.model = product.model
     record.params = {k: v for k, v in params.items() if v is not None}
     record.prompt = prompt
     generation = start()  # checks the options: an invalid request costs no cooldown
@@ -132,10 +134,12 @@ async def serve(
         lease.release()
         if reply.gone:
             raise ReplyGone
-        await reply.finish(final)
+        await reply.finish(final, view if status == "ok" else None)
     except ReplyGone:
         status = "cancelled"
-        log.info("the reply to /%s of user %s was deleted: stopped", product, interaction.user.id)
+        log.info(
+            "the reply to /%s of user %s was deleted: stopped", product.command, interaction.user.id
+        )
     finally:
         lease.release()
     bot.requests.finish(interaction, status)

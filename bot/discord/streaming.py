@@ -34,8 +34,9 @@ class ReplyGone(Exception):
 
 
 class Sink(Protocol):
-    async def show(self, index: int, content: str) -> None:
-        """Create message ``index`` or replace its content; :class:`ReplyGone` if it is gone."""
+    async def show(self, index: int, content: str, view: discord.ui.View | None = None) -> None:
+        """Create message ``index`` or replace its content (and its buttons, given a
+        ``view``); :class:`ReplyGone` if it is gone."""
 
     async def remove(self, index: int) -> None:
         """Delete message ``index`` (a follow-up no longer needed)."""
@@ -98,11 +99,12 @@ class StreamingReply:
         consumer.result()  # re-raise a generation error
         return True
 
-    async def finish(self, final_text: str) -> None:
-        """Replace the preview with ``final_text`` (split/truncated to fit), one last edit."""
+    async def finish(self, final_text: str, view: discord.ui.View | None = None) -> None:
+        """Replace the preview with ``final_text`` (split/truncated to fit), one last edit;
+        ``view`` (buttons) goes under the last message."""
         pages = paginate(final_text, limit=self.limit, max_pages=self.max_messages)
         await self._wait_turn()
-        await self._render(pages)
+        await self._render(pages, view)
         for index in range(len(self._shown) - 1, len(pages) - 1, -1):
             await self.sink.remove(index)
             self._shown.pop()
@@ -142,16 +144,17 @@ class StreamingReply:
         pages[-1] = truncate(pages[-1], room) + CURSOR
         return pages
 
-    async def _render(self, pages: list[str]) -> None:
+    async def _render(self, pages: list[str], view: discord.ui.View | None = None) -> None:
         self._last_render = self.clock()
         for index, content in enumerate(pages):
+            extra = {"view": view} if view is not None and index == len(pages) - 1 else {}
             if index < len(self._shown):
-                if self._shown[index] == content:
+                if self._shown[index] == content and not extra:
                     continue
-                await self.sink.show(index, content)
+                await self.sink.show(index, content, **extra)
                 self._shown[index] = content
             else:
-                await self.sink.show(index, content)
+                await self.sink.show(index, content, **extra)
                 self._shown.append(content)
 
 
@@ -162,14 +165,17 @@ class InteractionSink:
         self.interaction = interaction
         self._followups: dict[int, discord.WebhookMessage] = {}
 
-    async def show(self, index: int, content: str) -> None:
+    async def show(self, index: int, content: str, view: discord.ui.View | None = None) -> None:
+        extra: dict[str, Any] = {} if view is None else {"view": view}
         try:
             if index == 0:
-                await self.interaction.edit_original_response(content=content)
+                await self.interaction.edit_original_response(content=content, **extra)
             elif index in self._followups:
-                self._followups[index] = await self._followups[index].edit(content=content)
+                message = self._followups[index]
+                self._followups[index] = await message.edit(content=content, **extra)
             else:
-                self._followups[index] = await self.interaction.followup.send(content, wait=True)
+                message = await self.interaction.followup.send(content, wait=True, **extra)
+                self._followups[index] = message
         except discord.NotFound as exc:
             if exc.code in GONE_CODES:
                 raise ReplyGone(str(exc)) from exc

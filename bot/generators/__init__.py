@@ -7,7 +7,6 @@ from the first step of iteration, when the request is queued.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +16,7 @@ from bot.generators.names import names
 from bot.generators.poem import poem
 from bot.generators.prose import prose
 from bot.generators.story import story
-from bot.products import BUILTIN, Product
+from bot.products import Product
 
 if TYPE_CHECKING:
     from bot.engine.engine import Engine
@@ -35,10 +34,4 @@ def start(product: Product, engine: Engine, **options: Any) -> Generation:
     return GENERATORS[product.kind](engine, model=product.model, **options)
 
 
-# The built-in products by command, as the cogs call them (derived from the registry).
-PRODUCTS: dict[str, Callable[..., Generation]] = {
-    p.command: functools.partial(start, p) for p in BUILTIN
-}
-PRODUCT_MODELS = {p.command: p.model for p in BUILTIN}
-
-__all__ = ["GENERATORS", "PRODUCTS", "PRODUCT_MODELS", "collect", "start"]
+__all__ = ["GENERATORS", "collect", "start"]

@@ -299,6 +299,8 @@ async def test_synced_commands_are_valid_and_available_everywhere(
         "stats",
         "server-stats",
         "forget-me",
+        "write",
+        "Christen",  # the user context menu (command type 2)
     }
     for c in cmds.values():
         assert sorted(c["integration_types"]) == [0, 1]  # guild and user installs

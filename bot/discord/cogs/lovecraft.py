@@ -7,9 +7,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.bot import LSTMBotBase
-from bot.discord.formatting import render_prose
-from bot.discord.serving import everywhere, footnotes, serve
-from bot.generators import PRODUCTS
+from bot.discord.produce import produce
+from bot.discord.serving import everywhere
+from bot.products import BUILTIN, by_command
+
+PRODUCT = by_command(BUILTIN)["lovecraft"]
 
 OPENINGS = (
     "The oldest and strongest emotion of mankind is fear",
@@ -28,7 +30,7 @@ class Lovecraft(commands.Cog):
         self.bot = bot
 
     @everywhere
-    @app_commands.command(name="lovecraft", description="Continue your words as Lovecraft might")
+    @app_commands.command(name=PRODUCT.command, description=PRODUCT.description)
     @app_commands.describe(
         prompt="The beginning to continue",
         length="Characters to write (default 400)",
@@ -43,19 +45,8 @@ class Lovecraft(commands.Cog):
         temperature: app_commands.Range[float, 0.1, 2.0] | None = None,
         seed: app_commands.Range[int, 0, 2**53] | None = None,
     ) -> None:
-        engine = self.bot.engine
-        await serve(
-            self.bot,
-            interaction,
-            product="lovecraft",
-            start=lambda: PRODUCTS["lovecraft"](
-                engine, prompt=prompt, length=length, temperature=temperature, seed=seed
-            ),
-            render=lambda r: render_prose("In the manner of Lovecraft", r.text, footnotes(r)),
-            params={"length": length, "temperature": temperature, "seed": seed},
-            prompt=prompt,
-            echo=True,
-        )
+        options = {"length": length, "temperature": temperature, "seed": seed}
+        await produce(self.bot, interaction, PRODUCT, options, text=prompt)
 
     @lovecraft.autocomplete("prompt")
     async def suggest_opening(

@@ -7,12 +7,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.bot import LSTMBotBase
-from bot.discord.formatting import mentioned_users, render_names
-from bot.discord.serving import everywhere, footnotes, serve
-from bot.generators import PRODUCTS
+from bot.discord.formatting import mentioned_users
+from bot.discord.produce import produce
+from bot.discord.serving import everywhere
 from bot.generators.base import InvalidRequest
+from bot.products import BUILTIN, by_command
 
-STYLES = {"english": "English", "jinyong": "Jin Yong wuxia", "gulong": "Gu Long wuxia"}
+PRODUCT = by_command(BUILTIN)["name"]
 MAX_MEMBERS = 10
 
 
@@ -21,7 +22,7 @@ class Names(commands.Cog):
         self.bot = bot
 
     @everywhere
-    @app_commands.command(name="name", description="Invent new names, or christen members")
+    @app_commands.command(name=PRODUCT.command, description=PRODUCT.description)
     @app_commands.rename(for_="for")
     @app_commands.describe(
         style="Which kind of names",
@@ -32,7 +33,7 @@ class Names(commands.Cog):
         seed="Same seed and options give the same names",
     )
     @app_commands.choices(
-        style=[app_commands.Choice(name=label, value=key) for key, label in STYLES.items()]
+        style=[app_commands.Choice(name=label, value=key) for key, label in PRODUCT.labels.items()]
     )
     async def name(
         self,
@@ -49,31 +50,20 @@ class Names(commands.Cog):
             raise InvalidRequest("Mention the members to christen in `for`, e.g. @Ann @Bo.")
         if len(members) > MAX_MEMBERS:
             raise InvalidRequest(f"I can christen at most {MAX_MEMBERS} members at once.")
-        wanted = len(members) or count
-        engine = self.bot.engine
-        label = STYLES.get(style, style)
-        await serve(
+        options = {
+            "style": style,
+            "count": len(members) or count,
+            "temperature": temperature,
+            "seed": seed,
+        }
+        await produce(
             self.bot,
             interaction,
-            product="name",
-            start=lambda: PRODUCTS["name"](
-                engine,
-                style=style,
-                count=wanted,
-                starts_with=starts_with,
-                temperature=temperature,
-                seed=seed,
-            ),
-            render=lambda r: render_names(r.extras.get("names", []), label, members, footnotes(r)),
-            params={
-                "style": style,
-                "count": wanted,
-                "starts_with": starts_with,
-                "members": members or None,
-                "temperature": temperature,
-                "seed": seed,
-            },
-            prompt=starts_with,
+            PRODUCT,
+            options,
+            text=starts_with,
+            members=members,
+            log={"members": members or None},
         )
 
 

@@ -7,9 +7,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.bot import LSTMBotBase
-from bot.discord.formatting import render_poem
-from bot.discord.serving import everywhere, footnotes, serve
-from bot.generators import PRODUCTS
+from bot.discord.produce import produce
+from bot.discord.serving import everywhere
+from bot.products import BUILTIN, by_command
+
+PRODUCT = by_command(BUILTIN)["poem"]
 
 
 class Poem(commands.Cog):
@@ -17,7 +19,7 @@ class Poem(commands.Cog):
         self.bot = bot
 
     @everywhere
-    @app_commands.command(name="poem", description="Write a poem, optionally from a first line")
+    @app_commands.command(name=PRODUCT.command, description=PRODUCT.description)
     @app_commands.describe(
         first_line="The poem's first line (optional)",
         temperature="Boldness, 0.1 (safe) to 2 (wild)",
@@ -30,18 +32,8 @@ class Poem(commands.Cog):
         temperature: app_commands.Range[float, 0.1, 2.0] | None = None,
         seed: app_commands.Range[int, 0, 2**53] | None = None,
     ) -> None:
-        engine = self.bot.engine
-        await serve(
-            self.bot,
-            interaction,
-            product="poem",
-            start=lambda: PRODUCTS["poem"](
-                engine, first_line=first_line, temperature=temperature, seed=seed
-            ),
-            render=lambda r: render_poem(r.text, r.extras.get("originality"), footnotes(r)),
-            params={"temperature": temperature, "seed": seed},
-            prompt=first_line,
-        )
+        options = {"temperature": temperature, "seed": seed}
+        await produce(self.bot, interaction, PRODUCT, options, text=first_line)
 
 
 async def setup(bot: LSTMBotBase) -> None:

@@ -7,9 +7,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.bot import LSTMBotBase
-from bot.discord.formatting import render_prose
-from bot.discord.serving import everywhere, footnotes, serve
-from bot.generators import PRODUCTS
+from bot.discord.produce import produce
+from bot.discord.serving import everywhere
+from bot.products import BUILTIN, by_command
+
+PRODUCT = by_command(BUILTIN)["story"]
 
 
 class Story(commands.Cog):
@@ -17,7 +19,7 @@ class Story(commands.Cog):
         self.bot = bot
 
     @everywhere
-    @app_commands.command(name="story", description="Tell a short fable from a few words")
+    @app_commands.command(name=PRODUCT.command, description=PRODUCT.description)
     @app_commands.describe(
         seed_words="How the fable begins, e.g. 'a fox and a crow'",
         length="Words to write (default 60)",
@@ -32,19 +34,8 @@ class Story(commands.Cog):
         temperature: app_commands.Range[float, 0.1, 2.0] | None = None,
         seed: app_commands.Range[int, 0, 2**53] | None = None,
     ) -> None:
-        engine = self.bot.engine
-        await serve(
-            self.bot,
-            interaction,
-            product="story",
-            start=lambda: PRODUCTS["story"](
-                engine, seed_words=seed_words, length=length, temperature=temperature, seed=seed
-            ),
-            render=lambda r: render_prose("A fable", r.text, footnotes(r)),
-            params={"length": length, "temperature": temperature, "seed": seed},
-            prompt=seed_words,
-            echo=True,
-        )
+        options = {"length": length, "temperature": temperature, "seed": seed}
+        await produce(self.bot, interaction, PRODUCT, options, text=seed_words)
 
 
 async def setup(bot: LSTMBotBase) -> None:

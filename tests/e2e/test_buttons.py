@@ -1,0 +1,184 @@
+"""Reroll, Continue and Delete under finished replies, through the real bot and a fake Discord:
+each button, after a restart, someone else's Delete, a press during shutdown, stale and
+expired buttons."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakediscord import FakeDiscord, InteractionTrace
+
+from .botharness import read_rows, running_bot
+from .checks import assert_discord_valid, make_world
+from .helpers import ModelControl
+
+pytestmark = pytest.mark.timeout(180)
+
+SETTLE = 0.8  # > BOT_EDIT_INTERVAL (0.3)
+MANAGE_MESSAGES = 1 << 13
+
+
+def buttons(fake: FakeDiscord, trace: InteractionTrace) -> list[dict[str, Any]]:
+    """The buttons on the newest message of ``trace``."""
+    message = fake.messages[list(trace.messages)[-1]]
+    return [b for row in message.payload.get("components") or [] for b in row["components"]]
+
+
+def labels(fake: FakeDiscord, trace: InteractionTrace) -> list[str]:
+    return [b["label"] for b in buttons(fake, trace)]
+
+
+def row_of(rows: list[dict[str, Any]], trace: InteractionTrace) -> dict[str, Any]:
+    matches = [r for r in rows if r["interaction_id"] == int(trace.interaction_id)]
+    assert len(matches) == 1, (trace.summary(), rows)
+    return matches[0]
+
+
+async def press(
+    fake: FakeDiscord, trace: InteractionTrace, label: str, **kwargs: Any
+) -> InteractionTrace:
+    return await (await fake.click(trace, label, **kwargs)).wait_final(settle_s=SETTLE)
+
+
+async def delete(
+    fake: FakeDiscord, trace: InteractionTrace, **kwargs: Any
+) -> tuple[InteractionTrace, bool]:
+    """Press Delete on ``trace``'s reply; the press, and whether the reply was deleted."""
+    message = fake.messages[list(trace.messages)[-1]]
+    pressed = await fake.click(trace, "Delete", **kwargs)
+    await pressed.wait_for(lambda t: t.acknowledged and (message.deleted or t.answered))
+    if pressed.answered:
+        await pressed.wait_final(settle_s=SETTLE)
+    return pressed, message.deleted
+
+
+async def test_reroll_continue_and_delete(
+    fake: FakeDiscord, tiny_models_dir: Path, db_path: Path
+) -> None:
+    w = make_world(fake)
+    async with running_bot(fake, tiny_models_dir, db_path) as rb:
+        first = await fake.complete_command(
+            user=w.alice,
+            guild=w.guild,
+            name="lovecraft",
+            options={"prompt": "The door", "length": 60, "seed": 5},
+            settle_s=SETTLE,
+        )
+        assert labels(fake, first) == ["Reroll", "Continue", "Delete"]
+        poem = await fake.complete_command(
+            user=w.alice, guild=w.guild, name="poem", settle_s=SETTLE
+        )
+        assert labels(fake, poem) == ["Reroll", "Delete"]  # a poem is not continued
+
+        reroll = await press(fake, first, "Reroll")
+        assert reroll.deferred and not reroll.ephemeral
+        assert reroll.final_text.startswith("**In the manner of Lovecraft**\nThe door")
+        assert reroll.final_text != first.final_text and "-# seed 5" not in reroll.final_text
+        assert set(reroll.messages).isdisjoint(first.messages)  # a new reply
+        assert labels(fake, reroll) == ["Reroll", "Continue", "Delete"]
+
+        more = await press(fake, first, "Continue", user=w.bob)  # anyone may continue
+        assert not more.ephemeral and set(more.messages).isdisjoint(first.messages)
+
+        refused, deleted = await delete(fake, first, user=w.bob)
+        assert refused.ephemeral and "only the person who asked" in refused.final_text
+        assert not deleted
+        gone, deleted = await delete(fake, poem)
+        assert deleted and not gone.final_messages
+        moderated, deleted = await delete(fake, reroll, user=w.carol, permissions=MANAGE_MESSAGES)
+        assert deleted and not moderated.final_messages
+        for trace in (reroll, more, refused, gone, moderated):
+            assert_discord_valid(trace.events)
+        assert await rb.bot.request_log.flush()
+    rows = read_rows(db_path)
+    parent = row_of(rows, first)
+    rerolled, continued = row_of(rows, reroll), row_of(rows, more)
+    for row, button in ((rerolled, "reroll"), (continued, "continue")):
+        assert row["parent_id"] == parent["interaction_id"] and row["command"] == "lovecraft"
+        assert row["status"] == "ok" and json.loads(row["params"])["button"] == button
+        assert json.loads(row["params"])["length"] == 60
+    assert rerolled["prompt"] == "The door" and int(rerolled["user_id"]) == int(w.alice.id)
+    # Continue primes the model with the reply's text and writes on from its end
+    assert continued["prompt"] == parent["output"] and int(continued["user_id"]) == int(w.bob.id)
+    assert continued["output"].startswith(parent["output"])
+    assert len(continued["output"]) > len(parent["output"])
+    tail = parent["output"][-20:]
+    assert tail in more.final_text  # the follow-up shows where it goes on from
+    statuses = {(r["command"], r["status"], r["parent_id"] is not None) for r in rows}
+    assert ("delete", "refused", True) in statuses and ("delete", "ok", True) in statuses
+
+
+async def test_buttons_work_after_a_restart_and_explain_stale_ones(
+    fake: FakeDiscord, tiny_models_dir: Path, db_path: Path
+) -> None:
+    w = make_world(fake)
+    async with running_bot(fake, tiny_models_dir, db_path):
+        story = await fake.complete_command(
+            user=w.alice,
+            guild=w.guild,
+            name="story",
+            options={"seed_words": "the fox saw", "length": 10, "seed": 3},
+            settle_s=SETTLE,
+        )
+        poem = await fake.complete_command(
+            user=w.alice, guild=w.guild, name="poem", settle_s=SETTLE
+        )
+    async with running_bot(fake, tiny_models_dir, db_path):  # a new process's memory
+        again = await press(fake, story, "Continue")
+        assert not again.ephemeral and again.final_text.startswith("**A fable**")
+        with sqlite3.connect(db_path) as db:  # the poem's row is pruned
+            db.execute("DELETE FROM requests WHERE interaction_id = ?", (poem.interaction_id,))
+        stale = await press(fake, poem, "Reroll")
+        assert stale.ephemeral and "record is gone" in stale.final_text
+    only = {"BOT_MODELS": "lovecraft,poems,names"}  # the fables model is gone
+    async with running_bot(fake, tiny_models_dir, db_path, env=only):
+        stale = await press(fake, story, "Reroll")
+        assert stale.ephemeral and "fables model" in stale.final_text
+        assert "no longer available" in stale.final_text
+
+
+async def test_expired_buttons_are_disabled(
+    fake: FakeDiscord, tiny_models_dir: Path, db_path: Path
+) -> None:
+    w = make_world(fake)
+    async with running_bot(fake, tiny_models_dir, db_path, env={"BOT_BUTTONS_EXPIRE": "1"}):
+        poem = await fake.complete_command(
+            user=w.alice, guild=w.guild, name="poem", settle_s=SETTLE
+        )
+        assert not any(b.get("disabled") for b in buttons(fake, poem))
+        await asyncio.sleep(1.2)
+        late = await press(fake, poem, "Reroll")
+        assert late.callback_type == 7  # the message itself is updated...
+        assert all(b.get("disabled") for b in buttons(fake, poem)) and buttons(fake, poem)
+        assert any("expired" in m.content for m in late.final_messages if m.ephemeral)
+
+
+async def test_a_press_during_shutdown_is_refused(
+    fake: FakeDiscord, tiny_models_dir: Path, db_path: Path
+) -> None:
+    w = make_world(fake)
+    async with running_bot(fake, tiny_models_dir, db_path) as rb:
+        poem = await fake.complete_command(
+            user=w.alice, guild=w.guild, name="poem", settle_s=SETTLE
+        )
+        with ModelControl(rb.bot, "lovecraft") as model:
+            model.hold()
+            busy = await fake.run_command(
+                user=w.bob, guild=w.guild, name="lovecraft", options={"prompt": "The night"}
+            )
+            await model.wait_held()
+            closing = asyncio.create_task(rb.bot.close())
+            while rb.bot.requests.accepting:  # close() has begun
+                await asyncio.sleep(0.01)
+            late = await press(fake, poem, "Reroll")
+            assert late.ephemeral and "restarting" in late.final_text
+            model.release()
+            await busy.wait_final(settle_s=SETTLE)
+            await asyncio.wait_for(closing, 60)
+    rows = read_rows(db_path)
+    assert [r["status"] for r in rows if r["parent_id"] is not None] == ["refused"]
