@@ -10,6 +10,17 @@ from typing import Any
 
 from fakediscord import FakeDiscord, FakeGuild, FakeUser, InteractionTrace, MessageEvent
 
+from bot.products import BUILTIN
+
+# every command the bot registers: the registry's products, the rest, and the user menu
+ALL_COMMANDS = {p.command for p in BUILTIN} | {
+    "models",
+    "stats",
+    "server-stats",
+    "forget-me",
+    "write",
+    "Christen",
+}
 NO_MENTIONS = {"parse": []}
 BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 MASKED_LINK = re.compile(r"\[[^\]]*\]\(")  # "[text](url)": shows text, hides the url

@@ -11,6 +11,7 @@ from fakediscord import FakeDiscord
 
 from .botharness import read_rows, running_bot
 from .checks import (
+    ALL_COMMANDS,
     assert_answered_once,
     assert_discord_valid,
     assert_one_row_each,
@@ -290,18 +291,7 @@ async def test_synced_commands_are_valid_and_available_everywhere(
     async with running_bot(fake, tiny_models_dir, db_path):
         pass
     cmds = {c["name"]: c for c in fake.global_commands}
-    assert set(cmds) == {
-        "lovecraft",
-        "poem",
-        "name",
-        "story",
-        "models",
-        "stats",
-        "server-stats",
-        "forget-me",
-        "write",
-        "Christen",  # the user context menu (command type 2)
-    }
+    assert set(cmds) == ALL_COMMANDS
     for c in cmds.values():
         assert sorted(c["integration_types"]) == [0, 1]  # guild and user installs
         if c["name"] != "server-stats":  # servers only (test_privacy_stats.py)

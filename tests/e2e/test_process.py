@@ -12,7 +12,13 @@ import pytest
 from fakediscord import FakeDiscord
 
 from .botharness import REPO_ROOT, BotProcess, bot_env, bot_subprocess, read_rows
-from .checks import assert_discord_valid, assert_one_row_each, make_world, row_for
+from .checks import (
+    ALL_COMMANDS,
+    assert_discord_valid,
+    assert_one_row_each,
+    make_world,
+    row_for,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -24,21 +30,15 @@ async def test_sync_cli_to_a_guild_and_globally(
     fake: FakeDiscord, tiny_models_dir: Path, tmp_path: Path
 ) -> None:
     w = make_world(fake)
-    env = bot_env(fake, tiny_models_dir, tmp_path / "r.db")
+    config = tmp_path / "bot.toml"  # an operator command is pushed with the others
+    config.write_text('[[commands]]\nname = "tales"\nmodel = "lovecraft"\nkind = "prose"\n')
+    env = bot_env(fake, tiny_models_dir, tmp_path / "r.db", {"BOT_CONFIG": str(config)})
     async with bot_subprocess(["sync", "--guild", w.guild.id], env, tmp_path / "g.log") as p:
         assert await p.wait(60) == 0, p.output()
-    assert f"synced 8 command(s) to guild {w.guild.id}" in p.output()
+    wanted = ALL_COMMANDS | {"tales"}
+    assert f"synced {len(wanted)} command(s) to guild {w.guild.id}" in p.output()
     guild_cmds = fake.guild_commands[w.guild.id]
-    assert {c["name"] for c in guild_cmds} == {
-        "lovecraft",
-        "poem",
-        "name",
-        "story",
-        "models",
-        "stats",
-        "server-stats",
-        "forget-me",
-    }
+    assert {c["name"] for c in guild_cmds} == wanted
     assert fake.global_commands == []
     async with bot_subprocess(["sync"], env, tmp_path / "all.log") as p:
         assert await p.wait(60) == 0, p.output()
