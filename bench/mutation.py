@@ -47,11 +47,27 @@ def build_tiny_models(root: Path) -> Path:
     return build(root)
 
 
+# mutmut 3.8 prints these when the unmutated tests fail, then hangs instead of exiting
+FAILED_SETUP = ("failed to collect stats", "Failed to run clean test")
+
+
 def run_mutmut(modules: list[str], jobs: int, models: Path) -> None:
+    """``mutmut run`` on ``modules``, its output passed through; SystemExit if it fails."""
     env = {**os.environ, "LSTM_TINY_MODELS": str(models), "OMP_NUM_THREADS": "1"}
     patterns = [f"{dotted(m)}.*" for m in modules]
     command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *patterns]
-    subprocess.run(command, cwd=ROOT, env=env, check=True)
+    with subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE) as mutmut:
+        assert mutmut.stdout is not None
+        tail = b""
+        while chunk := mutmut.stdout.read1(4096):
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+            tail = (tail + chunk)[-4096:]
+            if any(marker.encode() in tail for marker in FAILED_SETUP):
+                mutmut.terminate()
+                raise SystemExit("mutmut: the tests fail without any mutant (output above)")
+    if mutmut.returncode:
+        raise SystemExit(f"mutmut exited with status {mutmut.returncode}")
 
 
 def collect_results() -> dict[str, dict[str, str]]:

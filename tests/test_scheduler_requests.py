@@ -3,6 +3,7 @@ their edges, capacity (running plus waiting), and a finished or failed stream st
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -106,3 +107,14 @@ async def test_seeds_as_tuples_give_each_candidate_its_own_text(sched: Scheduler
     other = await tokens_of(sched.submit([1], params=PARAMS, seed=(5, 1), max_tokens=20))
     assert first == again != other
     assert np.asarray(first).max() < sched.bundle.meta.vocab_size
+
+
+async def test_a_closed_stream_ends_at_once_and_leaves_the_batch(sched: Scheduler) -> None:
+    """/stop or a deleted reply: iteration ends, and the next request runs on its own."""
+    stream = sched.submit([1], params=PARAMS, seed=1, max_tokens=10_000)
+    await stream.__anext__()
+    await stream.aclose()
+    assert await asyncio.wait_for(tokens_of(stream), 5) == []
+    sched.max_batch_seen = 0
+    assert len(await tokens_of(sched.submit([1], params=PARAMS, seed=2, max_tokens=5))) == 5
+    assert sched.max_batch_seen == 1  # the closed request was not stepped with it
