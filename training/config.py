@@ -35,12 +35,12 @@ class TrainConfig:
     hidden_size: int = 256
     layers: int = 2
     dropout: float = 0.1  # between the LSTM layers
-    io_dropout: float = 0.1  # on the embedding output and the LSTM output
+    io_dropout: float = 0.0  # on the embedding output and the LSTM output (docs/TRAINING.md)
     # start from a shipped model's weights (exported_models/NAME.json); its vocabulary grows
     # by the corpus's new tokens and its sizes replace the three above
     init_from: str = ""
     # optimisation
-    batch_size: int = 32  # parallel streams (global, split across DDP ranks)
+    batch_size: int = 16  # parallel streams (global, split across DDP ranks); docs/TRAINING.md
     seq_len: int = 128  # truncated BPTT length; state is carried across batches
     lr: float = 3e-3
     min_lr_ratio: float = 0.05
@@ -54,7 +54,7 @@ class TrainConfig:
     budget_clock: str = "wall"
     max_steps: int = 0  # stop (with a checkpoint) at this step; the schedule still spans epochs
     # bookkeeping
-    eval_every: int = 200
+    eval_every: int = 500  # one evaluation costs ~20 steps on a large held-out split
     eval_batch_size: int = 8
     seed: int = 1337
     out_dir: str = "runs"
