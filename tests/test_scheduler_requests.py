@@ -118,3 +118,11 @@ async def test_a_closed_stream_ends_at_once_and_leaves_the_batch(sched: Schedule
     sched.max_batch_seen = 0
     assert len(await tokens_of(sched.submit([1], params=PARAMS, seed=2, max_tokens=5))) == 5
     assert sched.max_batch_seen == 1  # the closed request was not stepped with it
+
+
+async def test_a_closed_scheduler_refuses_new_requests_plainly(model_json: Path) -> None:
+    scheduler = Scheduler(ModelBundle.load(model_json))
+    await scheduler.aclose()
+    with pytest.raises(GenerationError, match=r"^The engine is shutting down\.$"):
+        scheduler.submit([1], params=PARAMS, seed=1, max_tokens=5)
+    assert scheduler.load == 0
