@@ -144,3 +144,24 @@ def test_each_row_draws_from_its_own_generator() -> None:
     tokens = next_tokens(logits, np.array([], dtype=np.int64), [(params, a, []), (params, b, [])])
     alone = [sample(np.zeros(50), params, np.random.default_rng(seed)) for seed in (5, 6)]
     assert tokens == alone
+
+
+def test_the_repetition_guard_holds_with_the_shipped_top_k_and_top_p() -> None:
+    """/lovecraft, /poem and /story sample with top_k=40, top_p=0.95 and the guard."""
+    logits = np.array([0.0, 6.0, 5.0, 1.0])
+    params = SamplingParams(1.0, top_k=40, top_p=0.95)
+    drawn = {sample(logits, params, np.random.default_rng(s), banned=1) for s in range(200)}
+    assert 1 not in drawn and 2 in drawn
+
+
+class ZeroDraw:
+    """A generator whose uniform draw is exactly 0.0 (it happens once in 2**53 draws)."""
+
+    def random(self) -> float:
+        return 0.0
+
+
+def test_a_draw_of_exactly_zero_never_picks_a_masked_token() -> None:
+    logits = np.array([-np.inf, 1.0, 2.0])
+    assert sample(logits, SamplingParams(1.0), ZeroDraw()) == 1  # type: ignore[arg-type]
+    assert sample(np.array([3.0, 1.0]), SamplingParams(1.0), ZeroDraw(), banned=0) == 1  # type: ignore[arg-type]
