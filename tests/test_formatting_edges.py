@@ -54,7 +54,7 @@ def test_pages_break_at_a_stanza_then_a_line_then_a_word_in_their_second_half() 
     assert split_pages(text, 100)[0] == "a" * 40 + "\n\n" + "b" * 58
     # a text of exactly the limit is one page, breaks or not
     assert split_pages("x" * 100, 100) == ["x" * 100]
-    assert split_pages("a" * 49 + " " + "b" * 50, 100) == ["a" * 49 + " " + "b" * 50]
+    assert split_pages("a" * 60 + " " + "b" * 39, 100) == ["a" * 60 + " " + "b" * 39]
     # a break right at the limit is used: the page is full
     assert split_pages("a" * 99 + " " + "b" * 5, 100) == ["a" * 99, "b" * 5]
 
