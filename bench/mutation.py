@@ -7,8 +7,8 @@ Runs mutmut (configured in pyproject.toml ``[tool.mutmut]``) from the repository
 small change mutmut makes to those modules ("mutant") is run against the unit tests that cover
 the changed function, and should make one of them fail. Prints per module the score, killed /
 (total - skipped), where a timeout counts as killed (the tests noticed the change), and the
-names of the survivors (``mutmut show NAME`` prints a survivor's diff). Not part of CI: about
-an hour on 2 cores. The tiny test models are trained once here, not once per test session.
+names of the survivors (``mutmut show NAME`` prints a survivor's diff). Not part of CI: it
+takes tens of minutes. The tiny test models are trained once here, not once per test session.
 """
 
 from __future__ import annotations
