@@ -19,15 +19,13 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
 from onnx import numpy_helper
 from safetensors.torch import load_file
 
 from bot.engine.contract import MetadataError, ModelMetadata, SpecialTokens, load_metadata
 from training.models import LSTMLanguageModel, build_model
-
-PARITY_TOLERANCE = 1e-4
+from training.parity import check_parity, within_tolerance
 
 
 class InitError(RuntimeError):
@@ -91,18 +89,6 @@ def model_for(meta: ModelMetadata, vocab_size: int, dropout: float) -> LSTMLangu
     )
 
 
-def check_against_onnx(model: LSTMLanguageModel, onnx_path: Path) -> float:
-    """Max abs logit difference between the imported weights and onnxruntime."""
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    tokens = torch.arange(12).remainder(model.vocab_size).reshape(2, 6)
-    h, c = model.initial_state(2)
-    feeds = {"tokens": tokens.numpy(), "h": h.numpy(), "c": c.numpy()}
-    expected = session.run(["logits"], feeds)[0]
-    with torch.no_grad():
-        logits, _ = model.eval()(tokens, (h, c))
-    return float(np.abs(logits[:, -1].numpy() - expected).max())
-
-
 def load_shipped(json_path: Path) -> Shipped:
     """The shipped model's metadata and float weights (safetensors beside it, else ONNX)."""
     try:
@@ -119,8 +105,8 @@ def load_shipped(json_path: Path) -> Shipped:
         model.load_state_dict(weights)
     except RuntimeError as exc:
         raise InitError(f"{onnx_path}: weights do not fit {json_path.name}: {exc}") from None
-    difference = check_against_onnx(model, onnx_path)
-    if not difference < PARITY_TOLERANCE:
+    difference = check_parity(model.eval(), onnx_path)
+    if not within_tolerance(difference):
         raise InitError(f"{onnx_path}: imported weights differ from ONNX by {difference:.1e}")
     return Shipped(meta, weights, onnx_path)
 
