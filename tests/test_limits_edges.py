@@ -14,14 +14,7 @@ from bot.discord.limits import (
     ShuttingDown,
     UserBusy,
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.test_limits import Clock
 
 
 @pytest.mark.parametrize(
