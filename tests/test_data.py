@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from training.data import (
     encode_documents,
     is_prose_like,
     load_corpus,
+    read_documents,
 )
 
 
@@ -42,6 +44,36 @@ def test_split_is_deterministic_and_document_disjoint(tmp_path: Path, kind: str,
     assert not train_ids & {id(d) for d in a.validation}
     assert a.validation and a.train
     assert len(a.sha256) == 64 and a.bytes > 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "writer"),
+    [("prose", write_prose), ("names", write_names), ("words", write_fables)],
+)
+def test_tail_is_the_end_of_the_file_order_and_leaves_the_random_split_alone(
+    tmp_path: Path, kind: str, writer
+) -> None:
+    path = writer(tmp_path)
+    plain = load_corpus(kind, path, seed=7, validation_fraction=0.2)
+    cut = load_corpus(kind, path, seed=7, validation_fraction=0.2, tail_fraction=0.25)
+    texts = lambda docs: [d.text for d in docs]  # noqa: E731
+    assert texts(cut.validation) == texts(plain.validation)  # same random held-out documents
+    assert cut.tail and not set(texts(cut.tail)) & set(texts(cut.train))
+    assert sorted(texts(cut.train) + texts(cut.tail)) == sorted(texts(plain.train))
+    order = read_documents(kind, sorted(path.glob("*.txt")), Counter())  # file order
+    for style in {d.style for d in order}:
+        rest = [d.text for d in order if d.style == style and d.text not in texts(plain.validation)]
+        tail = [d.text for d in cut.tail if d.style == style]
+        assert tail and rest[-len(tail) :] == tail, style  # the end of that style's file order
+        share = sum(map(len, tail)) / sum(map(len, rest))
+        assert 0.1 < share < 0.5, (style, share)
+    assert cut.documents == plain.documents
+
+
+def test_no_tail_unless_asked_and_too_few_documents_refused(tmp_path: Path) -> None:
+    assert load_corpus("prose", write_prose(tmp_path / "a")).tail == []
+    with pytest.raises(CorpusError, match="at least 3 documents"):
+        load_corpus("prose", write_prose(tmp_path / "b", stories=2), tail_fraction=0.1)
 
 
 def test_names_are_held_out_per_style_and_cleaned(tmp_path: Path) -> None:

@@ -16,8 +16,10 @@ import pytest
 
 from bot.engine.bundle import ModelBundle
 from bot.engine.ngrams import ngram_hashes, words_for_ngrams
+from tests.tiny_corpora import TINY_TAILS
 from training import eval_stats, evaluate, model_card
-from training.data import Corpus, Document
+from training.data import Corpus, Document, encode_documents
+from training.eval_loss import load_training_corpus
 from training.evaluate import EvaluationError, Options
 
 MODELS = ("fables", "lovecraft", "names", "poems")
@@ -87,6 +89,26 @@ def test_heldout_loss_through_ort_matches_the_trainer(reports: Path, tiny_models
         )
         assert held["bits_per_token"] == pytest.approx(held["nats_per_token"] / np.log(2))
         assert held["tokens"] == meta["corpus"]["validation_tokens"]
+
+
+def test_contiguous_tail_measured_where_the_model_was_trained_with_one(
+    reports: Path, tiny_models_dir: Path
+) -> None:
+    for name in MODELS:
+        report = load(reports, name)
+        tail = report["heldout_tail"]
+        if name not in TINY_TAILS:
+            assert tail is None, name
+            continue
+        bundle = ModelBundle.load(tiny_models_dir / f"{name}.json")
+        corpus = load_training_corpus(bundle)
+        stream = encode_documents(corpus.tail, list(bundle.meta.vocab), bundle.meta.special_tokens)
+        assert tail["documents"] == len(corpus.tail) >= 1
+        assert tail["tokens"] == stream.size
+        assert tail["fraction"] == TINY_TAILS[name]
+        assert 0 < tail["nats_per_token"] < np.log(len(bundle.meta.vocab))
+        assert tail["nats_per_token"] != pytest.approx(report["heldout"]["nats_per_token"])
+        assert tail["bits_per_token"] == pytest.approx(tail["nats_per_token"] / np.log(2))
 
 
 def test_text_reports_hold_every_statistic(reports: Path) -> None:
@@ -402,6 +424,15 @@ def test_card_fills_every_field(card: Path, reports: Path) -> None:
     assert "english.txt: **Licence:** none needed." in by_model["names"]
     assert "the fox's own" in by_model["fables"]
     assert "not measured" in by_model["lovecraft"]  # the 2x100 baseline was not run
+    for name, body in by_model.items():  # the contiguous tail, where there is one
+        tail = load(reports, name)["heldout_tail"]
+        assert ("same model, contiguous tail" in body) == (tail is not None), name
+        if tail is not None:
+            assert f"| {tail['nats_per_token']:.3f} |" in body
+            assert f"Contiguous tail: the last {tail['fraction']:.0%}" in body
+    summary = text.split("\n## ")[0]
+    fables_row = next(line for line in summary.splitlines() if line.startswith("| fables |"))
+    assert f"| {load(reports, 'fables')['heldout_tail']['nats_per_token']:.3f} |" in fables_row
 
 
 def test_card_pictures_are_copied_and_small(card: Path) -> None:

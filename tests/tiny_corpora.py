@@ -131,6 +131,7 @@ def write_fables(root: Path, fables: int = 12, seed: int = 0) -> Path:
     return folder
 
 
+TINY_TAILS = {"fables": 0.1}  # models trained with a contiguous held-out tail (tail_fraction)
 TINY_MODELS = {  # model name -> (corpus kind, corpus writer, epochs)
     "lovecraft": ("prose", write_prose, 3.0),
     "poems": ("poems", write_poems, 3.0),
@@ -153,6 +154,7 @@ def build_tiny_models(root: Path) -> Path:
             corpus_kind=kind,
             corpus_path=str(writer(corpora)),
             validation_fraction=0.2,
+            tail_fraction=TINY_TAILS.get(name, 0.0),
             embedding_size=16,
             hidden_size=32,
             layers=2,

@@ -28,6 +28,9 @@ class TrainConfig:
     corpora_root: str = ""  # tried first for a relative corpus_path; else $LSTM_CORPORA_ROOT
     corpus_pattern: str = "*.txt"
     validation_fraction: float = 0.1
+    # share of the characters cut from the end (file order, per style) as a contiguous test
+    # tail, reported beside the random split and never trained on; 0 = none
+    tail_fraction: float = 0.0
     split_seed: int = 1234
     min_count: int = 1  # word level: rarer words become <unk>
     # model

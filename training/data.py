@@ -60,10 +60,12 @@ class Corpus:
     train: list[Document]
     validation: list[Document]
     dropped: dict[str, int] = field(default_factory=dict)  # reason -> count
+    # the contiguous held-out tail (tail_fraction): never trained on, never used to pick a model
+    tail: list[Document] = field(default_factory=list)
 
     @property
     def documents(self) -> int:
-        return len(self.train) + len(self.validation)
+        return len(self.train) + len(self.validation) + len(self.tail)
 
     @property
     def styles(self) -> list[str]:
@@ -195,6 +197,34 @@ def split_documents(
     return train, validation
 
 
+def split_tail(docs: list[Document], tail_fraction: float) -> tuple[list[Document], list[Document]]:
+    """Cut off the last ``tail_fraction`` of each style's characters, in file order.
+
+    A random-document split can flatter a model (the issue-12 finding): held-out documents sit
+    between training documents of the same collection. The tail is whole documents from the
+    end of the file order, so it measures text further from anything trained on. A style
+    with two or more documents keeps at least one in the head and gives at least one to the
+    tail.
+    """
+    if tail_fraction <= 0:
+        return docs, []
+    groups: dict[str | None, list[Document]] = {}
+    for doc in docs:
+        groups.setdefault(doc.style, []).append(doc)
+    head: list[Document] = []
+    tail: list[Document] = []
+    for group in groups.values():
+        limit = sum(len(d.text) for d in group) * (1 - tail_fraction)
+        cut, kept = 0, 0
+        while cut < len(group) and kept + len(group[cut].text) <= limit:
+            kept += len(group[cut].text)
+            cut += 1
+        cut = max(1, min(cut, len(group) - 1))
+        head.extend(group[:cut])
+        tail.extend(group[cut:])
+    return head, tail
+
+
 def load_corpus(
     kind: str,
     path: Path | str,
@@ -203,6 +233,7 @@ def load_corpus(
     pattern: str = "*.txt",
     validation_fraction: float = 0.1,
     seed: int = 1234,
+    tail_fraction: float = 0.0,
 ) -> Corpus:
     """Read, clean and split a corpus; raises CorpusError with the file on bad input."""
     if kind not in CORPUS_KINDS:
@@ -213,11 +244,20 @@ def load_corpus(
     docs = read_documents(kind, files, dropped)
     if not docs:
         raise CorpusError(f"{path}: corpus is empty after cleaning (kind {kind})")
-    if len(docs) < 2:
-        raise CorpusError(f"{path}: needs at least 2 documents to hold one out, found 1")
+    needed = 3 if tail_fraction > 0 else 2
+    if len(docs) < needed:
+        raise CorpusError(
+            f"{path}: needs at least {needed} documents to hold some out, found {len(docs)}"
+        )
+    # the random split first, so a tail leaves the validation documents as they were; the tail
+    # is then the end (file order) of what is left, taken out of training
     train, validation = split_documents(docs, validation_fraction, seed)
+    held_out = {id(doc) for doc in validation}
+    _, tail = split_tail([d for d in docs if id(d) not in held_out], tail_fraction)
+    in_tail = {id(doc) for doc in tail}
+    train = [doc for doc in train if id(doc) not in in_tail]
     size, sha = _digest(files)
-    return Corpus(name or path.stem, kind, files, size, sha, train, validation, dict(dropped))
+    return Corpus(name or path.stem, kind, files, size, sha, train, validation, dict(dropped), tail)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ def load_training_corpus(bundle: ModelBundle) -> Corpus:
             pattern=config.get("corpus_pattern", "*.txt"),
             validation_fraction=config["validation_fraction"],
             seed=config["split_seed"],
+            tail_fraction=config.get("tail_fraction", 0.0),
         )
     except (CorpusError, KeyError) as exc:
         raise EvaluationError(

@@ -267,6 +267,24 @@ def model_summary(bundle: ModelBundle) -> dict[str, Any]:
     }
 
 
+def tail_loss(
+    bundle: ModelBundle, corpus: Corpus, rows: int, progress: bool
+) -> dict[str, Any] | None:
+    """Loss on the contiguous tail (``tail_fraction``), or None for a model trained without."""
+    if not corpus.tail:
+        return None
+    meta = bundle.meta
+    stream = encode_documents(corpus.tail, list(meta.vocab), meta.special_tokens)
+    nats = heldout_loss(bundle, stream, min(rows, max(1, stream.size // 2)), progress)
+    return {
+        "nats_per_token": nats,
+        "bits_per_token": metrics.nats_to_bits(nats),
+        "tokens": int(stream.size),
+        "documents": len(corpus.tail),
+        "fraction": bundle.meta.training.config["tail_fraction"],
+    }
+
+
 def evaluate_model(json_path: Path, options: Options) -> dict[str, Any]:
     """Evaluate one exported model; writes OUT/NAME.json and pictures, returns the report."""
     started = time.monotonic()
@@ -305,6 +323,7 @@ def evaluate_model(json_path: Path, options: Options) -> dict[str, Any]:
             "documents": len(corpus.validation),
             "training_reported_nats": bundle.meta.training.validation_loss_nats,
         },
+        "heldout_tail": tail_loss(bundle, corpus, rows, options.progress),
         "baselines": [
             {
                 "name": "bigram (Witten-Bell), training split",

@@ -133,10 +133,11 @@ def write_artefacts(name: str, checkpoint: dict[str, Any], out_dir: Path) -> dic
         pattern=config["corpus_pattern"],
         validation_fraction=config["validation_fraction"],
         seed=config["split_seed"],
+        tail_fraction=config.get("tail_fraction", 0.0),
     )
     if corpus.sha256 != checkpoint["corpus"]["sha256"]:
         raise ExportError(f"{config['corpus_path']}: corpus changed since training (sha256)")
-    documents = corpus.train + corpus.validation
+    documents = corpus.train + corpus.validation + corpus.tail
     if kind == "names":
         names = sorted({doc.text for doc in documents})
         (out_dir / f"{name}.names.txt").write_text("\n".join(names) + "\n", "utf-8")

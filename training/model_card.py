@@ -213,6 +213,22 @@ def baseline_rows(
 # Sections
 
 
+def tail_rows(report: dict[str, Any]) -> list[list[str]]:
+    """The contiguous-tail row: text further from training than random held-out documents."""
+    tail = report.get("heldout_tail")
+    if not tail:
+        return []
+    return [
+        [
+            "same model, contiguous tail",
+            num(tail["nats_per_token"]),
+            num(tail["bits_per_token"]),
+            f"{tail['tokens']:,} tokens in {tail['documents']:,} document(s) from the end of "
+            "the corpus in file order",
+        ]
+    ]
+
+
 def int8_rows(meta: ModelMetadata, models_dir: Path) -> list[list[str]]:
     """The int8 copy's held-out loss beside fp32's, as the export's quality gate measured both."""
     q = meta.quantized.get("int8")
@@ -375,6 +391,13 @@ def model_section(
         f" held out): {corpus.train_documents:,} training / {corpus.validation_documents:,} "
         f"held-out documents, {corpus.train_tokens:,} / {corpus.validation_tokens:,} tokens."
     )
+    tail = report.get("heldout_tail")
+    if tail:
+        lines.append(
+            f"- Contiguous tail: the last {pct(tail['fraction'], 0)} of the remaining characters "
+            f"in file order ({tail['documents']:,} document(s), {tail['tokens']:,} tokens), "
+            "never trained on nor used to pick the checkpoint."
+        )
     if sources is None:
         lines.append("- Licence: no SOURCES.md found beside the corpus; check the data's origin.")
     else:
@@ -420,6 +443,7 @@ def model_section(
                 f"{held['tokens']:,} held-out tokens in {held['documents']:,} document(s); "
                 f"trainer reported {num(held['training_reported_nats'])}",
             ],
+            *tail_rows(report),
             *int8_rows(meta, models_dir),
             *baseline_rows(meta, report, baseline),
         ],
@@ -526,6 +550,9 @@ def summary_rows(entries: Sequence[tuple[ModelMetadata, dict[str, Any]]]) -> lis
                 serves(meta.name).split(":")[0],
                 f"{meta.architecture.parameters:,}",
                 num(report["heldout"]["nats_per_token"]),
+                num(report["heldout_tail"]["nats_per_token"])
+                if report.get("heldout_tail")
+                else "-",
                 num(bigram),
                 status,
             ]
@@ -573,7 +600,15 @@ def build_card(reports_dir: Path, out: Path, models_dir: Path, sources: Path | N
         "",
     ]
     lines += table(
-        ["model", "product", "parameters", "held-out nats/token", "bigram baseline", "targets"],
+        [
+            "model",
+            "product",
+            "parameters",
+            "held-out nats/token",
+            "contiguous tail",
+            "bigram baseline",
+            "targets",
+        ],
         summary_rows(entries),
     )
     for meta, report in entries:

@@ -77,6 +77,7 @@ def prepare_data(config: TrainConfig, shipped: Shipped | None = None) -> Dataset
         pattern=config.corpus_pattern,
         validation_fraction=config.validation_fraction,
         seed=config.split_seed,
+        tail_fraction=config.tail_fraction,
     )
     vocab, special = build_vocab(corpus, min_count=config.min_count)
     new_tokens: list[str] = []
