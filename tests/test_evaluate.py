@@ -242,17 +242,21 @@ def test_names_report_per_style(reports: Path) -> None:
 
 
 def test_names_figures_recomputed_from_the_samples(reports: Path, tiny_models_dir: Path) -> None:
-    """Novelty, duplicates and empty share at T=0.8, counted again from the same names."""
+    """Novelty, duplicates and empty share at T=0.8, counted again from the same names; the
+    names shown are those /name shows: finished, 2 to 12 characters, not in the exported
+    list, one script, opening as an exported name of the style does, distinct."""
     bundle = ModelBundle.load(tiny_models_dir / "names.json")
     corpus = evaluate.load_training_corpus(bundle)
     known = {doc.text.casefold() for doc in corpus.train + corpus.validation}
+    listed = set((tiny_models_dir / "names.names.txt").read_text("utf-8").split())
+    by_style = json.loads((tiny_models_dir / "names.names_by_style.json").read_text("utf-8"))
     tok = bundle.tokenizer
     report = load(reports, "names")
     rows = [row for row in report["temperatures"] if row["temperature"] == 0.8]
     assert len(rows) == 3
     for row in rows:
         style, count = row["style"], row["samples"]
-        ids, _ = evaluate.sample_batch(
+        ids, ended = evaluate.sample_batch(
             bundle,
             [[tok.eos_id, tok.style_id(style)]] * count,
             evaluate.params_at(bundle, 0.8),
@@ -261,7 +265,8 @@ def test_names_figures_recomputed_from_the_samples(reports: Path, tiny_models_di
             desc="",
             progress=False,
         )
-        names = [name for name in (tok.decode(s).strip() for s in ids) if name]
+        decoded = [tok.decode(s).strip() for s in ids]
+        names = [name for name in decoded if name]
         assert names[: len(report["examples"]["0.8"][style])] == report["examples"]["0.8"][style]
         assert row["empty_share"] == pytest.approx(1 - len(names) / count)
         novel = sum(name.casefold() not in known for name in names)
@@ -277,8 +282,13 @@ def test_names_figures_recomputed_from_the_samples(reports: Path, tiny_models_di
             openings = {opening(t) for t in names_of if len(t) >= 2}
             return sum(opening(n) not in openings for n in judged) / len(judged)
 
-        plausible = [n for n in names if len(n) < 2 or not odd_share([n], list(known))]
-        shown = list(dict.fromkeys(n.casefold() for n in plausible if n.casefold() not in known))
+        def mixed(name: str) -> bool:
+            return len({"\u3400" <= ch <= "\u9fff" for ch in name if ch.isalpha()}) > 1
+
+        candidates = [n for n, done in zip(decoded, ended, strict=True) if done]
+        plausible = [n for n in candidates if 2 <= len(n) <= 12 and not mixed(n)]
+        plausible = [n for n in plausible if not odd_share([n], by_style[style])]
+        shown = list(dict.fromkeys(n.casefold() for n in plausible if n.casefold() not in listed))
         assert (row["shown"], row["shown_novelty"], row["shown_duplicates"]) == (len(shown), 1, 0)
         assert row["implausible_openings"] == pytest.approx(odd_share(names, train))
         assert row["shown_implausible_openings"] == pytest.approx(odd_share(shown, train))

@@ -70,14 +70,23 @@ def test_parity_holds_and_a_broken_model_fails(
     assert not (tmp_path / "out" / "broken.json").exists()
 
 
-def test_names_artefact_lists_every_training_name(tmp_path: Path) -> None:
+def test_names_artefacts_list_every_name_and_its_style(tmp_path: Path) -> None:
+    """Every name of the corpus, the held-out tail's too: in one list, and by style."""
     corpus = write_names(tmp_path / "corpus")
-    config = tiny_config(tmp_path, corpus_kind="names", corpus_path=str(corpus), epochs=2.0)
+    config = tiny_config(
+        tmp_path, corpus_kind="names", corpus_path=str(corpus), epochs=2.0, tail_fraction=0.1
+    )
     meta = export(train(config), "names", tmp_path / "out")
     assert set(meta.special_tokens.styles) == {"english", "jinyong", "gulong"}
     listed = (tmp_path / "out" / meta.artefacts["training_names"]).read_text("utf-8").split()
-    source = {n for f in corpus.glob("*.txt") for n in f.read_text("utf-8").split()}
-    assert set(listed) == source
+    source = {f.stem: set(f.read_text("utf-8").split()) for f in corpus.glob("*.txt")}
+    assert set(listed) == set().union(*source.values())
+    by_style = json.loads((tmp_path / "out" / meta.artefacts["names_by_style"]).read_text("utf-8"))
+    assert {style: set(names) for style, names in by_style.items()} == source
+    assert all(names == sorted(names) for names in by_style.values())
+    assert ModelBundle.load(tmp_path / "out" / "names.json").names_by_style == {
+        style: frozenset(names) for style, names in source.items()
+    }
 
 
 def test_poem_artefact_scores_copied_text_as_unoriginal(tmp_path: Path) -> None:

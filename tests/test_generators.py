@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from bot.engine.engine import Engine
+from bot.engine.name_filter import mixes_scripts
 from bot.engine.ngrams import ngram_hashes, originality, words_for_ngrams
 from bot.generators import GENERATORS, collect, start
 from bot.generators.base import Busy, Generation, GenerationResult, InvalidRequest, UnknownModel
 from bot.generators.common import Ending
-from bot.generators.names import mixes_scripts
 from bot.generators.poem import PoemFormatter
 from bot.products import BUILTIN, KINDS, Product, model_product
 

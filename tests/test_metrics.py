@@ -95,12 +95,6 @@ def test_novelty_and_duplicates() -> None:
     assert metrics.duplicate_rate([]) is None
 
 
-def test_shown_names_are_what_the_name_filter_lets_through() -> None:
-    batch = ["Ashley", "mary", "ashley", "Zorn", "MARY", "zorn", "Quill"]
-    assert metrics.shown_names(batch, {"Mary", "bob"}) == ["Ashley", "Zorn", "Quill"]
-    assert metrics.shown_names([], {"x"}) == []
-
-
 def test_implausible_openings_judge_the_first_two_letters() -> None:
     training = ["ashley", "ann", "sharon", "x"]
     assert metrics.implausible_opening_share(["sshley", "Ashlyn", "shane", "y"], training) == (

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from bot.engine.engine import Engine
+from bot.engine.name_filter import mixes_scripts
 from bot.engine.sampling import SamplingParams
 from bot.generators import collect
 from bot.generators.base import Busy, GenerationResult, InvalidRequest
-from bot.generators.names import mixes_scripts, names
+from bot.generators.names import names
 
 GIVE_UP = r"try other options or a higher temperature\.$"
 

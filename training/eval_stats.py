@@ -17,10 +17,11 @@ import numpy as np
 from tqdm import tqdm
 
 from bot.engine.bundle import ModelBundle
+from bot.engine.name_filter import NameFilter
 from bot.engine.ngrams import ngram_hashes, words_for_ngrams
 from bot.engine.sampling import SamplingParams, next_tokens
 from bot.engine.tokenizer import split_words
-from bot.products import kind_for
+from bot.products import KINDS, kind_for
 from training import metrics
 from training.data import Corpus
 from training.eval_loss import EvaluationError
@@ -98,6 +99,18 @@ def params_at(bundle: ModelBundle, temperature: float) -> SamplingParams:
         top_k=meta.sampling.top_k,
         top_p=meta.sampling.top_p,
         repeat_limit=kind_for(meta.level, meta.corpus.kind).repeat_limit,
+    )
+
+
+def shown_filter(bundle: ModelBundle, style: str) -> NameFilter:
+    """/name's filter at its default options, on the lists the bot reads from the model
+    folder: the exported names (novelty) and the openings of the style's names."""
+    kind = KINDS["names"]
+    return NameFilter(
+        kind.option("min").default,
+        kind.option("max").default,
+        known=bundle.training_names or frozenset(),
+        openings=bundle.name_openings(style),
     )
 
 

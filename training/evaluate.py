@@ -60,6 +60,7 @@ from training.eval_stats import (
     poem_statistics,
     prose_prompts,
     sample_batch,
+    shown_filter,
     statistics_of,
     story_seeds,
     story_statistics,
@@ -201,8 +202,8 @@ def evaluate_names(
             names = [tokenizer.decode(s).strip() for s in ids]
             nonempty = [n for n in names if n]
             lengths = [len(n) for n in nonempty]
-            plausible = metrics.plausible_names(nonempty, known)
-            shown = metrics.shown_names(plausible, known)  # what /name lets through
+            finished = (n for n, done in zip(names, ended, strict=True) if done)
+            shown = shown_filter(bundle, style).shown(finished)  # what /name lets through
             bins = max(max_len, max(lengths, default=1))
             rows.append(
                 {

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import os
 import shutil
@@ -116,7 +117,8 @@ def export_onnx(model: LSTMLanguageModel, path: Path) -> None:
 
 
 def write_artefacts(name: str, checkpoint: dict[str, Any], out_dir: Path) -> dict[str, str]:
-    """Side files the generators need: training names (novelty) and poem 4-gram hashes."""
+    """Side files the generators need: training names (novelty), the names of each style
+    (plausible openings) and poem 4-gram hashes."""
     config = checkpoint["config"]
     kind = config["corpus_kind"]
     artefacts: dict[str, str] = {}
@@ -142,6 +144,13 @@ def write_artefacts(name: str, checkpoint: dict[str, Any], out_dir: Path) -> dic
         names = sorted({doc.text for doc in documents})
         (out_dir / f"{name}.names.txt").write_text("\n".join(names) + "\n", "utf-8")
         artefacts["training_names"] = f"{name}.names.txt"
+        by_style: dict[str, set[str]] = {}
+        for doc in documents:
+            by_style.setdefault(str(doc.style), set()).add(doc.text)
+        listed = {style: sorted(texts) for style, texts in sorted(by_style.items())}
+        text = json.dumps(listed, ensure_ascii=False, indent=0) + "\n"
+        (out_dir / f"{name}.names_by_style.json").write_text(text, "utf-8")
+        artefacts["names_by_style"] = f"{name}.names_by_style.json"
     else:
         hashes = np.unique(np.concatenate([ngram_hashes(doc.text) for doc in documents]))
         np.save(out_dir / f"{name}.4grams.npy", hashes.astype(np.uint64))

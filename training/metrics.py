@@ -20,6 +20,7 @@ from itertools import pairwise
 
 import numpy as np
 
+from bot.engine.name_filter import opening, openings_of
 from bot.engine.ngrams import ngram_hashes, words_for_ngrams
 
 LETTERS = string.ascii_lowercase
@@ -156,42 +157,15 @@ def duplicate_rate(names: Sequence[str]) -> float | None:
     return 1.0 - len(set(names)) / len(names)
 
 
-def shown_names(names: Sequence[str], known: set[str] | frozenset[str]) -> list[str]:
-    """What the bot's /name filter lets through: case-folded, new and distinct, in order."""
-    folded = {k.casefold() for k in known}
-    seen: set[str] = set()
-    shown = []
-    for name in names:
-        key = name.casefold()
-        if key not in folded and key not in seen:
-            seen.add(key)
-            shown.append(name)
-    return shown
-
-
-def _opening(name: str) -> str:
-    """A name's opening: its first two letters, or its first Han character (the surname's
-    first character: two Han characters are mostly a surname and a free given name)."""
-    first = name[:1]
-    han = "\u3400" <= first <= "\u9fff" or "\uf900" <= first <= "\ufaff"
-    return name.casefold()[: 1 if han else 2]
-
-
 def implausible_opening_share(names: Sequence[str], training: Iterable[str]) -> float | None:
-    """Share of names (of two or more characters) whose opening (:func:`_opening`) opens no
-    training name: "sshley" when no training name starts with "ss"."""
-    openings = {_opening(t) for t in training if len(t) >= 2}
-    judged = [_opening(n) for n in names if len(n) >= 2]
+    """Share of names (of two or more characters) whose opening
+    (:func:`bot.engine.name_filter.opening`) opens no training name: "sshley" when no
+    training name starts with "ss"."""
+    openings = openings_of(frozenset(training))
+    judged = [opening(n) for n in names if len(n) >= 2]
     if not judged:
         return None
     return sum(1 for o in judged if o not in openings) / len(judged)
-
-
-def plausible_names(names: Sequence[str], known: Iterable[str]) -> list[str]:
-    """``names`` less those whose opening (:func:`_opening`) opens no ``known`` name, as /name
-    drops them (``bot.generators.names.opening``); one-character names are not judged."""
-    openings = {_opening(k) for k in known if len(k) >= 2}
-    return [n for n in names if len(n) < 2 or _opening(n) in openings]
 
 
 def reinvented_share(

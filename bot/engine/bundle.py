@@ -8,6 +8,7 @@ hash mismatch, input/output names, ranks and sizes against the metadata) and rai
 from __future__ import annotations
 
 import hashlib
+import json
 from functools import cached_property
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from bot.engine.contract import (
     ModelMetadata,
 )
 from bot.engine.contract import load_metadata as _load_metadata
+from bot.engine.name_filter import openings_of
 from bot.engine.tokenizer import Tokenizer
 
 _EXPECTED_TYPES = {"tokens": "tensor(int64)", "h": "tensor(float)", "c": "tensor(float)"}
@@ -264,6 +266,32 @@ class ModelBundle:
             return None
         lines = path.read_text("utf-8").splitlines()
         return frozenset(line.strip().casefold() for line in lines if line.strip())
+
+    @cached_property
+    def names_by_style(self) -> dict[str, frozenset[str]] | None:
+        """The exported names of each style (case-folded); None if absent (a model exported
+        before the list was written)."""
+        path = self.artefact_path("names_by_style")
+        if path is None:
+            return None
+        try:
+            data = json.loads(path.read_text("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelLoadError(path, "not a JSON names list", str(exc)) from None
+        if not isinstance(data, dict) or not all(
+            isinstance(names, list) and all(isinstance(n, str) for n in names)
+            for names in data.values()
+        ):
+            raise ModelLoadError(path, "expected a JSON object of style -> list of names")
+        return {style: frozenset(n.casefold() for n in names) for style, names in data.items()}
+
+    def name_openings(self, style: str) -> frozenset[str]:
+        """The openings a new name of ``style`` may have: those of the style's exported names,
+        or of all the exported names for a model without the per-style list (or a style it
+        lacks); empty (nothing judged) without either list."""
+        by_style = self.names_by_style or {}
+        names = by_style.get(style, self.training_names)
+        return openings_of(names) if names is not None else frozenset()
 
     @cached_property
     def ngram_hashes(self) -> np.ndarray | None:

@@ -4,18 +4,19 @@ A name is sampled as the training data shows it: end-of-name token, style token,
 characters, end-of-name. Candidate ``i`` samples with seed ``(seed, i)`` and candidates are
 judged in index order, so the answer depends only on the options and the seed.
 
-Names are shown as people write them (``shown_case``: "o'brien" -> "O'Brien"), and a
-candidate whose opening no known name opens with ("sshley") is dropped (``opening``).
+Names are shown as people write them (``shown_case``: "o'brien" -> "O'Brien"). Which
+candidates are shown is ``bot.engine.name_filter``'s rule, which the evaluator applies too: a
+candidate opening as no known name of its style does ("sshley") is dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import re
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+from bot.engine.name_filter import NameFilter
 from bot.engine.sampling import SamplingParams
 from bot.generators.base import Busy, Generation, GenerationResult, InvalidRequest
 from bot.generators.common import (
@@ -91,65 +92,25 @@ def names(
     if known is None and not allow_known:
         notes.append("The training name list is missing, so novelty could not be checked.")
     start = [tokenizer.eos_id, tokenizer.style_id(style), *prefix_ids]
-    options = _Options(count, prefix, min_length, max_length, allow_known, known or frozenset())
+    name_filter = NameFilter(
+        min_length,
+        max_length,
+        known=frozenset() if allow_known or known is None else known,
+        openings=bundle.name_openings(style),
+        prefix=prefix,
+    )
+    options = _Options(count, allow_known, name_filter)
     return TextGeneration(_run(scheduler, start, params, seed, options, notes, style))
 
 
 class _Options:
-    def __init__(
-        self,
-        count: int,
-        prefix: str,
-        min_length: int,
-        max_length: int,
-        allow_known: bool,
-        known: frozenset[str],
-    ) -> None:
+    def __init__(self, count: int, allow_known: bool, name_filter: NameFilter) -> None:
         self.count = count
-        self.prefix = prefix
-        self.min_length = min_length
-        self.max_length = max_length
         self.allow_known = allow_known
-        self.known = known
-        self.openings = known_openings(known)
+        self.filter = name_filter
+        self.prefix = name_filter.prefix
+        self.max_length = name_filter.max_length
         self.max_tries = max(MIN_TRIES, TRIES_PER_NAME * count)
-
-    def rejects(self, name: str, seen: set[str]) -> bool:
-        key = name.casefold()
-        return (
-            not self.min_length <= len(name) <= self.max_length
-            or key in seen
-            or (not self.allow_known and key in self.known)
-            or mixes_scripts(name)
-            or self.implausible_opening(name)
-        )
-
-    def implausible_opening(self, name: str) -> bool:
-        """An opening that no known name opens with; judged on names of two or more
-        characters, and never when the asked-for starting letters already cover it."""
-        first = opening(name)
-        return (
-            bool(self.openings)
-            and len(name) >= 2
-            and len(self.prefix) < len(first)
-            and first not in self.openings
-        )
-
-
-def _is_cjk(ch: str) -> bool:
-    return "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
-
-
-def opening(name: str) -> str:
-    """A name's opening, case-folded: its first two letters, or its first Han character
-    (a surname's first character; the given name after it is free)."""
-    return name.casefold()[: 1 if _is_cjk(name[:1]) else 2]
-
-
-@functools.lru_cache(maxsize=8)
-def known_openings(known: frozenset[str]) -> frozenset[str]:
-    """The openings of the known names of two or more characters (built once per list)."""
-    return frozenset(opening(name) for name in known if len(name) >= 2)
 
 
 # A word's first letter; after a one-letter word and an apostrophe, the letter after it too.
@@ -163,16 +124,6 @@ def shown_case(name: str) -> str:
     if name != name.lower():
         return name
     return _WORD_START.sub(lambda m: "".join(g.upper() for g in m.groups() if g), name)
-
-
-def mixes_scripts(name: str) -> bool:
-    """True for a name mixing Han characters with letters of another script ("o忌").
-
-    One model serves every style; a slip between scripts is never a name in any of them.
-    Separators such as the middle dot in "纳斯尔丁·阿凡提" belong to neither script.
-    """
-    letters = [ch for ch in name if ch.isalpha()]
-    return len({_is_cjk(ch) for ch in letters}) > 1
 
 
 async def _candidate(stream: TokenStream, eos: int) -> list[int] | None:
@@ -227,7 +178,7 @@ async def _run(
             if ids is None:
                 continue
             name = options.prefix + tokenizer.decode(ids).strip()
-            if "\n" in name or options.rejects(name, seen):
+            if options.filter.rejects(name, seen):
                 continue
             seen.add(name.casefold())
             name = shown_case(name)

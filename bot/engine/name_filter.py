@@ -1,0 +1,90 @@
+"""Which sampled names /name shows: one rule, read by the names generator and the evaluator.
+
+A candidate is dropped when it is out of the asked-for lengths, repeats a shown name or a
+known one (case-folded), mixes Han characters with another script, or opens as no known name
+of its style does ("sshley"; :func:`opening`). The evaluator's "shown" figures apply this
+same filter, so the model card measures what users see.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+def is_han(ch: str) -> bool:
+    """A CJK unified ideograph (with extension A and the compatibility block)."""
+    return "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
+
+
+def opening(name: str) -> str:
+    """A name's opening, case-folded: its first two letters, or its first Han character
+    (a surname's first character; the given name after it is free)."""
+    return name.casefold()[: 1 if is_han(name[:1]) else 2]
+
+
+@functools.lru_cache(maxsize=16)
+def openings_of(names: frozenset[str]) -> frozenset[str]:
+    """The openings of the names of two or more characters (built once per list)."""
+    return frozenset(opening(name) for name in names if len(name) >= 2)
+
+
+def mixes_scripts(name: str) -> bool:
+    """True for a name mixing Han characters with letters of another script ("o忌").
+
+    One model serves every style; a slip between scripts is never a name in any of them.
+    Separators such as the middle dot in "纳斯尔丁·阿凡提" belong to neither script.
+    """
+    letters = [ch for ch in name if ch.isalpha()]
+    return len({is_han(ch) for ch in letters}) > 1
+
+
+@dataclass(frozen=True)
+class NameFilter:
+    """What /name lets through.
+
+    ``known``: case-folded names never shown as new (empty when known names are allowed or
+    the list is missing); ``openings``: the openings a shown name may have (empty: openings
+    are not judged); ``prefix``: the asked-for starting letters, whose opening is the user's
+    choice and never judged.
+    """
+
+    min_length: int
+    max_length: int
+    known: frozenset[str] = frozenset()
+    openings: frozenset[str] = frozenset()
+    prefix: str = ""
+
+    def rejects(self, name: str, seen: set[str]) -> bool:
+        """True if ``name`` is not shown after the case-folded names in ``seen``."""
+        key = name.casefold()
+        return (
+            not self.min_length <= len(name) <= self.max_length
+            or "\n" in name
+            or key in seen
+            or key in self.known
+            or mixes_scripts(name)
+            or self.implausible_opening(name)
+        )
+
+    def implausible_opening(self, name: str) -> bool:
+        """An opening no known name of the style opens with; judged on names of two or more
+        characters, and never when the asked-for starting letters already cover it."""
+        first = opening(name)
+        return (
+            bool(self.openings)
+            and len(name) >= 2
+            and len(self.prefix) < len(first)
+            and first not in self.openings
+        )
+
+    def shown(self, candidates: Iterable[str]) -> list[str]:
+        """The candidates /name would show, judged in order."""
+        seen: set[str] = set()
+        out = []
+        for name in candidates:
+            if not self.rejects(name, seen):
+                seen.add(name.casefold())
+                out.append(name)
+        return out
