@@ -17,9 +17,10 @@ import numpy as np
 from tqdm import tqdm
 
 from bot.engine.bundle import ModelBundle
+from bot.engine.decode import Row, generate
 from bot.engine.name_filter import NameFilter
 from bot.engine.ngrams import ngram_hashes, words_for_ngrams
-from bot.engine.sampling import SamplingParams, next_tokens
+from bot.engine.sampling import SamplingParams
 from bot.engine.tokenizer import split_words
 from bot.products import KINDS, kind_for
 from training import metrics
@@ -42,43 +43,22 @@ def sample_batch(
     desc: str,
     progress: bool,
 ) -> tuple[list[list[int]], list[bool]]:
-    """Sample one sequence per start (up to ``max_tokens`` each, stopping at EOS).
-
-    Each distinct start is primed once; then every step advances all unfinished rows in one
-    ORT call. Returns the sampled ids (EOS excluded) and whether each row reached EOS.
-    """
+    """Sample one sequence per start (up to ``max_tokens`` each, stopping at EOS) with the
+    bot's own loop (``bot.engine.decode``): sample ``i`` is the token stream the scheduler
+    serves for ``starts[i]``, ``params``, ``rngs[i]`` and an EOS stop. Returns the sampled
+    ids (EOS excluded) and whether each row reached EOS."""
     eos = bundle.tokenizer.eos_id
-    never = bundle.never_sampled
-    primed: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    for start in {tuple(s) for s in starts}:
-        h0, c0 = bundle.initial_state(1)
-        primed[start] = bundle.run(np.asarray([start], np.int64), h0, c0)
-    logits = np.concatenate([primed[tuple(s)][0] for s in starts])
-    h = np.concatenate([primed[tuple(s)][1] for s in starts], axis=1)
-    c = np.concatenate([primed[tuple(s)][2] for s in starts], axis=1)
-    out: list[list[int]] = [[] for _ in starts]
-    ended = [False] * len(starts)
-    active = np.arange(len(starts))
+    rows = [
+        Row(np.asarray(start, np.int64), params, rng, max_tokens, frozenset({eos}))
+        for start, rng in zip(starts, rngs, strict=True)
+    ]
     with tqdm(total=max_tokens, desc=desc, disable=not progress, leave=False) as bar:
-        for step in range(max_tokens):
-            # the scheduler's own step: mask, then each row's guard and generator
-            nxt = np.array(next_tokens(logits, never, [(params, rngs[i], out[i]) for i in active]))
-            for i, token in zip(active, nxt, strict=True):
-                if token == eos:
-                    ended[i] = True
-                else:
-                    out[i].append(int(token))
-            keep = nxt != eos
-            active, nxt = active[keep], nxt[keep]
-            bar.update(1)
-            if active.size == 0 or step == max_tokens - 1:
-                break
-            logits, h, c = bundle.run(
-                nxt[:, None].astype(np.int64),
-                np.ascontiguousarray(h[:, keep]),
-                np.ascontiguousarray(c[:, keep]),
-            )
-    return out, ended
+        generate(bundle, rows, on_step=bar.update)
+    ended = [row.history[-1] == eos for row in rows]
+    samples = [
+        row.history[:-1] if end else row.history for row, end in zip(rows, ended, strict=True)
+    ]
+    return samples, ended
 
 
 def make_rngs(

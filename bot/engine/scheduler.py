@@ -6,7 +6,8 @@ the loop for first and last tokens at once and otherwise at most every 5 ms. Bet
 the worker drops finished or cancelled requests and admits new ones; a new request's prompt
 is primed in one multi-step call (requests with equal prompt length are primed together),
 then it joins the batch. Each request samples with its own seeded RNG, so its tokens do not
-depend on its batch-mates (see ``tests/test_scheduler.py``).
+depend on its batch-mates (see ``tests/test_scheduler.py``). Priming, masking and sampling
+are ``bot.engine.decode``'s, the loop the evaluator draws the model card's samples with.
 
 A batched ORT call that raises is retried one sequence at a time, so only a request that
 fails on its own gets the error (a plain message; the ORT details ride along as its
@@ -22,13 +23,15 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
 from bot.engine.bundle import ModelBundle
+from bot.engine.decode import Row, drop_done, prime, step
 from bot.engine.errors import Busy, GenerationError, InvalidRequest
-from bot.engine.sampling import SamplingParams, next_tokens
+from bot.engine.sampling import SamplingParams
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +40,15 @@ WAKE_INTERVAL_S = 0.005  # a running stream's tokens reach its event loop at lea
 _END = object()  # queue sentinel: the stream finished normally
 
 
-@dataclass(eq=False)
-class _Sequence:
-    """Worker-side state of one request."""
+@dataclass(eq=False, kw_only=True)
+class _Sequence(Row):
+    """Worker-side state of one request: a row of the shared sampling loop, and its stream.
+    ``finished``: it left (or must leave) the batch."""
 
-    prompt: np.ndarray
-    params: SamplingParams
-    rng: np.random.Generator
-    max_tokens: int
-    stop_ids: frozenset[int]
     stream: TokenStream
-    history: list[int] = field(default_factory=list)
-    finished: bool = False  # worker-side: left (or must leave) the batch
+
+    def done(self) -> bool:
+        return self.finished or self.stream.cancelled
 
 
 class TokenStream:
@@ -148,7 +148,7 @@ class Scheduler:
             raise ValueError(f"prompt token ids must be in [0, {vocab})")
         stream = TokenStream(self, asyncio.get_running_loop())
         seq = _Sequence(
-            ids, params, np.random.default_rng(seed), max_tokens, frozenset(stop_ids), stream
+            ids, params, np.random.default_rng(seed), max_tokens, frozenset(stop_ids), stream=stream
         )
         with self._lock:
             if self._closed:
@@ -196,37 +196,32 @@ class Scheduler:
                     leftovers = active + list(self._pending)
                     self._pending.clear()
                     break
-                keep = [i for i, s in enumerate(active) if not (s.finished or s.stream.cancelled)]
+                keep = [i for i, s in enumerate(active) if not s.done()]
                 joining: list[_Sequence] = []
                 while self._pending and len(keep) + len(joining) < self.max_batch:
                     seq = self._pending.popleft()
                     if not seq.stream.cancelled:
                         joining.append(seq)
             out: dict[asyncio.AbstractEventLoop, list[tuple[TokenStream, list[object]]]] = {}
+            run_rows = partial(self._run_isolated, out=out)
             try:
                 if len(keep) != len(active):
                     active = [active[i] for i in keep]
                     h, c = h[:, keep], c[:, keep]
                 if joining:
-                    new_h, new_c = self._prime(joining, out)
-                    live = [i for i, s in enumerate(joining) if not s.finished]
-                    joined = [joining[i] for i in live]
+                    new_h, new_c, sampled = prime(run_rows, self.bundle, joining)
+                    self._deliver(sampled, out)
+                    joined, new_h, new_c = drop_done(joining, new_h, new_c)
                     if active:
                         active += joined
-                        h = np.concatenate([h, new_h[:, live]], axis=1)
-                        c = np.concatenate([c, new_c[:, live]], axis=1)
+                        h = np.concatenate([h, new_h], axis=1)
+                        c = np.concatenate([c, new_c], axis=1)
                     else:
-                        active, h, c = joined, new_h[:, live], new_c[:, live]
+                        active, h, c = joined, new_h, new_c
                 if active:
-                    tokens = np.array([[s.history[-1]] for s in active], dtype=np.int64)
-                    ran, logits, h, c = self._run_isolated(active, tokens, h, c, out)
-                    if len(ran) != len(active):
-                        active = [active[i] for i in ran]
-                    self._sample_all(active, logits, out)
-                    alive = [i for i, s in enumerate(active) if not s.finished]
-                    if len(alive) != len(active):
-                        active = [active[i] for i in alive]
-                        h, c = h[:, alive], c[:, alive]
+                    active, h, c, sampled = step(run_rows, self.bundle.never_sampled, active, h, c)
+                    self._deliver(sampled, out)
+                    active, h, c = drop_done(active, h, c)
             except Exception as exc:  # a bug outside the ORT calls must not kill the worker
                 log.exception("%s scheduler step failed", self.bundle.name)
                 for seq in active + joining:
@@ -242,34 +237,13 @@ class Scheduler:
         self.steps += 1
         self.max_batch_seen = max(self.max_batch_seen, batch)
 
-    def _prime(self, joining: list[_Sequence], out: dict) -> tuple[np.ndarray, np.ndarray]:
-        """Run each joining prompt in one call (equal lengths share a call); sample token 1."""
-        layers, hidden = (
-            self.bundle.meta.architecture.layers,
-            self.bundle.meta.architecture.hidden_size,
-        )
-        h = np.zeros((layers, len(joining), hidden), np.float32)
-        c = np.zeros_like(h)
-        by_length: dict[int, list[int]] = {}
-        for i, seq in enumerate(joining):
-            by_length.setdefault(len(seq.prompt), []).append(i)
-        for indices in by_length.values():
-            group = [joining[i] for i in indices]
-            tokens = np.stack([seq.prompt for seq in group])
-            h0, c0 = self.bundle.initial_state(len(indices))
-            ran, logits, h_out, c_out = self._run_isolated(group, tokens, h0, c0, out)
-            primed = [indices[i] for i in ran]
-            h[:, primed], c[:, primed] = h_out, c_out
-            self._sample_all([joining[i] for i in primed], logits, out)
-        return h, c
-
     def _run_isolated(
         self, seqs: list[_Sequence], tokens: np.ndarray, h: np.ndarray, c: np.ndarray, out: dict
     ) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray]:
-        """One ORT call for ``seqs``; if it raises, one call per sequence, and only those that
-        fail alone are finished with the error. Returns the indices that ran and their
-        (logits, h, c). ORT gives a row the same bits at any batch size, so the survivors'
-        tokens are unchanged."""
+        """The scheduler's ``RunRows``: one ORT call for ``seqs``; if it raises, one call per
+        sequence, and only those that fail alone are finished with the error. Returns the
+        indices that ran and their (logits, h, c). ORT gives a row the same bits at any batch
+        size, so the survivors' tokens are unchanged."""
         try:
             logits, h_out, c_out = self.bundle.run(
                 tokens, np.ascontiguousarray(h), np.ascontiguousarray(c)
@@ -320,24 +294,12 @@ class Scheduler:
         error.__cause__ = cause
         return error
 
-    def _sample_all(self, seqs: list[_Sequence], logits: np.ndarray, out: dict) -> None:
-        live: list[int] = []
-        for i, seq in enumerate(seqs):
-            if seq.stream.cancelled:
-                seq.finished = True
-            else:
-                live.append(i)
-        if len(live) != len(seqs):
-            seqs, logits = [seqs[i] for i in live], logits[live]
-        tokens = next_tokens(  # masks ``logits`` in place: this step's own output (or a copy)
-            logits, self.bundle.never_sampled, [(s.params, s.rng, s.history) for s in seqs]
-        )
-        for seq, token in zip(seqs, tokens, strict=True):
-            seq.history.append(token)
-            items: list[object] = [token]
-            if token in seq.stop_ids or len(seq.history) >= seq.max_tokens:
+    def _deliver(self, sampled: list[_Sequence], out: dict) -> None:
+        """Queue each sampled token for its stream; a finished one also ends the stream."""
+        for seq in sampled:
+            items: list[object] = [seq.history[-1]]
+            if seq.finished:
                 items.append(_END)
-                seq.finished = True
                 self._release(seq.stream)
             out.setdefault(seq.stream.loop, []).append((seq.stream, items))
 
