@@ -18,6 +18,8 @@ ACTIONS: dict[str, tuple[str, discord.ButtonStyle]] = {
     "delete": ("Delete", discord.ButtonStyle.danger),
 }
 TEMPLATE = r"lstm:(?P<action>reroll|continue|delete):(?P<request>[0-9]{1,20})"
+# the request-row parameter that lists a finished reply's message ids, first part first
+MESSAGES_PARAM = "messages"
 
 
 class ReplyButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMPLATE):

@@ -3,8 +3,9 @@
 - **Reroll**: the same options with a new seed, as a new reply.
 - **Continue** (prose and story kinds): the model is primed with the reply's text (its state
   is rebuilt from it) and writes more into a new reply.
-- **Delete**: the requester, or a member who may manage messages, deletes the message the
-  buttons are on; anyone else gets a polite private refusal.
+- **Delete**: the requester, or a member who may manage messages, deletes the whole reply:
+  every message of it (their ids are kept in the request's row), the one the buttons are on
+  last; a part someone already deleted is skipped. Anyone else gets a polite private refusal.
 
 A press is a request like a command: refused while the bot shuts down, subject to the same
 cooldown and concurrency limits, logged as a row whose ``parent_id`` is the reply's request.
@@ -14,12 +15,14 @@ private explanation; after ``buttons_expire_s`` a press disables the message's b
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 from typing import TYPE_CHECKING
 
 import discord
 
-from bot.discord.buttons import disabled_view
+from bot.discord.buttons import MESSAGES_PARAM, disabled_view
 from bot.discord.limits import Refused, ShuttingDown
 from bot.discord.produce import WRITE, produce, products_of, write_product
 from bot.products import Product
@@ -28,8 +31,10 @@ if TYPE_CHECKING:
     from bot.discord.bot import LSTMBotBase
     from bot.storage import RequestRow
 
+log = logging.getLogger(__name__)
+
 # the request-row parameters that a press does not pass on
-NOT_REPLAYED = frozenset({"seed", "button", "members"})
+NOT_REPLAYED = frozenset({"seed", "button", "members", MESSAGES_PARAM})
 
 EXPIRED = "These buttons have expired; run the command again for a new reply."
 GONE = "This reply's record is gone (it was pruned or forgotten), so its buttons no longer work."
@@ -37,6 +42,10 @@ NOT_KEPT = "This bot does not keep the text of replies, so this one cannot be ru
 NOT_YOURS = (
     "Sorry, only the person who asked for this reply (or someone who can manage messages "
     "here) can delete it."
+)
+PARTS_LEFT = (
+    "I deleted this part of the reply, but I cannot reach its other parts here; "
+    "please delete them yourself."
 )
 
 
@@ -84,8 +93,32 @@ async def _delete(bot: LSTMBotBase, interaction: discord.Interaction, parent: Re
     if parent.user_id != interaction.user.id and not interaction.permissions.manage_messages:
         raise Stale(NOT_YOURS)
     await interaction.response.defer()  # acknowledges the press on the message itself
-    await interaction.delete_original_response()  # the message the buttons are on
+    pressed = interaction.message.id if interaction.message is not None else None
+    parts = [int(i) for i in parent.params.get(MESSAGES_PARAM) or () if int(i) != pressed]
+    left = [i for i in parts if not await _delete_part(interaction, i)]
+    # the message the buttons are on goes last: a press that fails midway can be repeated
+    with contextlib.suppress(discord.NotFound):
+        await interaction.delete_original_response()
+    if left:
+        await interaction.followup.send(PARTS_LEFT, ephemeral=True)
     bot.requests.finish(interaction, "ok")
+
+
+async def _delete_part(interaction: discord.Interaction, message_id: int) -> bool:
+    """Delete one earlier part of a reply with the bot's own token; True if it is gone
+    (a part someone already deleted included), False where the bot cannot reach it (e.g. a
+    user-installed bot in a server it is not in)."""
+    if interaction.channel_id is None:
+        return False
+    channel = interaction.client.get_partial_messageable(interaction.channel_id)
+    try:
+        await channel.get_partial_message(message_id).delete()
+    except discord.NotFound:
+        return True  # already deleted by someone: as wanted
+    except discord.Forbidden as exc:
+        log.info("cannot delete part %s of a reply: %s", message_id, exc)
+        return False
+    return True
 
 
 def _product(bot: LSTMBotBase, parent: RequestRow) -> Product:

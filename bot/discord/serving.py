@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import discord
 from discord import app_commands
 
+from bot.discord.buttons import MESSAGES_PARAM
 from bot.discord.formatting import echo_tail, neutralize, with_notes
 from bot.discord.streaming import InteractionSink, ReplyGone, StreamingReply
 from bot.generators.base import Busy, Generation, GenerationResult
@@ -100,8 +101,9 @@ async def serve(
     status = "cancelled"
     try:
         await interaction.response.defer(thinking=True)
+        sink = InteractionSink(interaction)
         reply = StreamingReply(
-            InteractionSink(interaction),
+            sink,
             interval=bot.settings.edit_interval_s,
             max_messages=bot.settings.max_messages,
         )
@@ -135,6 +137,8 @@ async def serve(
         if reply.gone:
             raise ReplyGone
         await reply.finish(final, view if status == "ok" else None)
+        if status == "ok":  # the parts Delete removes (ids only: kept in metadata mode too)
+            record.params[MESSAGES_PARAM] = sink.message_ids()
     except ReplyGone:
         status = "cancelled"
         log.info(

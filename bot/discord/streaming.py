@@ -164,12 +164,19 @@ class InteractionSink:
     def __init__(self, interaction: discord.Interaction) -> None:
         self.interaction = interaction
         self._followups: dict[int, discord.WebhookMessage] = {}
+        self._original_id: int | None = None
+
+    def message_ids(self) -> list[int]:
+        """The ids of the messages shown now, in order (what Delete removes)."""
+        first = [] if self._original_id is None else [self._original_id]
+        return first + [self._followups[i].id for i in sorted(self._followups)]
 
     async def show(self, index: int, content: str, view: discord.ui.View | None = None) -> None:
         extra: dict[str, Any] = {} if view is None else {"view": view}
         try:
             if index == 0:
-                await self.interaction.edit_original_response(content=content, **extra)
+                original = await self.interaction.edit_original_response(content=content, **extra)
+                self._original_id = original.id
             elif index in self._followups:
                 message = self._followups[index]
                 self._followups[index] = await message.edit(content=content, **extra)

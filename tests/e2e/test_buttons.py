@@ -113,6 +113,51 @@ async def test_reroll_continue_and_delete(
     assert ("delete", "refused", True) in statuses and ("delete", "ok", True) in statuses
 
 
+async def test_delete_removes_every_part_of_a_split_reply(
+    fake: FakeDiscord, tiny_models_dir: Path, db_path: Path
+) -> None:
+    """A reply too long for one message is deleted whole by a press on its last part, after
+    a restart too; a part someone already deleted does not fail the press."""
+    w = make_world(fake)
+    long = {"prompt": "The door", "length": 2000}  # > 2,000 characters: two messages
+    async with running_bot(fake, tiny_models_dir, db_path) as rb:
+        split, broken = [
+            await fake.complete_command(
+                user=w.alice,
+                guild=w.guild,
+                name="lovecraft",
+                options={**long, "seed": seed},
+                settle_s=SETTLE,
+            )
+            for seed in (1, 2)
+        ]
+        assert await rb.bot.request_log.flush()
+    split_parts, broken_parts = ([fake.messages[m] for m in t.messages] for t in (split, broken))
+    rows = read_rows(db_path)
+    for trace, parts in ((split, split_parts), (broken, broken_parts)):
+        assert len(parts) == 2 and not any(m.deleted for m in parts)
+        ids = json.loads(row_of(rows, trace)["params"])["messages"]
+        assert [str(i) for i in ids] == [m.id for m in parts]
+    async with running_bot(fake, tiny_models_dir, db_path):  # a new process's memory
+        refused, deleted = await delete(fake, split, user=w.bob)
+        assert refused.ephemeral and "only the person who asked" in refused.final_text
+        assert not deleted and not any(m.deleted for m in split_parts)
+        pressed, deleted = await delete(fake, split)
+        assert deleted and all(m.deleted for m in split_parts)
+        assert not pressed.final_messages  # no error, nothing left to say
+        fake.delete_as_user(broken)  # a moderator removed its first part already
+        pressed, deleted = await delete(fake, broken)
+        assert deleted and all(m.deleted for m in broken_parts)
+        assert_discord_valid(pressed.events)
+    # the presses' rows, written once they are over: the tolerated 404 is no failure
+    presses = [r for r in read_rows(db_path) if r["command"] == "delete"]
+    assert [(r["parent_id"], r["status"]) for r in presses] == [
+        (int(split.interaction_id), "refused"),
+        (int(split.interaction_id), "ok"),
+        (int(broken.interaction_id), "ok"),
+    ]
+
+
 async def test_buttons_work_after_a_restart_and_explain_stale_ones(
     fake: FakeDiscord, tiny_models_dir: Path, db_path: Path
 ) -> None:

@@ -861,6 +861,13 @@ class FakeDiscord:
                 self._edit_channel_message,
                 True,
             ),
+            (
+                "delete_channel_message",
+                "DELETE",
+                r"/channels/(?P<channel_id>\d+)/messages/(?P<message_id>\d+)",
+                self._delete_channel_message,
+                True,
+            ),
             ("typing", "POST", r"/channels/(?P<channel_id>\d+)/typing", self._typing, True),
         ]
         return [
@@ -1452,6 +1459,26 @@ class FakeDiscord:
         self._apply_edit(stored, body)
         self._event("edit_channel_message", stored, body, time.monotonic())
         return 200, stored.payload
+
+    async def _delete_channel_message(
+        self, _r: web.Request, _rec: RecordedRequest, p: dict[str, str]
+    ) -> Any:
+        """The bot deletes one of its messages with its own token (not in a group DM, which a
+        bot cannot reach; ephemeral messages are not channel messages)."""
+        ch = self.channel(p["channel_id"])
+        if ch is not None and ch.type == GROUP_DM:
+            raise ApiError(403, "Missing Access", 50001)
+        stored = self.messages.get(p["message_id"])
+        if (
+            stored is None
+            or stored.deleted
+            or stored.payload["channel_id"] != p["channel_id"]
+            or stored.payload["flags"] & FLAG_EPHEMERAL
+        ):
+            raise ApiError(404, "Unknown Message", 10008)
+        stored.deleted = True
+        self._event("delete", stored, None, time.monotonic())
+        return 204, None
 
     async def _typing(self, _r: web.Request, _rec: RecordedRequest, p: dict[str, str]) -> Any:
         if self.channel(p["channel_id"]) is None:
