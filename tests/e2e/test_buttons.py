@@ -149,12 +149,28 @@ async def test_delete_removes_every_part_of_a_split_reply(
         pressed, deleted = await delete(fake, broken)
         assert deleted and all(m.deleted for m in broken_parts)
         assert_discord_valid(pressed.events)
+        # a user-installed bot in a group DM cannot delete with its own token: it says so
+        far = await fake.complete_command(
+            user=w.alice,
+            channel=fake.group_dm([w.alice, w.bob]),
+            name="lovecraft",
+            options={**long, "seed": 3},
+            user_installed=True,
+            settle_s=SETTLE,
+        )
+        far_parts = [fake.messages[m] for m in far.messages]
+        pressed, deleted = await delete(fake, far)
+        await pressed.wait_for(lambda t: t.answered)
+        await pressed.wait_final(settle_s=SETTLE)
+        assert deleted and [m.deleted for m in far_parts] == [False, True]
+        assert pressed.ephemeral and "cannot reach its other parts" in pressed.final_text
     # the presses' rows, written once they are over: the tolerated 404 is no failure
     presses = [r for r in read_rows(db_path) if r["command"] == "delete"]
     assert [(r["parent_id"], r["status"]) for r in presses] == [
         (int(split.interaction_id), "refused"),
         (int(split.interaction_id), "ok"),
         (int(broken.interaction_id), "ok"),
+        (int(far.interaction_id), "ok"),
     ]
 
 
