@@ -454,8 +454,8 @@ def model_section(
         lines.append(
             f"{report['temperatures'][0]['samples']} seeded names per style and temperature "
             f"({report['sampling_note']}). Shown: the names of the batch that /name would "
-            "show (new, distinct when case-folded, and opening as some name of the exported list "
-            "does), with the share of them that are novel and that repeat; /name shows them "
+            "show (finished, of a sensible length, in one script, new, distinct when case-folded, "
+            "and opening as some exported name of the same style does), with the share of them that are novel and that repeat; /name shows them "
             "capitalized. Raw novel: not in any of the corpus's name lists; raw duplicates: "
             "share of the batch repeating an earlier name; odd openings: names whose first two "
             "letters (a Han name: its first character) open no training name of the style "
