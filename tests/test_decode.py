@@ -50,26 +50,28 @@ async def served(
     return tokens
 
 
+async def evaluated_and_served(
+    bundle: ModelBundle, max_tokens: int
+) -> tuple[list[list[int]], list[bool], list[list[int]]]:
+    """The evaluator's samples (ids, ended) and the scheduler's streams for the same starts."""
+    starts = starts_for(bundle)
+    params = eval_stats.params_at(bundle, TEMPERATURE)
+    rngs = eval_stats.make_rngs(SEED, TEMPERATURE, len(starts))
+    ids, ended = eval_stats.sample_batch(
+        bundle, starts, params, rngs, max_tokens, desc="", progress=False
+    )
+    return ids, ended, await served(bundle, starts, params, max_tokens)
+
+
 @pytest.mark.parametrize("name", ["lovecraft", "names", "fables"])
 async def test_evaluator_samples_are_what_the_scheduler_serves(
     tiny_models_dir: Path, name: str
 ) -> None:
     bundle = ModelBundle.load(tiny_models_dir / f"{name}.json")
     eos = bundle.tokenizer.eos_id
-    starts = starts_for(bundle)
-    params = eval_stats.params_at(bundle, TEMPERATURE)
-    assert params.repeat_limit > 0  # the guard is part of what must agree
+    assert eval_stats.params_at(bundle, TEMPERATURE).repeat_limit > 0  # the guard must agree
     max_tokens = 40
-    ids, ended = eval_stats.sample_batch(
-        bundle,
-        starts,
-        params,
-        eval_stats.make_rngs(SEED, TEMPERATURE, len(starts)),
-        max_tokens,
-        desc="",
-        progress=False,
-    )
-    streams = await served(bundle, starts, params, max_tokens)
+    ids, ended, streams = await evaluated_and_served(bundle, max_tokens)
     assert ids == [s[:-1] if s[-1] == eos else s for s in streams]
     assert ended == [s[-1] == eos for s in streams]
     assert ids[0] != ids[1]  # the same start with two seeds: the seeds are really used
@@ -82,18 +84,7 @@ async def test_evaluator_and_scheduler_both_end_at_eos_and_at_the_limit(
     """Names end at ``<eos>``, long prose at the token limit: both endings are compared."""
     for name, max_tokens, want_ended in (("names", 30, True), ("lovecraft", 12, False)):
         bundle = ModelBundle.load(tiny_models_dir / f"{name}.json")
-        starts = starts_for(bundle)
-        params = eval_stats.params_at(bundle, TEMPERATURE)
-        ids, ended = eval_stats.sample_batch(
-            bundle,
-            starts,
-            params,
-            eval_stats.make_rngs(SEED, TEMPERATURE, len(starts)),
-            max_tokens,
-            desc="",
-            progress=False,
-        )
-        streams = await served(bundle, starts, params, max_tokens)
+        ids, ended, streams = await evaluated_and_served(bundle, max_tokens)
         assert want_ended in ended, (name, ended)
         assert ids == [s[:-1] if e else s for s, e in zip(streams, ended, strict=True)]
 
