@@ -519,3 +519,9 @@ def test_licence_notes_from_the_real_sources_layout() -> None:
         "**Source:** written by tests/tiny_corpora.py, prose edition.",
         "**Licence:** test data, no rights reserved.",
     ]
+
+
+def test_card_says_when_training_time_is_cpu_time() -> None:
+    assert model_card.clock_note({"budget_clock": "cpu"}) == " of CPU time"
+    assert model_card.clock_note({"budget_clock": "wall"}) == ""
+    assert model_card.clock_note({}) == ""  # metadata from before budget_clock

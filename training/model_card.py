@@ -213,6 +213,11 @@ def baseline_rows(
 # Sections
 
 
+def clock_note(config: dict[str, Any]) -> str:
+    """Time-boxed by CPU time (``budget_clock = "cpu"``): the trainer's clock counted CPU."""
+    return " of CPU time" if config.get("budget_clock") == "cpu" else ""
+
+
 def tail_rows(report: dict[str, Any]) -> list[list[str]]:
     """The contiguous-tail row: text further from training than random held-out documents."""
     tail = report.get("heldout_tail")
@@ -425,7 +430,8 @@ def model_section(
 
     lines += ["### Training", ""]
     lines.append(
-        f"- {duration(training.wall_time_s)} on {training.device}, {training.steps:,} steps, "
+        f"- {duration(training.wall_time_s)}{clock_note(config)} on {training.device}, "
+        f"{training.steps:,} steps, "
         f"{num(training.epochs, 2)} epochs, {training.tokens_seen:,} tokens seen; batch "
         f"{config.get('batch_size')} x {config.get('seq_len')} tokens (stateful truncated "
         f"BPTT), torch {training.torch_version}, finished {training.finished_at}."
@@ -455,8 +461,9 @@ def model_section(
             f"{report['temperatures'][0]['samples']} seeded names per style and temperature "
             f"({report['sampling_note']}). Shown: the names of the batch that /name would "
             "show (finished, of a sensible length, in one script, new, distinct when case-folded, "
-            "and opening as some exported name of the same style does), with the share of them that are novel and that repeat; /name shows them "
-            "capitalized. Raw novel: not in any of the corpus's name lists; raw duplicates: "
+            "and opening as some exported name of the same style does), with the share of them "
+            "that are novel and that repeat; /name shows them capitalized. Raw novel: not in "
+            "any of the corpus's name lists; raw duplicates: "
             "share of the batch repeating an earlier name; odd openings: names whose first two "
             "letters (a Han name: its first character) open no training name of the style "
             '("sshley"), in the raw batch and among the names shown; held-out reinvented: '
