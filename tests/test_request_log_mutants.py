@@ -1,0 +1,349 @@
+"""The request log's edges that mutation testing found untested: failures sorted by cause,
+half-done writes rolled back (the database is never left locked), counters that add up over
+several failures, the error-log rate, and error messages that name the file."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from bot.storage import (
+    _COLUMNS,
+    RequestLog,
+    RequestRow,
+    StorageError,
+    Summary,
+    _about_the_row,
+    _rollback,
+    _without_member,
+)
+
+
+def _row(user: int, **kw: object) -> RequestRow:
+    return RequestRow(user_id=user, command=str(kw.pop("command", "poem")), status="ok", **kw)  # type: ignore[arg-type]
+
+
+def _users(path: Path) -> list[int]:
+    with sqlite3.connect(path) as db:
+        return [r[0] for r in db.execute("SELECT user_id FROM requests ORDER BY id")]
+
+
+def _unopenable(tmp_path: Path) -> Path:
+    """A database path under a file, where no directory can be made."""
+    blocker = tmp_path / "notadir"
+    blocker.write_text("")
+    return blocker / "log.db"
+
+
+def _write_elsewhere(path: Path, sql: str) -> None:
+    """Run ``sql`` on a second connection: it fails if the log still holds a write lock."""
+    other = sqlite3.connect(path, timeout=5, isolation_level=None)
+    try:
+        other.executescript(sql)
+    finally:
+        other.close()
+
+
+def test_stats_text_shows_the_p95() -> None:
+    summary = Summary(7, 2, [("poem", 2, 2)], {"ok": 2}, [], 1.0, 2.5, None)
+    assert "Latency: median 1.00s, p95 2.50s, first text median n/a" in summary.render()
+
+
+def test_a_row_keeps_its_text_unless_told_otherwise() -> None:
+    row = _row(1, prompt="the sea", output="is calm")
+    stored = dict(zip(_COLUMNS, row.values(), strict=True))
+    assert (stored["prompt"], stored["output"]) == ("the sea", "is calm")
+    assert "the sea" not in row.values(text=False)
+
+
+@pytest.mark.parametrize(
+    ("error", "about_the_row"),
+    [
+        (sqlite3.IntegrityError("NOT NULL constraint failed"), True),
+        (OverflowError("Python int too large to convert to SQLite INTEGER"), True),
+        (sqlite3.OperationalError("database is locked"), False),
+        (OSError("disk I/O error"), False),
+        (sqlite3.DatabaseError("file is not a database"), False),
+    ],
+)
+def test_failures_are_sorted_by_cause(error: Exception, about_the_row: bool) -> None:
+    assert _about_the_row(error) is about_the_row
+
+
+async def test_a_rollback_that_fails_is_ignored(tmp_path: Path) -> None:
+    db = await aiosqlite.connect(tmp_path / "x.db")
+    await db.close()
+    await _rollback(db)  # a closed connection: the error that led here is the one to raise
+
+
+@pytest.mark.parametrize("params", ["[7]", "7", '"7"', "not json"])
+def test_params_that_are_not_an_object_are_left_alone(params: str) -> None:
+    assert _without_member(params, 7) is None
+
+
+async def test_reads_name_the_file_when_it_has_no_requests_table(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    sqlite3.connect(path).close()  # a database, but not a request log
+    log = RequestLog(path)
+    try:
+        expected = rf"^request log {path}: no such table: requests$"
+        with pytest.raises(StorageError, match=expected):
+            await log.find(1)
+        with pytest.raises(StorageError, match=expected):
+            await log.summary()
+    finally:
+        await log.close()
+
+
+async def test_writes_to_an_unavailable_log_say_why(tmp_path: Path) -> None:
+    path = _unopenable(tmp_path)
+    log = await RequestLog.open(path, flush_interval=60)
+    try:
+        with pytest.raises(StorageError, match=rf"^request log {path} is unavailable: cannot open"):
+            await log.prune(1)
+    finally:
+        await log.close()
+
+
+async def test_stats_reads_wait_as_long_as_configured(tmp_path: Path) -> None:
+    log = await RequestLog.open(tmp_path / "log.db", busy_timeout_ms=4321)
+    try:
+        reader = await log._read_only()
+        assert list(await reader.execute_fetchall("PRAGMA busy_timeout")) == [(4321,)]
+    finally:
+        await log.close()
+
+
+async def test_forget_counts_every_queued_row_it_scrubs(tmp_path: Path) -> None:
+    log = await RequestLog.open(tmp_path / "log.db", flush_interval=60)
+    try:
+        for _ in range(2):
+            log.log(_row(9, command="name", params={"members": [7, 8]}))
+        forgotten = await log.forget(7)
+        assert (forgotten.deleted, forgotten.scrubbed) == (0, 2)
+    finally:
+        await log.close()
+
+
+def test_an_unavailable_log_is_reported_first_then_every_twentieth_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log = RequestLog(Path("unused.db"))
+    with caplog.at_level(logging.ERROR, logger="bot.storage"):
+        for i in range(41):
+            log._note_failure(f"failure {i + 1}")
+    assert log.failed_writes == 41 and log.last_error == "failure 41"
+    reported = [r.getMessage() for r in caplog.records if "unavailable" in r.getMessage()]
+    assert [m.split("(")[1].split(")")[0] for m in reported] == [
+        "failure 1",
+        "failure 20",
+        "failure 40",
+    ]
+
+
+async def test_overflow_by_one_row_and_losses_that_add_up(tmp_path: Path) -> None:
+    log = await RequestLog.open(_unopenable(tmp_path), max_pending=3, flush_interval=60)
+    try:
+        for user in range(4):
+            log.log(_row(user))
+        assert await log.flush() is False
+        assert (log.pending, log.lost) == (3, 1)
+        for user in range(4, 6):
+            log.log(_row(user))
+        assert await log.flush() is False
+        assert (log.pending, log.lost) == (3, 3)
+    finally:
+        await log.close()
+
+
+async def test_rows_dropped_in_two_batches_add_up(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    log = await RequestLog.open(path, flush_interval=60)
+    try:
+        for batch in range(2):
+            log.log(_row(10 * batch + 1))
+            log.log(_row(10 * batch + 2, tokens=2**70))  # too large for an SQLite integer
+            assert await log.flush() is True
+            assert (log.written, log.lost) == (batch + 1, batch + 1)
+    finally:
+        await log.close()
+    assert _users(path) == [1, 11]
+
+
+async def test_a_good_batch_is_written_in_one_statement(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "log.db"
+    log = await RequestLog.open(path, flush_interval=60)
+    try:
+        for user in range(3):
+            log.log(_row(user))
+        with caplog.at_level(logging.WARNING, logger="bot.storage"):
+            assert await log.flush() is True
+    finally:
+        await log.close()
+    assert _users(path) == [0, 1, 2]
+    assert not [r for r in caplog.records if "row by row" in r.getMessage()]
+
+
+async def test_a_database_that_refuses_writes_is_not_retried_row_by_row(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = await RequestLog.open(tmp_path / "log.db", flush_interval=60)
+    try:
+        assert log._db is not None
+        await log._db.execute("PRAGMA query_only = ON")  # SQLITE_READONLY, even as root
+        log.log(_row(1))
+        log.log(_row(2))
+        with caplog.at_level(logging.WARNING, logger="bot.storage"):
+            assert await log.flush() is False
+        assert "readonly" in (log.last_error or "")
+        assert not [r for r in caplog.records if "row by row" in r.getMessage()]
+    finally:
+        await log.close()
+
+
+async def test_a_database_error_in_the_row_by_row_retry_keeps_the_batch(tmp_path: Path) -> None:
+    """One row too large sends the batch row by row; then one row meets a database-level
+    error (here from a trigger): the whole batch stays queued, and no write transaction is
+    left open on the file."""
+    path = tmp_path / "log.db"
+    log = await RequestLog.open(path, flush_interval=60)
+    try:
+        _write_elsewhere(
+            path,
+            "CREATE TRIGGER broken BEFORE INSERT ON requests WHEN NEW.command = 'story' "
+            "BEGIN SELECT json_extract('not json', '$'); END;",
+        )
+        log.log(_row(1))
+        log.log(_row(2, tokens=2**70))
+        log.log(_row(3, command="story"))
+        assert await log.flush() is False
+        assert "malformed JSON" in (log.last_error or "")
+        assert (log.pending, log.written, log.lost) == (3, 0, 0)
+        _write_elsewhere(path, "DROP TRIGGER broken;")  # fails if the log kept it locked
+        assert await log.flush() is True
+    finally:
+        await log.close()
+    assert _users(path) == [1, 3] and log.lost == 1
+
+
+async def test_a_prune_that_fails_deletes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    log = await RequestLog.open(path, flush_interval=60)
+    try:
+        for user in (1, 2, 3):
+            log.log(_row(user, created_at=1000.0 + user))
+        assert await log.flush()
+        # RAISE(FAIL) keeps what the statement deleted before it: only a rollback undoes it
+        _write_elsewhere(
+            path,
+            "CREATE TRIGGER keep BEFORE DELETE ON requests WHEN OLD.user_id = 2 "
+            "BEGIN SELECT RAISE(FAIL, 'kept'); END;",
+        )
+        with pytest.raises(sqlite3.IntegrityError, match="kept"):
+            await log.prune(1)
+        _write_elsewhere(path, "DROP TRIGGER keep;")  # fails if the log kept it locked
+        log.log(_row(4))
+        assert await log.flush()
+    finally:
+        await log.close()
+    assert _users(path) == [1, 2, 3, 4]
+
+
+async def test_a_forget_that_fails_deletes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    log = await RequestLog.open(path, flush_interval=60)
+    try:
+        log.log(_row(7))
+        log.log(_row(9, command="name", params={"members": [7]}))
+        assert await log.flush()
+        _write_elsewhere(
+            path,
+            "CREATE TRIGGER frozen BEFORE UPDATE ON requests "
+            "BEGIN SELECT RAISE(ABORT, 'frozen'); END;",
+        )
+        with pytest.raises(sqlite3.IntegrityError, match="frozen"):
+            await log.forget(7)
+        _write_elsewhere(path, "DROP TRIGGER frozen;")  # fails if the log kept it locked
+        log.log(_row(5))
+        assert await log.flush()
+    finally:
+        await log.close()
+    assert _users(path) == [7, 9, 5]
+
+
+async def test_rows_that_cannot_be_stored_or_come_after_close_are_counted(tmp_path: Path) -> None:
+    log = await RequestLog.open(tmp_path / "log.db", flush_interval=60)
+    for _ in range(2):
+        log.log(_row(1, params={(1, 2): "a key JSON cannot encode"}))
+    assert log.lost == 2 and log.pending == 0
+    await log.close()
+    for _ in range(2):
+        log.log(_row(1))
+    assert log.lost == 4
+
+
+def test_params_json_cannot_encode_are_stored_as_text() -> None:
+    stored = dict(zip(_COLUMNS, _row(1, params={"where": Path("a/b")}).values(), strict=True))
+    assert stored["params"] == '{"where": "a/b"}'
+
+
+async def test_the_log_makes_its_missing_directories(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "log.db"
+    log = await RequestLog.open(path)
+    try:
+        assert log.available
+    finally:
+        await log.close()
+    assert path.is_file()
+
+
+async def test_a_newer_schema_says_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version = 99")
+    with pytest.raises(StorageError, match="upgrade the bot or point BOT_DB_PATH at another file"):
+        await RequestLog.open(path)
+
+
+async def test_health_of_an_unavailable_log(tmp_path: Path) -> None:
+    log = await RequestLog.open(_unopenable(tmp_path), flush_interval=60)
+    try:
+        log.log(_row(1))
+        assert log.health().startswith(
+            "request log: 0 written, 1 pending, 0 lost (last error: cannot open"
+        )
+    finally:
+        await log.close()
+
+
+async def test_writes_wait_as_long_as_configured_also_when_opened_late(tmp_path: Path) -> None:
+    path = _unopenable(tmp_path)
+    log = await RequestLog.open(path, busy_timeout_ms=4321, flush_interval=60)
+    try:
+        path.parent.unlink()  # the operator fixes the path; the next write opens the file
+        log.log(_row(1))
+        assert await log.flush() is True
+        assert log._db is not None
+        assert list(await log._db.execute_fetchall("PRAGMA busy_timeout")) == [(4321,)]
+    finally:
+        await log.close()
+    log = await RequestLog.open(path, busy_timeout_ms=4321)
+    try:
+        assert log._db is not None
+        assert list(await log._db.execute_fetchall("PRAGMA busy_timeout")) == [(4321,)]
+    finally:
+        await log.close()
+
+
+async def test_a_retention_under_a_day_is_applied(tmp_path: Path) -> None:
+    log = await RequestLog.open(tmp_path / "log.db", retention_days=0.5)
+    try:
+        assert log._pruner is not None
+    finally:
+        await log.close()
