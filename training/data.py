@@ -17,8 +17,10 @@ import hashlib
 import random
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -258,6 +260,20 @@ def load_corpus(
     train = [doc for doc in train if id(doc) not in in_tail]
     size, sha = _digest(files)
     return Corpus(name or path.stem, kind, files, size, sha, train, validation, dict(dropped), tail)
+
+
+def load_training_split(config: Mapping[str, Any]) -> Corpus:
+    """The corpus split a training config describes: a ``TrainConfig``'s fields, or the config
+    saved in a checkpoint or in a model's metadata (older ones lack the later keys)."""
+    return load_corpus(
+        config["corpus_kind"],
+        config["corpus_path"],
+        name=config.get("name"),
+        pattern=config.get("corpus_pattern", "*.txt"),
+        validation_fraction=config["validation_fraction"],
+        seed=config["split_seed"],
+        tail_fraction=config.get("tail_fraction", 0.0),
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from bot.engine.bundle import ModelBundle
-from training.data import Corpus, CorpusError, batchify, load_corpus
+from training.data import Corpus, CorpusError, batchify, load_training_split
 
 
 class EvaluationError(RuntimeError):
@@ -21,15 +21,7 @@ def load_training_corpus(bundle: ModelBundle) -> Corpus:
     """The corpus split exactly as in training; fails if the corpus changed since."""
     config = bundle.meta.training.config
     try:
-        corpus = load_corpus(
-            config["corpus_kind"],
-            config["corpus_path"],
-            name=config.get("name"),
-            pattern=config.get("corpus_pattern", "*.txt"),
-            validation_fraction=config["validation_fraction"],
-            seed=config["split_seed"],
-            tail_fraction=config.get("tail_fraction", 0.0),
-        )
+        corpus = load_training_split(config)
     except (CorpusError, KeyError) as exc:
         raise EvaluationError(
             f"{bundle.json_path}: cannot rebuild the training split: {exc}"

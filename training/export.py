@@ -52,7 +52,7 @@ from bot.engine.contract import (
 from bot.engine.ngrams import ngram_hashes
 from training.checkpoint import CheckpointError
 from training.checkpoint import load as read_checkpoint
-from training.data import batches_per_epoch, encode_documents, level_of, load_corpus
+from training.data import batches_per_epoch, encode_documents, level_of, load_training_split
 from training.evaluate import EvaluationError, heldout_loss, load_training_corpus
 from training.models import LSTMLanguageModel, StepModel, build_model
 from training.parity import PARITY_TOLERANCE, check_parity, within_tolerance
@@ -129,14 +129,7 @@ def write_artefacts(name: str, checkpoint: dict[str, Any], out_dir: Path) -> dic
             artefacts[key] = f"{name}.{suffix}"
     if kind not in ("names", "poems"):
         return artefacts
-    corpus = load_corpus(
-        kind,
-        config["corpus_path"],
-        pattern=config["corpus_pattern"],
-        validation_fraction=config["validation_fraction"],
-        seed=config["split_seed"],
-        tail_fraction=config.get("tail_fraction", 0.0),
-    )
+    corpus = load_training_split(config)
     if corpus.sha256 != checkpoint["corpus"]["sha256"]:
         raise ExportError(f"{config['corpus_path']}: corpus changed since training (sha256)")
     documents = corpus.train + corpus.validation + corpus.tail

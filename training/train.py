@@ -45,7 +45,7 @@ from training.data import (
     batchify,
     build_vocab,
     encode_documents,
-    load_corpus,
+    load_training_split,
 )
 from training.finetune import InitError, Shipped, grow_rows, load_shipped, merge_vocabulary
 from training.models import LSTMLanguageModel, State, build_model
@@ -70,15 +70,7 @@ class Dataset:
 
 
 def prepare_data(config: TrainConfig, shipped: Shipped | None = None) -> Dataset:
-    corpus = load_corpus(
-        config.corpus_kind,
-        config.corpus_path,
-        name=config.name,
-        pattern=config.corpus_pattern,
-        validation_fraction=config.validation_fraction,
-        seed=config.split_seed,
-        tail_fraction=config.tail_fraction,
-    )
+    corpus = load_training_split(vars(config))
     vocab, special = build_vocab(corpus, min_count=config.min_count)
     new_tokens: list[str] = []
     if shipped is not None:
