@@ -282,7 +282,7 @@ def tail_loss(
         "bits_per_token": metrics.nats_to_bits(nats),
         "tokens": int(stream.size),
         "documents": len(corpus.tail),
-        "fraction": bundle.meta.training.config["tail_fraction"],
+        "fraction": meta.training.config["tail_fraction"],
     }
 
 

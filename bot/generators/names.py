@@ -108,8 +108,6 @@ class _Options:
         self.count = count
         self.allow_known = allow_known
         self.filter = name_filter
-        self.prefix = name_filter.prefix
-        self.max_length = name_filter.max_length
         self.max_tries = max(MIN_TRIES, TRIES_PER_NAME * count)
 
 
@@ -143,7 +141,9 @@ async def _run(
 ) -> AsyncIterator[str | GenerationResult]:
     timer = Timer()
     tokenizer = scheduler.bundle.tokenizer
-    room = options.max_length - len(options.prefix) + 1  # characters left, plus the end token
+    room = (
+        options.filter.max_length - len(options.filter.prefix) + 1
+    )  # characters left, plus the end token
     found: list[str] = []
     seen: set[str] = set()
     tries = tokens = 0
@@ -177,7 +177,7 @@ async def _run(
             tokens += len(ids) + 1 if ids is not None else room
             if ids is None:
                 continue
-            name = options.prefix + tokenizer.decode(ids).strip()
+            name = options.filter.prefix + tokenizer.decode(ids).strip()
             if options.filter.rejects(name, seen):
                 continue
             seen.add(name.casefold())
