@@ -47,6 +47,9 @@ def test_openings() -> None:
     assert opening("Sshley") == "ss" and opening("张无忌") == "张" and opening("a") == "a"
     known = frozenset({"ashley", "sharon", "张无忌", "x"})
     assert openings_of(known) == {"as", "sh", "张"}  # one-letter names open nothing
+    # the ends of the Han blocks: the last ideograph judged alone, whatever follows it
+    assert opening("\u9fffx") == "\u9fff" and opening("\ufaffy") == "\ufaff"
+    assert opening("\u33ffz") == "\u33ffz" and opening("\ufb50w") == "\ufb50w"
 
 
 async def test_english_names_shown_capitalized(engine: Engine) -> None:
