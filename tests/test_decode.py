@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bot.engine.bundle import ModelBundle
-from bot.engine.decode import Row, generate
+from bot.engine.decode import Row, generate, sample_rows
 from bot.engine.sampling import SamplingParams
 from bot.engine.scheduler import Scheduler
 from training import eval_stats
@@ -112,3 +112,14 @@ def test_generate_alone_equals_batched(tiny_models_dir: Path) -> None:
         generate(bundle, [alone])
         assert alone.history == row.history and alone.finished
         assert len(row.history) == row.max_tokens or row.history[-1] in stop
+
+
+def test_a_row_done_before_its_logits_arrive_gets_no_token() -> None:
+    """A request cancelled while its step ran is done when the logits come back: it samples
+    nothing and is not reported as sampled; the rows beside it sample as usual."""
+    params = SamplingParams(temperature=1.0)
+    rows = [Row(np.array([1]), params, np.random.default_rng(i), 10) for i in range(3)]
+    rows[1].finished = True
+    sampled = sample_rows(np.zeros((3, 5), np.float32), np.array([0]), rows)
+    assert sampled == [rows[0], rows[2]]
+    assert [len(row.history) for row in rows] == [1, 0, 1]

@@ -23,6 +23,13 @@ def model_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return export_random_model(tmp_path_factory.mktemp("requests"), "rand", layers=1, hidden=32)
 
 
+@pytest.fixture(scope="module")
+def endless_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model that (nearly) never samples its end token: streams run to their limit."""
+    folder = tmp_path_factory.mktemp("endless")
+    return export_random_model(folder, "endless", layers=1, hidden=32, ban_eos=True)
+
+
 @pytest.fixture
 async def sched(model_json: Path):
     scheduler = Scheduler(ModelBundle.load(model_json), max_batch=2, max_queue=1)
@@ -126,3 +133,51 @@ async def test_a_closed_scheduler_refuses_new_requests_plainly(model_json: Path)
     with pytest.raises(GenerationError, match=r"^The engine is shutting down\.$"):
         scheduler.submit([1], params=PARAMS, seed=1, max_tokens=5)
     assert scheduler.load == 0
+
+
+async def test_the_batch_never_grows_past_max_batch(sched: Scheduler) -> None:
+    """Three requests at once with room for two running: the third waits for a slot."""
+    with sched._lock:  # the worker sees every request at once
+        streams = [sched.submit([1], params=PARAMS, seed=s, max_tokens=20) for s in (1, 2, 3)]
+    for stream in streams:
+        await asyncio.wait_for(tokens_of(stream), 10)
+    assert sched.max_batch_seen == 2
+
+
+async def test_closing_one_stream_leaves_its_batch_mate_running(endless_json: Path) -> None:
+    scheduler = Scheduler(ModelBundle.load(endless_json), max_batch=2)
+    with scheduler._lock:
+        closed = scheduler.submit([1], params=PARAMS, seed=1, max_tokens=2_000)
+        mate = scheduler.submit([1], params=PARAMS, seed=2, max_tokens=2_000)
+    await closed.__anext__()
+    await closed.aclose()
+    assert len(await asyncio.wait_for(tokens_of(mate), 60)) == 2_000
+    await scheduler.aclose()
+
+
+async def test_a_bug_in_the_sampling_loop_fails_its_request_and_the_worker_goes_on(
+    model_json: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error outside the ORT calls (here: in a step) ends the requests in the batch with
+    the user's message, gives their slots back, and the next request is served."""
+    from bot.engine import scheduler as scheduler_module
+
+    real_step, calls = scheduler_module.step, []
+
+    def step_failing_once(*args):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        return real_step(*args)
+
+    monkeypatch.setattr(scheduler_module, "step", step_failing_once)
+    scheduler = Scheduler(ModelBundle.load(model_json))
+    stream = scheduler.submit([1], params=PARAMS, seed=1, max_tokens=50)
+    message = r"^The rand model could not process this request\.$"
+    with pytest.raises(GenerationError, match=message) as failure:
+        await asyncio.wait_for(tokens_of(stream), 10)
+    assert isinstance(failure.value.__cause__, RuntimeError)
+    assert scheduler.load == 0
+    after = scheduler.submit([1], params=PARAMS, seed=2, max_tokens=5)
+    assert len(await asyncio.wait_for(tokens_of(after), 10)) == 5
+    await scheduler.aclose()
