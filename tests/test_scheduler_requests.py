@@ -81,7 +81,7 @@ def test_a_scheduler_needs_room_for_one_running_request(model_json: Path) -> Non
     bundle = ModelBundle.load(model_json)
     Scheduler(bundle, max_batch=1, max_queue=0)
     for sizes in ({"max_batch": 0}, {"max_queue": -1}):
-        with pytest.raises(ValueError, match="max_batch must be >= 1 and max_queue >= 0"):
+        with pytest.raises(ValueError, match=r"^max_batch must be >= 1 and max_queue >= 0$"):
             Scheduler(bundle, **sizes)
 
 
