@@ -141,9 +141,8 @@ async def _run(
 ) -> AsyncIterator[str | GenerationResult]:
     timer = Timer()
     tokenizer = scheduler.bundle.tokenizer
-    room = (
-        options.filter.max_length - len(options.filter.prefix) + 1
-    )  # characters left, plus the end token
+    # characters left after the prefix, plus the end token
+    room = options.filter.max_length - len(options.filter.prefix) + 1
     found: list[str] = []
     seen: set[str] = set()
     tries = tokens = 0
