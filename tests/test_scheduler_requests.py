@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bot.engine import scheduler as scheduler_module
 from bot.engine.bundle import ModelBundle
 from bot.engine.sampling import SamplingParams
 from bot.engine.scheduler import MAX_TOKENS_PER_REQUEST, Scheduler
@@ -156,12 +157,10 @@ async def test_closing_one_stream_leaves_its_batch_mate_running(endless_json: Pa
 
 
 async def test_a_bug_in_the_sampling_loop_fails_its_request_and_the_worker_goes_on(
-    model_json: Path, monkeypatch: pytest.MonkeyPatch
+    sched: Scheduler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An error outside the ORT calls (here: in a step) ends the requests in the batch with
     the user's message, gives their slots back, and the next request is served."""
-    from bot.engine import scheduler as scheduler_module
-
     real_step, calls = scheduler_module.step, []
 
     def step_failing_once(*args):
@@ -171,13 +170,11 @@ async def test_a_bug_in_the_sampling_loop_fails_its_request_and_the_worker_goes_
         return real_step(*args)
 
     monkeypatch.setattr(scheduler_module, "step", step_failing_once)
-    scheduler = Scheduler(ModelBundle.load(model_json))
-    stream = scheduler.submit([1], params=PARAMS, seed=1, max_tokens=50)
+    stream = sched.submit([1], params=PARAMS, seed=1, max_tokens=50)
     message = r"^The rand model could not process this request\.$"
     with pytest.raises(GenerationError, match=message) as failure:
         await asyncio.wait_for(tokens_of(stream), 10)
     assert isinstance(failure.value.__cause__, RuntimeError)
-    assert scheduler.load == 0
-    after = scheduler.submit([1], params=PARAMS, seed=2, max_tokens=5)
+    assert sched.load == 0
+    after = sched.submit([1], params=PARAMS, seed=2, max_tokens=5)
     assert len(await asyncio.wait_for(tokens_of(after), 10)) == 5
-    await scheduler.aclose()
