@@ -23,7 +23,7 @@ from training.config import TrainConfig
 from training.models import build_model
 from training.runtime import Runtime, cpu_bf16_supported, pick_amp_dtype
 from training.samples import SAMPLE_TOKENS, draw_sample
-from training.train import fraction_done, lr_factor, train, train_step
+from training.train import fraction_done, lr_factor, setup, train, train_step
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -288,3 +288,27 @@ def test_budget_clock_chooses_what_max_minutes_counts(
     assert history(wall.run_dir)[-1]["step"] == 1
     with pytest.raises(SystemExit, match="budget_clock must be wall or cpu"):
         train(tiny_config(tmp_path / "bad", budget_clock="gpu"))
+
+
+def test_weight_drop_masks_recurrent_weights_while_training_only() -> None:
+    torch.manual_seed(0)
+    model = build_model("char", vocab_size=11, embedding_size=8, hidden_size=16, layers=2,
+                        dropout=0.0, weight_drop=0.5)  # fmt: skip
+    plain = build_model("char", vocab_size=11, embedding_size=8, hidden_size=16, layers=2,
+                        dropout=0.0)  # fmt: skip
+    plain.load_state_dict(model.state_dict())  # no extra parameters: exports as before
+    x = torch.randint(0, 11, (3, 9))
+    logits, _ = model.train()(x)
+    logits.sum().backward()
+    for name, weight in model.lstm.named_parameters():
+        zero_share = float((weight.grad == 0).float().mean())
+        # about half the recurrent weights get no gradient this step; the input weights all do
+        assert (0.3 < zero_share < 0.7) if name.startswith("weight_hh") else zero_share < 0.05
+    assert not torch.allclose(logits, plain.train()(x)[0])
+    assert torch.equal(model.eval()(x)[0], plain.eval()(x)[0])
+
+
+def test_weight_drop_is_a_config_setting_that_reaches_the_model(tmp_path: Path) -> None:
+    config = tiny_config(tmp_path, epochs=0.2, weight_drop=0.25)
+    session = setup(config)
+    assert session.model.weight_drop == 0.25

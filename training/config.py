@@ -39,6 +39,7 @@ class TrainConfig:
     layers: int = 2
     dropout: float = 0.1  # between the LSTM layers
     io_dropout: float = 0.0  # on the embedding output and the LSTM output (docs/TRAINING.md)
+    weight_drop: float = 0.0  # DropConnect on the recurrent weights while training (AWD-LSTM)
     # start from a shipped model's weights (exported_models/NAME.json); its vocabulary grows
     # by the corpus's new tokens and its sizes replace the three above
     init_from: str = ""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call
 
 State = tuple[torch.Tensor, torch.Tensor]
 
@@ -19,9 +21,16 @@ class LSTMLanguageModel(nn.Module):
         layers: int,
         dropout: float,
         io_dropout: float = 0.0,
+        weight_drop: float = 0.0,
     ) -> None:
-        """``dropout`` acts between the LSTM layers, ``io_dropout`` on its input and output."""
+        """``dropout`` acts between the LSTM layers, ``io_dropout`` on its input and output.
+
+        ``weight_drop`` is DropConnect on the hidden-to-hidden weights (AWD-LSTM, Merity et al.
+        2017): while training, each step drops a fresh mask of recurrent weights, the same mask
+        at every time step. Evaluation and export use the plain weights.
+        """
         super().__init__()
+        self.weight_drop = weight_drop
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
         self.layers = layers
@@ -46,8 +55,18 @@ class LSTMLanguageModel(nn.Module):
         if state is None:
             state = self.initial_state(tokens.shape[0], tokens.device)
         x = self.dropout(self.embedding(tokens))
-        out, (h, c) = self.lstm(x, state)
+        out, (h, c) = self._recurrent(x, state)
         return self.head(self.dropout(out)), (h, c)
+
+    def _recurrent(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        if not (self.training and self.weight_drop > 0):
+            return self.lstm(x, state)
+        dropped = {
+            name: F.dropout(weight, self.weight_drop, training=True)
+            for name, weight in self.lstm.named_parameters()
+            if name.startswith("weight_hh")
+        }
+        return functional_call(self.lstm, dropped, (x, state))
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -252,6 +252,7 @@ def setup(config: TrainConfig, *, resume: bool = False) -> Session:
         layers=config.layers,
         dropout=config.dropout,
         io_dropout=config.io_dropout,
+        weight_drop=config.weight_drop,
     )
     init_report: dict[str, Any] = {}
     if shipped is not None:
