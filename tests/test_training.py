@@ -19,7 +19,7 @@ from tests.tiny_corpora import write_prose
 from training import runtime
 from training.checkpoint import Checkpoint
 from training.checkpoint import load as load_checkpoint
-from training.config import TrainConfig
+from training.config import TrainConfig, load_config
 from training.models import build_model
 from training.runtime import Runtime, cpu_bf16_supported, pick_amp_dtype
 from training.samples import SAMPLE_TOKENS, draw_sample
@@ -135,6 +135,13 @@ def test_cli_rejects_unknown_config_keys(tmp_path: Path) -> None:
     result = run_cli("-m", "training.train", str(config))
     assert result.returncode != 0
     assert "hidden_sise" in result.stderr
+
+
+@pytest.mark.parametrize("setting", ["dropout=1.0", "io_dropout=-0.1", "weight_drop=1.5"])
+def test_config_rejects_a_drop_probability_out_of_range(tmp_path: Path, setting: str) -> None:
+    name, value = setting.split("=")
+    with pytest.raises(SystemExit, match=rf"{name} must be in \[0, 1\); got {value}"):
+        load_config(None, {"corpus_path": str(write_prose(tmp_path)), name: float(value)})
 
 
 def test_ddp_two_gloo_processes(tmp_path: Path) -> None:

@@ -113,6 +113,9 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> TrainConfig:
         raise SystemExit(f"{path}: unknown config keys: {', '.join(unknown)}")
     values.update({k: v for k, v in overrides.items() if k in known and v is not None})
     config = TrainConfig(**values)
+    for name in ("dropout", "io_dropout", "weight_drop"):
+        if not 0.0 <= getattr(config, name) < 1.0:
+            raise SystemExit(f"{name} must be in [0, 1); got {getattr(config, name)}")
     if not config.corpus_path:
         raise SystemExit("corpus_path is required (in the config file or --corpus-path)")
     try:
