@@ -28,14 +28,14 @@ from bot.generators import start
 from bot.generators.base import GenerationError, GenerationResult, InvalidRequest, UnknownModel
 from bot.products import BUILTIN, SAMPLING, Kind, Option, Product, by_command, model_product
 
-_OPTION = re.compile(r"^([a-z_]+)=(\S*)$")
+_OPTION = re.compile(r"^([a-z_]+)[=:](\S*)$")  # key=value, or Discord's key:value
 _TRUE, _FALSE = ("1", "yes", "true", "on", "y"), ("0", "no", "false", "off", "n")
 
 
 def help_text(products: Sequence[Product]) -> str:
     """The command list, from the registry."""
     sampling = ", ".join(f"{o.name}=" for o in SAMPLING)
-    lines = [f"Commands (options are key=value; every command also takes {sampling}):"]
+    lines = [f"Commands (options are key=value or key:value; all also take {sampling}):"]
     for product in products:
         kind = product.spec
         text = kind.text.name.replace("_", " ").upper()
@@ -63,7 +63,8 @@ def _value(option: Option, raw: str) -> Any:
 
 def parse_options(kind: Kind, rest: str) -> dict[str, Any]:
     """``style=jinyong count=5 some text`` -> generator keywords; the other words are the
-    kind's free text."""
+    kind's free text. Naming the free text (``prompt=The night``, ``prompt:The night``) just
+    marks where it starts: every word after it still belongs to it."""
     kwargs: dict[str, Any] = {}
     words: list[str] = []
     for word in rest.split(" "):
@@ -74,6 +75,9 @@ def parse_options(kind: Kind, rest: str) -> dict[str, Any]:
             option = None
         if match is None or option is None:
             words.append(word)
+            continue
+        if option is kind.text:
+            words.append(match.group(2))
             continue
         try:
             kwargs[option.key] = _value(option, match.group(2))

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.console import parse_options
+from bot.products import BUILTIN
 from tests.helpers_engine import export_random_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -259,3 +261,18 @@ def test_console_rejects_a_bad_config(own_models: Path, tmp_path: Path) -> None:
     config.write_text('[[commands]]\nname = "x"\nmodel = "bard"\nkind = "sonnet"\n')
     done = cli("console", "--models-dir", str(own_models), "--config", str(config), stdin="")
     assert done.returncode == 1 and "commands[0] (x): kind 'sonnet'" in done.stderr
+
+
+@pytest.mark.parametrize("sep", ["=", ":"])
+def test_console_options_take_discord_syntax_and_a_named_prompt_keeps_every_word(
+    sep: str,
+) -> None:
+    kinds = {product.command: product.spec for product in BUILTIN}
+    line = f"prompt{sep}The night was length{sep}50 cold"
+    assert parse_options(kinds["lovecraft"], line) == {"prompt": "The night was cold", "length": 50}
+    assert parse_options(kinds["name"], f"style{sep}jinyong count{sep}3") == {
+        "style": "jinyong",
+        "count": 3,
+    }
+    # words that only look like options (no such option) stay in the text
+    assert parse_options(kinds["lovecraft"], "Note:this at=noon") == {"prompt": "Note:this at=noon"}
