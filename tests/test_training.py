@@ -142,6 +142,8 @@ def test_config_rejects_a_drop_probability_out_of_range(tmp_path: Path, setting:
     name, value = setting.split("=")
     with pytest.raises(SystemExit, match=rf"{name} must be in \[0, 1\); got {value}"):
         load_config(None, {"corpus_path": str(write_prose(tmp_path)), name: float(value)})
+    with pytest.raises(SystemExit, match=rf"{name} must be in"):  # built in code, not a file
+        TrainConfig(corpus_path="unused", **{name: float(value)})
 
 
 def test_ddp_two_gloo_processes(tmp_path: Path) -> None:

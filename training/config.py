@@ -69,6 +69,11 @@ class TrainConfig:
     amp: str = "auto"
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        for name in ("dropout", "io_dropout", "weight_drop"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise SystemExit(f"{name} must be in [0, 1); got {getattr(self, name)}")
+
     @property
     def level(self) -> str:
         return level_of(self.corpus_kind)
@@ -113,9 +118,6 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> TrainConfig:
         raise SystemExit(f"{path}: unknown config keys: {', '.join(unknown)}")
     values.update({k: v for k, v in overrides.items() if k in known and v is not None})
     config = TrainConfig(**values)
-    for name in ("dropout", "io_dropout", "weight_drop"):
-        if not 0.0 <= getattr(config, name) < 1.0:
-            raise SystemExit(f"{name} must be in [0, 1); got {getattr(config, name)}")
     if not config.corpus_path:
         raise SystemExit("corpus_path is required (in the config file or --corpus-path)")
     try:
