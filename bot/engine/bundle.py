@@ -59,7 +59,10 @@ def file_sha256(path: Path) -> str:
 def _confined(json_path: Path, name: str) -> Path:
     """``name`` in the metadata's folder; refused if it (or a link) leads outside it."""
     folder = json_path.parent.resolve()
-    path = (folder / name).resolve()
+    try:
+        path = (folder / name).resolve()
+    except RuntimeError:  # Python 3.11 raises this for a link loop (3.13: OSError)
+        raise ModelLoadError(json_path, f"{name} is a link that leads to itself") from None
     if path.parent != folder:
         raise ModelLoadError(json_path, f"{name} is outside the model folder")
     return json_path.parent / name
@@ -132,6 +135,17 @@ class ModelBundle:
             raise ModelLoadError(
                 json_path, f"field 'name': is {meta.name!r} but the file is {json_path.name}"
             )
+        try:
+            onnx_path, precision = cls._check_files(meta, json_path, precision)
+        except OSError as exc:  # unreadable, not merely missing: still this model's error only
+            raise ModelLoadError(json_path, "a file it names cannot be read", str(exc)) from None
+        return cls.open(
+            meta, json_path, onnx_path, precision=precision, threads=threads, spinning=spinning
+        )
+
+    @staticmethod
+    def _check_files(meta: ModelMetadata, json_path: Path, precision: str) -> tuple[Path, str]:
+        """The ONNX file to serve and its precision, after every named file is checked."""
         for name in (meta.onnx_file, *(q.onnx_file for q in meta.quantized.values())):
             _confined(json_path, name)  # every file named, served now or not
         entry = meta.quantized.get(precision)
@@ -148,9 +162,7 @@ class ModelBundle:
             path = _confined(json_path, name)
             if path.is_file() and key in meta.artefact_sha256:
                 _check_sha256(path, meta.artefact_sha256[key], f"artefact_sha256.{key}", hint)
-        return cls.open(
-            meta, json_path, onnx_path, precision=precision, threads=threads, spinning=spinning
-        )
+        return onnx_path, precision
 
     @classmethod
     def open(
@@ -276,7 +288,7 @@ class ModelBundle:
             return None
         try:
             data = json.loads(path.read_text("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, or nested too deep
             raise ModelLoadError(path, "not a JSON names list", str(exc)) from None
         if not isinstance(data, dict) or not all(
             isinstance(names, list) and all(isinstance(n, str) for n in names)

@@ -23,6 +23,8 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from bot.engine.name_score import NamePlausibility, plausibility_from_dict
+
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 PRECISIONS = ("fp32", "int8")
@@ -141,6 +143,7 @@ class ModelMetadata:
     artefacts: dict[str, str] = field(default_factory=dict)
     artefact_sha256: dict[str, str] = field(default_factory=dict)
     quantized: dict[str, QuantizedModel] = field(default_factory=dict)
+    name_plausibility: NamePlausibility | None = None  # training/calibrate_names.py
 
     @property
     def vocab_size(self) -> int:
@@ -226,18 +229,30 @@ def _build(cls: type, data: Any, prefix: str, path: Path) -> Any:
     return cls(**values)
 
 
+NAME_MAX = 255  # bytes in one file name on the file systems the bot runs on
+
+
 def _file_name(value: Any, name: str, path: Path) -> str:
-    """A bare file name in the metadata's folder: no directory part, never absolute or '..'."""
+    """A bare file name in the metadata's folder: no directory part, never absolute or '..',
+    and one the file system can take (no control character, valid UTF-8, at most NAME_MAX
+    bytes), so opening it fails as a missing file, never as an error of its own."""
     value = _typed(value, str, name, path)
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800") has no file name
+        size = NAME_MAX + 1
     if (
         not value
         or value in (".", "..")
         or "/" in value
         or "\\" in value
+        or any(ord(ch) < 32 or ord(ch) == 127 for ch in value)
+        or size > NAME_MAX
         or Path(value).is_absolute()
         or Path(value).name != value
     ):
-        raise MetadataError(path, name, f"must be a file name in the model folder, got {value!r}")
+        shown = value if len(value) <= 80 else value[:80] + "…"
+        raise MetadataError(path, name, f"must be a file name in the model folder, got {shown!r}")
     return value
 
 
@@ -365,6 +380,9 @@ def metadata_from_dict(data: Any, path: Path | str = "<metadata>") -> ModelMetad
         artefacts=dict(artefacts),
         artefact_sha256=dict(hashes),
         quantized=quantized,
+        name_plausibility=plausibility_from_dict(
+            data.get("name_plausibility"), special.styles, path
+        ),
     )
 
 
@@ -379,6 +397,8 @@ def load_metadata(path: Path | str) -> ModelMetadata:
         raise MetadataError(path, "<file>", f"cannot be read: {exc}") from None
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except RecursionError:  # nesting deeper than the parser's stack: no metadata is that deep
+        raise MetadataError(path, "<file>", "is not valid JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, or an integer of over 4,300 digits
         raise MetadataError(path, "<file>", f"is not valid JSON: {exc}") from None
     return metadata_from_dict(data, path)
