@@ -1,15 +1,16 @@
 """Which sampled names /name shows: one rule, read by the names generator and the evaluator.
 
 A candidate is dropped when it is out of the asked-for lengths, repeats a shown name or a
-known one (case-folded), mixes Han characters with another script, or opens as no known name
-of its style does ("sshley"; :func:`opening`). The evaluator's "shown" figures apply this
-same filter, so the model card measures what users see.
+known one (case-folded), mixes Han characters with another script, opens as no known name
+of its style does ("sshley"; :func:`opening`), or scores below the style's threshold: the
+model finds it an unlikely name (``bot.engine.name_score``). The evaluator's "shown" figures
+apply this same filter, so the model card measures what users see.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -47,7 +48,8 @@ class NameFilter:
     ``known``: case-folded names never shown as new (empty when known names are allowed or
     the list is missing); ``openings``: the openings a shown name may have (empty: openings
     are not judged); ``prefix``: the asked-for starting letters, whose opening is the user's
-    choice and never judged.
+    choice and never judged; ``min_score``: the lowest score (mean log-likelihood per
+    character, ``bot.engine.name_score``) a shown name may have (None: scores not judged).
     """
 
     min_length: int
@@ -55,9 +57,11 @@ class NameFilter:
     known: frozenset[str] = frozenset()
     openings: frozenset[str] = frozenset()
     prefix: str = ""
+    min_score: float | None = None
 
-    def rejects(self, name: str, seen: set[str]) -> bool:
-        """True if ``name`` is not shown after the case-folded names in ``seen``."""
+    def rejects(self, name: str, seen: set[str], score: float | None = None) -> bool:
+        """True if ``name`` (with its ``score``, when judged) is not shown after the
+        case-folded names in ``seen``."""
         key = name.casefold()
         return (
             not self.min_length <= len(name) <= self.max_length
@@ -66,7 +70,16 @@ class NameFilter:
             or key in self.known
             or mixes_scripts(name)
             or self.implausible_opening(name)
+            or self.unlikely(score)
         )
+
+    def unlikely(self, score: float | None) -> bool:
+        """A score under ``min_score``; a filter with a threshold needs every score."""
+        if self.min_score is None:
+            return False
+        if score is None:
+            raise ValueError("this filter judges scores: pass each name's score")
+        return score < self.min_score
 
     def implausible_opening(self, name: str) -> bool:
         """An opening no known name of the style opens with; judged on names of two or more
@@ -79,12 +92,13 @@ class NameFilter:
             and first not in self.openings
         )
 
-    def shown(self, candidates: Iterable[str]) -> list[str]:
-        """The candidates /name would show, judged in order."""
+    def shown(self, candidates: Sequence[str], scores: Sequence[float] | None = None) -> list[str]:
+        """The candidates /name would show, judged in order (with their ``scores``)."""
         seen: set[str] = set()
         out = []
-        for name in candidates:
-            if not self.rejects(name, seen):
+        judged = [None] * len(candidates) if scores is None else scores
+        for name, score in zip(candidates, judged, strict=True):
+            if not self.rejects(name, seen, score):
                 seen.add(name.casefold())
                 out.append(name)
         return out

@@ -6,17 +6,22 @@ judged in index order, so the answer depends only on the options and the seed.
 
 Names are shown as people write them (``shown_case``: "o'brien" -> "O'Brien"). Which
 candidates are shown is ``bot.engine.name_filter``'s rule, which the evaluator applies too: a
-candidate opening as no known name of its style does ("sshley") is dropped.
+candidate opening as no known name of its style does ("sshley") is dropped, and so is one the
+model scores under the style's calibrated threshold (``bot.engine.name_score``; each wave's
+finished candidates are scored in one batch, off the event loop). Dropped candidates are made
+up for by more, up to the tries' budget.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from bot.engine.name_filter import NameFilter
+from bot.engine.name_score import name_scores
 from bot.engine.sampling import SamplingParams
 from bot.generators.base import Busy, Generation, GenerationResult, InvalidRequest
 from bot.generators.common import (
@@ -31,6 +36,8 @@ from bot.products import KINDS
 if TYPE_CHECKING:
     from bot.engine.engine import Engine
     from bot.engine.scheduler import Scheduler, TokenStream
+
+log = logging.getLogger(__name__)
 
 KIND = KINDS["names"]
 COUNT, MIN_LENGTH, MAX_LENGTH = (KIND.option(name) for name in ("count", "min", "max"))
@@ -92,15 +99,30 @@ def names(
     if known is None and not allow_known:
         notes.append("The training name list is missing, so novelty could not be checked.")
     start = [tokenizer.eos_id, tokenizer.style_id(style), *prefix_ids]
+    plausibility = bundle.meta.name_plausibility
+    min_score = plausibility.thresholds.get(style) if plausibility else None
+    if min_score is None and (model, style) not in _UNCALIBRATED:
+        _UNCALIBRATED.add((model, style))
+        log.warning(
+            "%s has no plausibility threshold for %s names, so unlikely names are not "
+            "filtered (python -m training.calibrate_names %s)",
+            model,
+            style,
+            bundle.json_path,
+        )
     name_filter = NameFilter(
         min_length,
         max_length,
         known=frozenset() if allow_known or known is None else known,
         openings=bundle.name_openings(style),
         prefix=prefix,
+        min_score=min_score,
     )
     options = _Options(count, allow_known, name_filter)
     return TextGeneration(_run(scheduler, start, params, seed, options, notes, style))
+
+
+_UNCALIBRATED: set[tuple[str, str]] = set()  # (model, style) pairs already logged
 
 
 class _Options:
@@ -128,6 +150,21 @@ async def _candidate(stream: TokenStream, eos: int) -> list[int] | None:
     """A candidate's tokens, or None if it ran out of room before its end token."""
     tokens = [t async for t in stream]
     return tokens[:-1] if tokens and tokens[-1] == eos else None
+
+
+async def _scores(
+    scheduler: Scheduler, start: list[int], results: list[list[int] | None], name_filter: NameFilter
+) -> list[float | None]:
+    """Each finished candidate's score when the filter judges scores (else None), computed
+    in one batch in a worker thread: a few small ORT calls beside the scheduler's."""
+    finished = [ids for ids in results if ids is not None]
+    if name_filter.min_score is None or not finished:
+        return [None] * len(results)
+    bundle = scheduler.bundle
+    scored = iter(
+        await asyncio.to_thread(name_scores, bundle, start, finished, bundle.tokenizer.eos_id)
+    )
+    return [None if ids is None else float(next(scored)) for ids in results]
 
 
 async def _run(
@@ -169,7 +206,8 @@ async def _run(
             for s in streams:
                 await s.aclose()
         timer.token()
-        for ids in results:
+        scores = await _scores(scheduler, start, results, options.filter)
+        for ids, score in zip(results, scores, strict=True):
             if len(found) == options.count:
                 break
             tries += 1
@@ -177,7 +215,7 @@ async def _run(
             if ids is None:
                 continue
             name = options.filter.prefix + tokenizer.decode(ids).strip()
-            if options.filter.rejects(name, seen):
+            if options.filter.rejects(name, seen, score):
                 continue
             seen.add(name.casefold())
             name = shown_case(name)

@@ -1,0 +1,133 @@
+"""Set /name's plausibility threshold per style from real names the model never trained on.
+
+    python -m training.calibrate_names exported_models/names.json [--quantile 0.05]
+        [--precision int8] [--corpus ../shared/corpora/names]
+
+A name's score is its mean log-likelihood per character (``bot.engine.name_score``), as the
+bot computes it. Per style, the threshold is the ``quantile`` of the scores of the held-out
+names (the random held-out documents of the training split, rebuilt from the metadata's
+config, from ``--corpus`` if given, and refused if the corpus changed since training), so
+about ``1 - quantile`` of them pass. Names with a character outside the vocabulary cannot be
+sampled at all and are left out. The thresholds are written into the metadata's
+``name_plausibility`` (the rest of the file unchanged, replaced atomically); the contiguous
+tail of held-out names, if any, is scored too and printed as a second check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bot.engine.bundle import ModelBundle, ModelLoadError
+from bot.engine.contract import load_metadata
+from bot.engine.name_score import name_scores
+from training.data import Corpus, CorpusError, Document, load_training_split
+from training.eval_loss import EvaluationError, load_training_corpus
+
+QUANTILE = 0.05
+
+
+def style_scores(bundle: ModelBundle, docs: list[Document], style: str) -> np.ndarray:
+    """The scores of the names of ``style`` in ``docs`` that the model can spell."""
+    tokenizer = bundle.tokenizer
+    encoded = [tokenizer.encode(d.text) for d in docs if d.style == style]
+    spelled = [e.ids for e in encoded if not e.unknown and e.ids]
+    start = [tokenizer.eos_id, tokenizer.style_id(style)]
+    return name_scores(bundle, start, spelled, tokenizer.eos_id)
+
+
+def calibrate(
+    bundle: ModelBundle, heldout: list[Document], quantile: float = QUANTILE
+) -> dict[str, Any]:
+    """The metadata's ``name_plausibility`` for ``bundle``, from the names in ``heldout``."""
+    thresholds: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    passed: dict[str, float] = {}
+    for style in sorted(bundle.meta.special_tokens.styles):
+        scores = style_scores(bundle, heldout, style)
+        if not scores.size:
+            continue
+        # the highest threshold that still passes at least 1 - quantile of the names
+        threshold = float(np.quantile(scores, quantile, method="lower"))
+        thresholds[style] = threshold
+        counts[style] = int(scores.size)
+        passed[style] = float(np.mean(scores >= threshold))
+    return {
+        "thresholds": thresholds,
+        "quantile": quantile,
+        "precision": bundle.precision,
+        "heldout_names": counts,
+        "heldout_passed": passed,
+    }
+
+
+def write_plausibility(json_path: Path, plausibility: dict[str, Any]) -> None:
+    """Set ``name_plausibility`` in ``json_path``, every other field as it was; atomic."""
+    data = json.loads(json_path.read_text("utf-8"))
+    data["name_plausibility"] = plausibility
+    text = json.dumps(data, ensure_ascii=False, indent=1) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{json_path.name}.", dir=json_path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        load_metadata(tmp)  # never replace a loadable file with one that is not
+        os.replace(tmp, json_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def heldout_corpus(bundle: ModelBundle, path: Path | None) -> Corpus:
+    """The model's training split, read from ``path`` instead of the config's corpus path
+    if given; refused if the corpus is not the one the model trained on."""
+    if path is None:
+        return load_training_corpus(bundle)
+    try:
+        corpus = load_training_split({**bundle.meta.training.config, "corpus_path": str(path)})
+    except (CorpusError, KeyError) as exc:
+        raise EvaluationError(f"{path}: cannot rebuild the training split: {exc}") from None
+    if corpus.sha256 != bundle.meta.corpus.sha256:
+        raise EvaluationError(f"{path}: not the corpus {bundle.json_path.name} trained on")
+    return corpus
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.calibrate_names", description=__doc__)
+    parser.add_argument("model", type=Path, help="the names model's NAME.json")
+    parser.add_argument("--quantile", type=float, default=QUANTILE)
+    parser.add_argument("--precision", choices=("fp32", "int8"), default="int8")
+    parser.add_argument("--corpus", type=Path, help="the names corpus (default: as in training)")
+    args = parser.parse_args(argv)
+    if not 0 < args.quantile < 1:
+        parser.error("--quantile must be in (0, 1)")
+    try:
+        bundle = ModelBundle.load(args.model, precision=args.precision)
+        if not bundle.meta.special_tokens.styles:
+            raise EvaluationError(f"{args.model}: not a names model (it has no styles)")
+        corpus = heldout_corpus(bundle, args.corpus)
+        plausibility = calibrate(bundle, corpus.validation, args.quantile)
+    except (ModelLoadError, EvaluationError) as exc:
+        print(f"calibration failed: {exc}", file=sys.stderr)
+        return 1
+    for style, threshold in plausibility["thresholds"].items():
+        tail = style_scores(bundle, corpus.tail, style)
+        tail_note = f", tail {np.mean(tail >= threshold):.1%} of {tail.size}" if tail.size else ""
+        print(
+            f"{style}: threshold {threshold:.3f} nats/char; held-out names passing "
+            f"{plausibility['heldout_passed'][style]:.1%} of {plausibility['heldout_names'][style]}"
+            f"{tail_note}"
+        )
+    write_plausibility(args.model, plausibility)
+    print(f"wrote name_plausibility into {args.model} ({bundle.precision})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
