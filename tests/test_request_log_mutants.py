@@ -11,16 +11,11 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from bot.storage import (
-    _COLUMNS,
-    RequestLog,
-    RequestRow,
-    StorageError,
-    Summary,
-    _about_the_row,
-    _rollback,
-    _without_member,
-)
+from bot.storage import RequestLog, RequestRow, StorageError, Summary
+from bot.storage.forget import without_member as _without_member
+from bot.storage.rows import COLUMNS as _COLUMNS
+from bot.storage.schema import about_the_row as _about_the_row
+from bot.storage.schema import rollback as _rollback
 
 
 def _row(user: int, **kw: object) -> RequestRow:

@@ -1,0 +1,256 @@
+"""The request log's public face: :class:`RequestLog` queues rows, finds one by interaction
+id, reads statistics on a second, read-only connection (WAL lets readers and the writer work
+at once, so a slow query never holds up writes), prunes, forgets a user, and closes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot.storage.forget import ForgetMemory, Forgotten, forget_queued, forget_written
+from bot.storage.rows import COLUMNS, INTERACTION, USER, RequestRow
+from bot.storage.schema import (
+    StorageError,
+    checkpoint,
+    connect,
+    connect_read_only,
+    rollback,
+)
+from bot.storage.stats import Summary, summarize
+from bot.storage.writer import BatchWriter
+
+log = logging.getLogger(__name__)
+
+
+class RequestLog(BatchWriter):
+    """Batched, non-blocking writer of :class:`RequestRow` to one SQLite file."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        flush_interval: float = 0.25,
+        busy_timeout_ms: int = 1000,
+        max_pending: int = 50_000,
+        close_attempts: int = 3,
+        max_backoff: float = 30.0,
+        store_text: bool = True,
+        retention_days: float = 0.0,
+        prune_interval: float = 3600.0,
+    ) -> None:
+        super().__init__(
+            path,
+            flush_interval=flush_interval,
+            busy_timeout_ms=busy_timeout_ms,
+            max_pending=max_pending,
+            close_attempts=close_attempts,
+            max_backoff=max_backoff,
+        )
+        self.store_text = store_text
+        self.retention_days = retention_days
+        self.prune_interval = prune_interval
+        self.forgotten_late = 0  # rows of forgotten users that arrived after the forget
+        self._memory = ForgetMemory()
+        self._reader: aiosqlite.Connection | None = None
+        self._reader_lock = asyncio.Lock()
+        self._pruner: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(cls, path: Path, **options: Any) -> RequestLog:
+        """Open the log and start its writer (and, with a retention, its pruner). A database
+        that cannot be opened now (locked, read-only, bad directory) is retried later; a
+        newer schema raises StorageError."""
+        self = cls(Path(path), **options)
+        try:
+            self._db = await connect(self.path, busy_timeout_ms=self.busy_timeout_ms)
+        except (sqlite3.Error, OSError) as exc:
+            self._note_failure(f"cannot open: {exc}")
+        self._writer = asyncio.create_task(self._run(), name="request-log-writer")
+        if self.retention_days > 0:
+            self._pruner = asyncio.create_task(self._prune_forever(), name="request-log-pruner")
+        return self
+
+    def health(self) -> str:
+        text = f"request log: {self.written} written, {self.pending} pending, {self.lost} lost"
+        if self.last_error:
+            text += f" (last error: {self.last_error})"
+        return text
+
+    def log(self, row: RequestRow) -> None:
+        """Queue a row; never blocks, never raises. A row of a user forgotten after it began
+        is dropped; one below a forgotten request is stored without text."""
+        if self._closing:
+            self.lost += 1
+            log.error("request log closed: lost a %s row for /%s", row.status, row.command)
+            return
+        try:
+            values = self._memory.screen(row.values(text=self.store_text))
+        except Exception as exc:  # e.g. params that JSON cannot encode
+            self.lost += 1
+            log.error("request log: cannot store a row for /%s (%s); dropped", row.command, exc)
+            return
+        if values is None:
+            self.forgotten_late += 1
+            log.info("request log: a late row of a forgotten user was not stored")
+            return
+        self._rows.append(values)  # overflow is trimmed by the writer, once per failed write
+        self._wakeup.set()
+
+    async def _read_only(self) -> aiosqlite.Connection:
+        """The read-only connection, opened on first use."""
+        async with self._reader_lock:
+            if self._reader is None:
+                try:
+                    self._reader = await connect_read_only(
+                        self.path, busy_timeout_ms=self.busy_timeout_ms
+                    )
+                except (sqlite3.Error, OSError) as exc:
+                    raise StorageError(f"request log {self.path} is unavailable: {exc}") from exc
+            return self._reader
+
+    async def find(self, interaction_id: int) -> RequestRow | None:
+        """The row of the request made by interaction ``interaction_id``, or None: never
+        logged, pruned, or forgotten. Queued rows are written first (a write in progress is
+        waited for); a row still queued because the database refuses writes raises
+        StorageError (it is not gone, only not readable yet)."""
+        flushed = await self.flush()
+        reader = await self._read_only()
+        try:
+            rows = await reader.execute_fetchall(
+                f"SELECT {', '.join(COLUMNS)} FROM requests WHERE interaction_id = ? "
+                "ORDER BY id DESC LIMIT 1",
+                (interaction_id,),
+            )
+        except sqlite3.Error as exc:
+            raise StorageError(f"request log {self.path}: {exc}") from exc
+        if rows:
+            return RequestRow.from_values(tuple(rows[0]))
+        if not flushed and any(v[INTERACTION] == interaction_id for v in self._rows):
+            raise StorageError(
+                f"request log {self.path}: request {interaction_id} is not written yet "
+                f"({self.last_error})"
+            )
+        return None
+
+    async def summary(
+        self, days: float | None = None, *, guild_id: int | None = None, user_id: int | None = None
+    ) -> Summary:
+        """Figures from the read-only connection (see :func:`summarize`)."""
+        reader = await self._read_only()
+        try:
+            return await summarize(reader, days, guild_id=guild_id, user_id=user_id)
+        except sqlite3.Error as exc:
+            raise StorageError(f"request log {self.path}: {exc}") from exc
+
+    async def prune(self, older_than_days: float, *, now: float | None = None) -> int:
+        """Delete rows older than the given age (zeroed on disk, the WAL truncated); returns
+        how many."""
+        db = await self._writable()
+        cutoff = (time.time() if now is None else now) - older_than_days * 86400
+        async with self._lock:
+            try:
+                cursor = await db.execute("DELETE FROM requests WHERE created_at < ?", (cutoff,))
+                await db.commit()
+            except BaseException:
+                await rollback(db)
+                raise
+            if cursor.rowcount:
+                await checkpoint(db, self.path)
+        return cursor.rowcount
+
+    async def forget(self, user_id: int) -> Forgotten:
+        """Delete every row of ``user_id`` (written or queued), take their id out of the
+        members of other people's ``/name for:`` rows and the text out of the rows that
+        copied theirs (see :mod:`bot.storage.forget`), then truncate the WAL so no copy is
+        left on disk. Rows of theirs that arrive later, made before now, are dropped."""
+        at = time.time()
+        db = await self._writable()
+        async with self._lock:  # the writer takes its batches under this lock too
+            queued = {v[INTERACTION] for v in self._rows if v[USER] == user_id and v[INTERACTION]}
+            try:
+                written, tainted = await forget_written(db, user_id, queued)
+                await db.commit()
+            except BaseException:
+                await rollback(db)
+                raise
+            # no await from here to the memory: rows logged meanwhile are in the queue
+            self._rows, waiting = forget_queued(self._rows, user_id, tainted)
+            self._memory.remember(user_id, at, tainted)
+            await checkpoint(db, self.path)
+        forgotten = Forgotten(
+            deleted=written.deleted + waiting.deleted,
+            scrubbed=written.scrubbed + waiting.scrubbed,
+            cleared=written.cleared + waiting.cleared,
+        )
+        log.info(
+            "request log: forgot user %s (%d rows deleted, %d scrubbed, %d cleared of text)",
+            user_id,
+            forgotten.deleted,
+            forgotten.scrubbed,
+            forgotten.cleared,
+        )
+        return forgotten
+
+    async def close(self) -> None:
+        """Flush what can be flushed, close both connections (whatever happens), and report
+        rows written, pending and lost."""
+        self._closing = True
+        self._urgent.set()
+        self._wakeup.set()
+        try:
+            if self._pruner is not None:
+                self._pruner.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._pruner
+            if self._writer is not None:
+                try:
+                    await self._writer
+                except Exception:  # the writer never raises; if it did, say so and go on
+                    log.exception("request log %s: the writer failed", self.path)
+        finally:
+            if self._rows or self._inflight:
+                unwritten = len(self._rows) + self._inflight
+                self.lost += unwritten
+                log.error(
+                    "request log %s: %d row(s) could NOT be written and are lost (%s)",
+                    self.path,
+                    unwritten,
+                    self.last_error,
+                )
+                self._rows.clear()
+            for name in ("_reader", "_db"):
+                connection = getattr(self, name)
+                setattr(self, name, None)
+                if connection is not None:
+                    try:
+                        await connection.close()
+                    except Exception as exc:
+                        log.error("request log %s: error while closing: %s", self.path, exc)
+            level = logging.ERROR if self.lost else logging.INFO
+            log.log(level, "%s, closed", self.health())
+
+    async def _prune_forever(self) -> None:
+        """Apply the retention now and then every ``prune_interval`` seconds."""
+        while True:
+            try:
+                deleted = await self.prune(self.retention_days)
+            except (sqlite3.Error, OSError, StorageError) as exc:
+                log.warning("request log %s: retention prune failed: %s", self.path, exc)
+            except Exception:
+                log.exception("request log %s: retention prune failed", self.path)
+            else:
+                if deleted:
+                    log.info(
+                        "request log %s: %d row(s) older than %g days deleted",
+                        self.path,
+                        deleted,
+                        self.retention_days,
+                    )
+            await asyncio.sleep(self.prune_interval)
