@@ -31,7 +31,10 @@ def run(args: argparse.Namespace) -> int:
     from bot.discord.bot import StartupError, apply_endpoint_overrides
     from bot.storage import StorageError
 
-    discord.utils.setup_logging(level=logging.getLevelName(settings.log_level.upper()), root=True)
+    level = logging.getLevelName(settings.log_level.upper())
+    discord.utils.setup_logging(level=level, root=True)
+    if settings.log_content == "metadata":  # discord.py's DEBUG lines carry message payloads
+        logging.getLogger("discord").setLevel(max(level, logging.INFO))
     apply_endpoint_overrides(settings)
     try:
         asyncio.run(serve_forever(settings, token))

@@ -15,6 +15,7 @@ from discord import app_commands
 
 from bot.discord.formatting import neutralize, truncate
 from bot.discord.limits import Refused, ShuttingDown
+from bot.discord.redact import described, redacted_traceback
 from bot.generators.base import Busy, GenerationError, InvalidRequest, UnknownModel
 from bot.storage import StorageError
 
@@ -103,16 +104,19 @@ class BotTree(app_commands.CommandTree[Any]):
         status, message, loud = classify(error)
         original = getattr(error, "original", error)
         command = (interaction.data or {}).get("name", "?")
+        text = self.bot.settings.log_content == "full"  # else no message: it may quote input
         if loud:
             log.error(  # with the cause's traceback: the engine's own error sits there
-                "/%s (request %s) failed for user %s",
+                "/%s (request %s) failed for user %s%s",
                 command,
                 interaction.id,
                 interaction.user.id,
-                exc_info=original,
+                "" if text else f"\n{redacted_traceback(original)}",
+                exc_info=original if text else None,
             )
         else:
-            log.info("/%s %s for user %s: %s", command, status, interaction.user.id, original)
+            shown = described(original, text=text)
+            log.info("/%s %s for user %s: %s", command, status, interaction.user.id, shown)
         record = self.bot.requests.get(interaction)
         try:
             await reply_ephemeral(interaction, message, visible=record.visible)
