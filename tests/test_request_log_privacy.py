@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.discord.redact import redacted_traceback
 from bot.storage import RequestLog, RequestRow, StorageError
 
 SENTINEL = "zq-sentinel-4d9f"  # a prompt no model or test writes by chance
@@ -274,3 +275,18 @@ async def test_an_operators_directory_keeps_its_mode_but_old_files_are_tightened
         assert _mode(path) == 0o600 and _mode(Path(f"{path}-wal")) == 0o600
     finally:
         await rl.close()
+
+
+def test_a_redacted_traceback_names_classes_and_frames_but_no_message() -> None:
+    def fail() -> None:
+        try:
+            raise KeyError(SENTINEL)
+        except KeyError as exc:
+            raise ValueError(f"bad {SENTINEL}") from exc
+
+    with pytest.raises(ValueError) as caught:
+        fail()
+    text = redacted_traceback(caught.value)
+    assert SENTINEL not in text
+    assert text.index("KeyError") < text.index("ValueError")  # the cause first, as Python does
+    assert "in fail" in text and "raise KeyError(SENTINEL)" in text  # frames: code, not data

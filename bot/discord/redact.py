@@ -1,16 +1,11 @@
-"""How the process log names a failure. With ``log_content = "metadata"`` no text a user
-typed may reach the log, and exception messages quote input (``Unknown style '…'``,
-``There is no model '…'``, a value that failed to convert), so a failure is named by its
-class, and a traceback keeps its frames (code, not data) but no message."""
+"""A failure's traceback for the process log without the exceptions' messages. With
+``log_content = "metadata"`` no text a user typed may reach the log, and a message may quote
+input (``Unknown style '…'``, ``There is no model '…'``, a value that failed to convert): the
+frames (code, not data) and the exceptions' classes are kept."""
 
 from __future__ import annotations
 
 import traceback
-
-
-def described(error: BaseException, *, text: bool) -> str:
-    """``error`` as a log line shows it: its message, or (``text`` off) its class only."""
-    return str(error) if text else type(error).__name__
 
 
 def redacted_traceback(error: BaseException) -> str:

@@ -15,7 +15,7 @@ from discord import app_commands
 
 from bot.discord.formatting import neutralize, truncate
 from bot.discord.limits import Refused, ShuttingDown
-from bot.discord.redact import described, redacted_traceback
+from bot.discord.redact import redacted_traceback
 from bot.generators.base import Busy, GenerationError, InvalidRequest, UnknownModel
 from bot.storage import StorageError
 
@@ -115,7 +115,9 @@ class BotTree(app_commands.CommandTree[Any]):
                 exc_info=original if text else None,
             )
         else:
-            shown = described(original, text=text)
+            # by class only, in every mode: the message may quote what the user typed, and
+            # the process log cannot forget it after /forget-me
+            shown = type(original).__name__
             log.info("/%s %s for user %s: %s", command, status, interaction.user.id, shown)
         record = self.bot.requests.get(interaction)
         try:
