@@ -147,7 +147,7 @@ def test_a_run_trains_exports_measures_and_ships(shipped: Path, tmp_path: Path, 
     after = load_metadata(shipped / "lovecraft.json")
     assert before.architecture.hidden_size == 12 and after.architecture.hidden_size == 24
     assert after.name == "lovecraft" and "int8" in after.quantized
-    assert (shipped / "lovecraft.int8.onnx").is_file()
+    assert (shipped / after.quantized["int8"].onnx_file).is_file()  # a new name: the JSON switches
     assert after.training.validation_loss_nats == pytest.approx(
         load_metadata(out / "models" / "lovecraft_wide.json").training.validation_loss_nats
     )

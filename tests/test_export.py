@@ -270,15 +270,18 @@ def test_int8_gate_threshold_accepts_and_refuses(int8_export: Path, tmp_path: Pa
         (folder / path.name).write_bytes(path.read_bytes())
     json_path = folder / "tiny.json"
 
-    refused = quantize_exported(json_path, gate_nats=delta - 2e-6)
-    assert refused.quantized == {}
-    assert not (folder / "tiny.int8.onnx").exists()
-    assert ModelBundle.load(json_path, precision="int8").precision == "fp32"
-    err = capsys.readouterr().err
-    assert "int8 refused" in err and f"{entry.heldout_loss_nats:.5f}" in err
-    assert f"{entry.fp32_heldout_loss_nats:.5f}" in err
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    kept, refusal = quantize_exported(json_path, gate_nats=delta - 2e-6)
+    assert refusal and refusal in capsys.readouterr().err
+    assert "int8 refused" in refusal and f"{entry.heldout_loss_nats:.5f}" in refusal
+    assert f"{entry.fp32_heldout_loss_nats:.5f}" in refusal
+    # a refusal changes nothing: the int8 copy that passed before is still served
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert kept == load_metadata(json_path) and kept.quantized["int8"] == entry
+    assert ModelBundle.load(json_path, precision="int8").precision == "int8"
 
-    accepted = quantize_exported(json_path, gate_nats=delta + 2e-6)
+    accepted, refusal = quantize_exported(json_path, gate_nats=delta + 2e-6)
+    assert refusal is None
     assert accepted.quantized["int8"].heldout_loss_nats == pytest.approx(
         entry.heldout_loss_nats, abs=2e-6
     )
@@ -293,10 +296,12 @@ def test_cli_exit_status_says_whether_int8_was_refused(int8_export: Path, tmp_pa
         (folder / path.name).write_bytes(path.read_bytes())
     assert export_module.main([str(folder / "tiny.json"), "--quantize", "int8"]) == 0
     # a quantizer that throws away almost all precision: the gate must see the damage
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("training.quantize.WEIGHT_LEVELS", 1)
         assert export_module.main([str(folder / "tiny.json"), "--quantize", "int8"]) == 1
-    assert "int8" not in load_metadata(folder / "tiny.json").quantized
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # byte for byte
+    assert "int8" in load_metadata(folder / "tiny.json").quantized
 
 
 def test_format_1_metadata_still_loads_and_is_upgraded(int8_export: Path, tmp_path: Path) -> None:
@@ -312,8 +317,8 @@ def test_format_1_metadata_still_loads_and_is_upgraded(int8_export: Path, tmp_pa
     (folder / "tiny.json").write_text(json.dumps(data))
     old = ModelBundle.load(folder / "tiny.json", precision="int8")
     assert (old.meta.format_version, old.precision) == (1, "fp32")
-    upgraded = quantize_exported(folder / "tiny.json")
-    assert upgraded.format_version == 2
+    upgraded, refusal = quantize_exported(folder / "tiny.json")
+    assert (upgraded.format_version, refusal) == (2, None)
     assert upgraded.artefact_sha256 == {"loss_curve": file_sha256(folder / "tiny.loss.png")}
     assert ModelBundle.load(folder / "tiny.json", precision="int8").precision == "int8"
 

@@ -18,6 +18,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from training.atomic import replacing
+
 FORMAT = "lstm-bot-checkpoint/1"
 SUFFIX = ".safetensors"
 
@@ -90,7 +92,8 @@ def _optimizer_join(meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> d
 
 
 def save(path: Path, checkpoint: Checkpoint) -> None:
-    """Write atomically (temporary file, then rename): never a half-written checkpoint."""
+    """Write atomically (temporary file, fsync, rename): never a half-written checkpoint, and
+    the previous one stays whole if the write fails."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in checkpoint.model.items()}
     optimizer = None
     if checkpoint.optimizer is not None:
@@ -118,9 +121,8 @@ def save(path: Path, checkpoint: Checkpoint) -> None:
         "rng_cuda": len(checkpoint.rng_cuda) if checkpoint.rng_cuda is not None else None,
         "init_report": checkpoint.init_report,
     }
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(tensors, str(tmp), metadata={"state": json.dumps(state)})
-    tmp.replace(path)
+    with replacing(path) as tmp:  # fsynced, renamed over the old one; no temporary left
+        save_file(tensors, str(tmp), metadata={"state": json.dumps(state)})
 
 
 def load(path: Path, device: torch.device | str = "cpu") -> Checkpoint:

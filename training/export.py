@@ -8,10 +8,13 @@ The export fails unless torch and onnxruntime agree (max abs difference < 1e-4 i
 and c) over random multi-step sequences at batch 1 and batch > 1 with the state carried
 between calls. ``--quantize int8`` adds NAME.int8.onnx (training/quantize.py) if its held-out
 loss, measured through onnxruntime as the bot serves it, is within 0.005 nats/token of fp32;
-given an exported NAME.json it does so in place (and rewrites format 1 metadata as format 2).
+given an exported NAME.json it does so in place (and rewrites format 1 metadata as format 2);
+a refusal there changes no file, and an int8 copy that passed before stays.
 
-Everything is written to a temporary folder beside the output and moved into place at the
-end, NAME.json last: a failed export leaves the previous model as it was.
+Everything is written to a temporary folder beside the output, then published with NAME.json
+as the single switch (training/publish.py): files move in under names the current metadata
+does not use, NAME.json is replaced in one rename, then the files nothing names are removed.
+A failed export leaves the previous model as it was; a reader never sees a mix of the two.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ import argparse
 import dataclasses
 import json
 import math
-import os
 import shutil
 import sys
 import tempfile
@@ -56,6 +58,7 @@ from training.data import batches_per_epoch, encode_documents, level_of, load_tr
 from training.evaluate import EvaluationError, heldout_loss, load_training_corpus
 from training.models import LSTMLanguageModel, StepModel, build_model
 from training.parity import PARITY_TOLERANCE, check_parity, within_tolerance
+from training.publish import PublishError, publish
 from training.quantize import QuantizeError, quantize_int8
 
 GATE_NATS = 0.005  # the int8 model may lose at most this much held-out loss per token
@@ -211,18 +214,6 @@ def staging(out_dir: Path, name: str) -> Iterator[Path]:
         yield Path(stage)
 
 
-def publish(stage: Path, out_dir: Path, meta: ModelMetadata) -> None:
-    """Move the staged files into ``out_dir``, NAME.json last (each move is atomic)."""
-    json_name = f"{meta.name}.json"
-    for path in sorted(stage.iterdir()):
-        if path.name != json_name:
-            os.replace(path, out_dir / path.name)
-    os.replace(stage / json_name, out_dir / json_name)
-    stale = out_dir / f"{meta.name}.int8.onnx"
-    if "int8" not in meta.quantized and stale.exists():
-        stale.unlink()  # left by an earlier export, listed nowhere now
-
-
 def measure_heldout(bundle: ModelBundle) -> tuple[float, int]:
     """(nats/token, tokens) on the held-out split, as training/evaluate.py measures it."""
     try:
@@ -295,8 +286,7 @@ def export(
         refusal = None
         if quantize == "int8":
             metadata, refusal = add_int8(metadata, stage, stage, gate_nats=gate_nats)
-        write_checked(metadata, stage)
-        publish(stage, out_dir, metadata)
+        metadata = publish(stage, out_dir, metadata)
     onnx_path = out_dir / metadata.onnx_file
     print(
         f"exported {name}: {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB), parity "
@@ -307,36 +297,32 @@ def export(
     return metadata
 
 
-def write_checked(metadata: ModelMetadata, folder: Path) -> None:
-    """Write NAME.json; what we wrote must pass the bot's own validation."""
-    path = folder / f"{metadata.name}.json"
-    metadata.write(path)
-    load_metadata(path)
-
-
 def quantize_exported(
     json_path: Path, *, quantize: str = "int8", gate_nats: float = GATE_NATS
-) -> ModelMetadata:
-    """Add an int8 copy to an exported model in place (format 1 metadata becomes format 2)."""
+) -> tuple[ModelMetadata, str | None]:
+    """Add an int8 copy to an exported model in place (format 1 metadata becomes format 2).
+
+    Returns the metadata now in ``json_path`` and the refusal, if the gate refused: then
+    nothing is written, and an int8 copy that passed before stays.
+    """
     try:
         ModelBundle.load(json_path)  # hashes and graph checked before anything is trusted
-        meta = load_metadata(json_path)
+        current = load_metadata(json_path)
     except (ModelLoadError, MetadataError) as exc:
         raise ExportError(str(exc)) from None
     folder = json_path.parent
     meta = dataclasses.replace(
-        meta,
+        current,
         format_version=FORMAT_VERSION,
-        artefact_sha256=artefact_hashes(folder, meta.artefacts),
+        artefact_sha256=artefact_hashes(folder, current.artefacts),
         quantized={},
     )
     with staging(folder, meta.name) as stage:
         meta, refusal = add_int8(meta, folder, stage, gate_nats=gate_nats)
-        write_checked(meta, stage)
-        publish(stage, folder, meta)
-    if refusal:
-        print(refusal, file=sys.stderr)
-    return meta
+        if refusal:
+            print(refusal, file=sys.stderr)
+            return current, refusal
+        return publish(stage, folder, meta), None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -353,13 +339,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--name is required when exporting a checkpoint")
     try:
         if from_json:
-            meta = quantize_exported(args.source, quantize=args.quantize)
+            meta, refusal = quantize_exported(args.source, quantize=args.quantize)
         else:
             meta = export(args.source, args.name, args.out, quantize=args.quantize)
-    except ExportError as exc:
+            refusal = "refused" if args.quantize and args.quantize not in meta.quantized else None
+    except (ExportError, PublishError) as exc:
         print(f"export failed: {exc}", file=sys.stderr)
         return 1
-    return 1 if args.quantize and args.quantize not in meta.quantized else 0
+    return 1 if refusal else 0
 
 
 if __name__ == "__main__":
