@@ -4,9 +4,11 @@
 #   docker run --rm -e DISCORD_TOKEN=... lstm-bot python -m bot sync --guild ID
 #
 # Shutdown: `docker stop` sends SIGTERM and kills the process 10 s later by default. The bot
-# gives in-flight generations BOT_SHUTDOWN_GRACE seconds, then up to 5 s to close the stopped
-# replies with a note, then flushes the request log: 3 + 5 + ~1 s fits in those 10 s. For a
-# longer grace raise both together, e.g. 20 s of grace within 30 s:
+# gives in-flight generations BOT_SHUTDOWN_GRACE seconds, then up to 3 s to close the stopped
+# replies with a note (rows of those it cannot close are logged as cancelled), 0.5 s to close
+# the gateway and engine, 2.5 s for the request log's last writes, and exits at the latest
+# there: 3 + 6 = 9 s fits in those 10 s. For a longer grace raise both together, e.g. 20 s
+# of grace within 30 s:
 #   docker run --stop-timeout 30 -e BOT_SHUTDOWN_GRACE=20 ...   (or: docker stop -t 30)
 #   docker compose: stop_grace_period: 30s
 FROM python:3.11-slim

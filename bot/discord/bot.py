@@ -2,8 +2,10 @@
 
 :func:`create_bot` picks :class:`LSTMBot` (one connection, optionally one shard of many) or
 :class:`ShardedLSTMBot` (several shards in this process) from the settings. ``close()``
-shuts down gracefully: no new commands, in-flight generations get ``shutdown_grace_s`` to
-finish and are then stopped with a note, the request log is flushed, the engine closed.
+shuts down gracefully within a :class:`~bot.discord.shutdown.ShutdownBudget`: no new
+commands, in-flight generations get ``shutdown_grace_s`` to finish and are then stopped with
+a note, requests still open after that are logged as cancelled, then the gateway and HTTP
+session, the engine and the request log are closed, in that order.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from discord.ext import commands
 from bot.config import Settings
 from bot.discord.limits import Limiter
 from bot.discord.requests import RequestTracker
+from bot.discord.shutdown import ShutdownBudget, ShutdownOverrun
 from bot.discord.tree import BotTree
-from bot.products import unservable
 
 if TYPE_CHECKING:
     from bot.engine.engine import Engine
@@ -44,7 +46,6 @@ COGS = (
     "bot.discord.cogs.write",
     "bot.discord.cogs.privacy",
 )
-STOP_WAIT_S = 5.0  # after the grace period: time for stopped replies to say so
 
 
 class StartupError(RuntimeError):
@@ -83,6 +84,7 @@ class LSTMBotBase(_Base):
             guild_concurrency=settings.guild_concurrency,
         )
         self.stopping = asyncio.Event()  # set when in-flight generations must stop now
+        self.shutdown_budget = ShutdownBudget(grace_s=settings.shutdown_grace_s)
         self._heartbeat: asyncio.Task[None] | None = None
         self._shutdown: asyncio.Future[None] | None = None
 
@@ -102,38 +104,28 @@ class LSTMBotBase(_Base):
             flush_interval=self.settings.log_flush_interval_s,
             store_text=self.settings.log_content == "full",
             retention_days=self.settings.retention_days,
+            busy_timeout_ms=round(self.shutdown_budget.busy_timeout_s * 1000),
+            close_attempts=self.shutdown_budget.log_tries,
         )
         self.requests.request_log = self.request_log
         if self.settings.heartbeat_file is not None:
             self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
 
     def _load_engine(self) -> Engine:
+        """The engine of the settings (:func:`bot.startup.open_engine`, as the console and
+        ``generate`` load it); ConfigError if an operator command cannot be served."""
         from bot.engine.bundle import ModelLoadError
-        from bot.engine.engine import Engine
+        from bot.startup import open_engine
 
         s = self.settings
         try:
-            engine = Engine.load(
-                s.models_dir,
-                only=s.models,
-                threads=s.engine_threads,
-                max_batch=s.max_batch,
-                max_queue=s.max_queue,
-                precision=s.precision,
-            )
+            engine = open_engine(s)
         except ModelLoadError as exc:
             raise StartupError(str(exc)) from None
         for name, error in engine.load_errors.items():
             log.error("model %s not loaded: %s", name, error)
         if not engine.models:
             raise StartupError(f"no model could be loaded from {s.models_dir} (BOT_MODELS_DIR)")
-        levels = {
-            name: (b.meta.level, bool(b.meta.special_tokens.styles))
-            for name, b in engine.models.items()
-        }
-        problems = [p for product in s.commands if (p := unservable(product, levels))]
-        if problems:  # an operator's [[commands]] entry names a model that cannot serve it
-            raise StartupError("; ".join(problems) + " (see [[commands]] in the config)")
         log.info(
             "models loaded: %s",
             ", ".join(f"{n} ({b.precision})" for n, b in sorted(engine.models.items())),
@@ -166,20 +158,34 @@ class LSTMBotBase(_Base):
         await asyncio.shield(self._shutdown)
 
     async def _close_once(self) -> None:
+        budget = self.shutdown_budget
         self.requests.accepting = False
         if self.requests.in_flight:
             log.info("shutting down: waiting for %d request(s)", self.requests.in_flight)
-            if not await self.requests.wait_idle(self.settings.shutdown_grace_s):
+            if not await self.requests.wait_idle(budget.grace_s):
                 log.warning("stopping %d generation(s) still running", self.requests.in_flight)
                 self.stopping.set()
-                await self.requests.wait_idle(STOP_WAIT_S)
+                if not await self.requests.wait_idle(budget.stop_s):
+                    await self._abandon_open_requests()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
-        await super().close()
+        await super().close()  # the HTTP session: no request of ours still needs it
         if self.engine is not None:
             await self.engine.aclose()
         if self.request_log is not None:
             await self.request_log.close()  # logs what was written and lost
+
+    async def _abandon_open_requests(self) -> None:
+        """Log the rows of the requests whose replies could not be closed in time (Discord
+        too slow), then cancel their tasks before the HTTP session closes under them."""
+        budget = self.shutdown_budget
+        overrun = ShutdownOverrun(f"reply not closed within {budget.stop_s:g} s of shutdown")
+        tasks = self.requests.abandon(overrun)
+        log.warning("%d reply(ies) could not be closed in time: logged as cancelled", len(tasks))
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=budget.close_s)
 
 
 class LSTMBot(LSTMBotBase, commands.Bot):

@@ -3,7 +3,8 @@
 The tree's ``interaction_check`` opens a :class:`PendingRequest` (kept in
 ``interaction.extras``) for every accepted command; it is closed exactly once, either by the
 command itself when it succeeds or by ``tree.on_error``. The tracker counts open requests so
-a shutdown can wait until every in-flight command has answered and logged its row.
+a shutdown can wait until every in-flight command has answered and logged its row, and
+log the rows of those that ran out of time (:meth:`RequestTracker.abandon`).
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class RequestTracker:
         self.request_log: RequestLog | None = None  # set once storage is open
         self.accepting = True
         self._open = 0
+        # the open requests' interactions and the tasks serving them, by interaction id
+        self._live: dict[int, tuple[discord.Interaction, asyncio.Task[Any] | None]] = {}
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -66,6 +69,7 @@ class RequestTracker:
     def begin(self, interaction: discord.Interaction) -> PendingRequest:
         record = self._new(interaction, counted=True)
         interaction.extras[_KEY] = record
+        self._live[interaction.id] = (interaction, asyncio.current_task())
         self._open += 1
         self._idle.clear()
         return record
@@ -107,9 +111,24 @@ class RequestTracker:
                 )
             )
         if record.counted:
+            self._live.pop(interaction.id, None)
             self._open -= 1
             if self._open == 0:
                 self._idle.set()
+
+    def abandon(self, error: BaseException) -> list[asyncio.Task[Any]]:
+        """Log every open request now as cancelled, with ``error`` and what its reply had
+        shown (a shutdown out of time), and return the tasks still serving them, for the
+        caller to cancel before the HTTP session they use goes away."""
+        tasks = []
+        for interaction, task in list(self._live.values()):
+            record = self.get(interaction)
+            if record.output is None and record.reply is not None:
+                record.output = record.reply.text
+            self.finish(interaction, "cancelled", error)
+            if task is not None and task is not asyncio.current_task():
+                tasks.append(task)
+        return tasks
 
     async def wait_idle(self, timeout: float) -> bool:
         """Wait until every open request has finished; False if ``timeout`` passed first."""

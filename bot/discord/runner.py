@@ -11,11 +11,9 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.config import Settings, login_settings
+from bot.config import ConfigError, Settings, config_failed, login_settings
 
 log = logging.getLogger(__name__)
-
-CLOSE_MARGIN_S = 5.0  # after the grace and stop periods: closing the gateway, engine, log
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
     apply_endpoint_overrides(settings)
     try:
         asyncio.run(serve_forever(settings, token))
+    except ConfigError as exc:  # an operator command its model cannot serve
+        return config_failed(exc)
     except (StartupError, StorageError) as exc:
         log.error("cannot start: %s", exc)
         return 1
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def serve_forever(settings: Settings, token: str) -> None:
     """Run the bot; the first SIGINT/SIGTERM starts a graceful close."""
-    from bot.discord.bot import STOP_WAIT_S, create_bot
+    from bot.discord.bot import create_bot
 
     bot = create_bot(settings)
     loop = asyncio.get_running_loop()
@@ -59,10 +59,16 @@ async def serve_forever(settings: Settings, token: str) -> None:
         if closing:
             log.warning("%s again: still shutting down", signum.name)
             return
-        log.info("%s received: finishing in-flight requests, then closing", signum.name)
+        budget = bot.shutdown_budget
+        log.info(
+            "%s received: finishing in-flight requests (%g s), closing within %g s",
+            signum.name,
+            budget.grace_s,
+            budget.total_s,
+        )
         closing.append(asyncio.create_task(bot.close()))
         # A close that hangs, or a thread left running, must not keep the process alive.
-        arm_exit_deadline(settings.shutdown_grace_s + STOP_WAIT_S + CLOSE_MARGIN_S)
+        arm_exit_deadline(budget.total_s)
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal, signum)

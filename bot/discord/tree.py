@@ -122,7 +122,7 @@ class BotTree(app_commands.CommandTree[Any]):
         record = self.bot.requests.get(interaction)
         try:
             await reply_ephemeral(interaction, message, visible=record.visible)
-        except discord.HTTPException as exc:
-            log.warning("could not tell user %s about a failure: %s", interaction.user.id, exc)
+        except Exception as exc:  # not only HTTP errors: e.g. a session closed at shutdown
+            log.warning("could not tell user %s about a failure: %r", interaction.user.id, exc)
             status = "failed"
         self.bot.requests.finish(interaction, status, original)
