@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from bot.products import Product, operator_products
+from bot.products import MODEL_NAME, Product, operator_products
 
 CONFIG_ENV = "BOT_CONFIG"  # path of the optional TOML file
+CONFIG_EXIT = 2  # the exit status of every command given a bad config
 
 
 class ConfigError(ValueError):
@@ -167,51 +168,66 @@ def _parse(key: str, kind: str, raw: Any) -> Any:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text("utf-8"))
+        return tomllib.loads(path.read_text("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{CONFIG_ENV}: config file {path} does not exist") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{CONFIG_ENV}: cannot read config file {path}: {exc}") from None
-    unknown = sorted(set(data) - set(Settings.__dataclass_fields__))
-    if unknown:
-        raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}")
-    return data
 
 
 def load_settings(
     config_file: Path | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
-    """Defaults <- TOML file (``config_file`` or $BOT_CONFIG) <- environment variables."""
+    """Defaults <- TOML file (``config_file`` or $BOT_CONFIG) <- environment variables.
+    ConfigError lists every bad setting, one a line."""
     env = os.environ if environ is None else environ
     if config_file is None and env.get(CONFIG_ENV):
         config_file = Path(env[CONFIG_ENV])
     raw: dict[str, Any] = _read_toml(config_file) if config_file is not None else {}
+    problems: list[str] = []
+    unknown = sorted(set(raw) - set(Settings.__dataclass_fields__))
+    if unknown:
+        problems.append(f"{config_file}: unknown setting(s) {', '.join(unknown)}")
     values: dict[str, Any] = {}
     if "commands" in raw:
         try:
-            values["commands"] = operator_products(raw["commands"])
+            values["commands"] = operator_products(raw["commands"], str(config_file))
         except ValueError as exc:
-            raise ConfigError(f"{config_file}: {exc}") from None
+            problems.extend(str(exc).splitlines())
+    failed = set()
     for f in fields(Settings):
-        if f.name in TOML_ONLY:
+        env_name = ENV_VARS.get(f.name)
+        if f.name in TOML_ONLY or (env_name not in env and f.name not in raw):
             continue
-        env_name = ENV_VARS[f.name]
-        if env_name in env:
-            values[f.name] = _parse(f.name, str(f.type), env[env_name])
-        elif f.name in raw:
-            values[f.name] = _parse(f.name, str(f.type), raw[f.name])
+        try:
+            value = env[env_name] if env_name in env else raw[f.name]
+            values[f.name] = _parse(f.name, str(f.type), value)
+        except ConfigError as exc:
+            problems.append(str(exc))
+            failed.add(f.name)
     settings = Settings(**values)
-    validate(settings)
+    problems += [problem for key, problem in check(settings) if key not in failed]
+    if problems:
+        raise ConfigError("\n".join(problems))
     return settings
 
 
-def _check(ok: bool, key: str, problem: str, value: Any) -> None:
-    if not ok:
-        raise ConfigError(f"{_name(key)}: {problem}, got {value!r}")
-
-
 def validate(s: Settings) -> None:
-    """Range and consistency checks; the token is checked separately (see require_token)."""
+    """ConfigError listing every problem :func:`check` finds."""
+    problems = [problem for _, problem in check(s)]
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+def check(s: Settings) -> list[tuple[str, str]]:
+    """(setting, problem naming it) for every range or consistency problem of ``s``; the
+    token is checked separately (see require_token)."""
+    problems: list[tuple[str, str]] = []
+
+    def _check(ok: bool, key: str, problem: str, value: Any) -> None:
+        if not ok:
+            problems.append((key, f"{_name(key)}: {problem}, got {value!r}"))
+
     for key in ("engine_threads", "max_batch", "max_queue", "max_messages"):
         _check(getattr(s, key) >= 1, key, "must be at least 1", getattr(s, key))
     for key in ("cooldown_rate", "guild_concurrency"):
@@ -258,15 +274,21 @@ def validate(s: Settings) -> None:
     _check(s.precision in ("fp32", "int8"), "precision", "must be fp32 or int8", s.precision)
     if s.models is not None:
         _check(len(s.models) > 0, "models", "must name at least one model", s.models)
+        _check(
+            all(MODEL_NAME.fullmatch(name) for name in s.models),
+            "models",
+            "must be model names (NAME of NAME.json in models_dir), not paths",
+            s.models,
+        )
     if s.shard_count is not None:
         _check(s.shard_count >= 1, "shard_count", "must be at least 1", s.shard_count)
     if s.shard_ids is not None:
         _check(s.shard_count is not None, "shard_ids", "needs BOT_SHARD_COUNT as well", s.shard_ids)
-        assert s.shard_count is not None
+        count = s.shard_count or 0
         _check(
-            bool(s.shard_ids) and all(0 <= i < s.shard_count for i in s.shard_ids),
+            count == 0 or (bool(s.shard_ids) and all(0 <= i < count for i in s.shard_ids)),
             "shard_ids",
-            f"must be ids between 0 and {s.shard_count - 1}",
+            f"must be ids between 0 and {count - 1}",
             s.shard_ids,
         )
         _check(
@@ -282,6 +304,7 @@ def validate(s: Settings) -> None:
                 f"must be a {' or '.join(schemes)} URL",
                 url,
             )
+    return problems
 
 
 def login_settings(path: Path | None) -> tuple[Settings, str]:
@@ -293,5 +316,11 @@ def login_settings(path: Path | None) -> tuple[Settings, str]:
         settings = load_settings(path)
         return settings, settings.require_token()
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise SystemExit(config_failed(exc)) from None
+
+
+def config_failed(exc: ConfigError) -> int:
+    """Print each problem of ``exc`` as an error line; the exit status of a bad config."""
+    for line in str(exc).splitlines():
+        print(f"error: {line}", file=sys.stderr)
+    return CONFIG_EXIT

@@ -17,18 +17,19 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, config_failed
 from bot.engine.bundle import ModelLoadError
 from bot.engine.engine import Engine
 from bot.generators import start
 from bot.generators.base import GenerationError, GenerationResult, InvalidRequest, UnknownModel
+from bot.options import request, unknown_option, write_names
 from bot.products import BUILTIN, SAMPLING, Kind, Option, Product, by_command, model_product
+from bot.startup import add_settings_arguments, cli_settings, open_engine
 
-_OPTION = re.compile(r"^([a-z_]+)[=:](\S*)$")  # key=value, or Discord's key:value
+_OPTION = re.compile(r"([a-z_]+)[=:](\S*)")  # key=value, or Discord's key:value (fullmatch)
 _TRUE, _FALSE = ("1", "yes", "true", "on", "y"), ("0", "no", "false", "off", "n")
 
 
@@ -61,32 +62,43 @@ def _value(option: Option, raw: str) -> Any:
     return option.type(raw)
 
 
-def parse_options(kind: Kind, rest: str) -> dict[str, Any]:
-    """``style=jinyong count=5 some text`` -> generator keywords; the other words are the
-    kind's free text. Naming the free text (``prompt=The night``, ``prompt:The night``) just
-    marks where it starts: every word after it still belongs to it."""
-    kwargs: dict[str, Any] = {}
+def parse_options(
+    kind: Kind, rest: str, command: str = "", aliases: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """``style=jinyong count=5 some text`` -> generator keywords, checked; the other words are
+    the kind's free text. Naming the free text (``prompt=The night``, ``prompt:The night``)
+    just marks where it starts: every word after it still belongs to it. ``aliases``: other
+    names of the kind's options (/write's ``prompt`` and ``length``). A ``key=value`` whose
+    key is no option of ``command`` is an error naming the nearest one; words that only look
+    like one stay text (``said:`` with nothing after it, a link's ``https://``)."""
+    aliases = aliases or {}
+    known = [*aliases, kind.text.name, *(o.name for o in kind.options)]
+    values: dict[str, Any] = {}
+    called = {name: alias for alias, name in aliases.items()}  # /write's text is "prompt"
     words: list[str] = []
     for word in rest.split(" "):
-        match = _OPTION.match(word)
-        try:
-            option = kind.option(match.group(1)) if match else None
-        except KeyError:
-            option = None
-        if match is None or option is None:
+        match = _OPTION.fullmatch(word)
+        if match is None:
             words.append(word)
             continue
+        key, raw = match.groups()
+        try:
+            option = kind.option(aliases.get(key, key))
+        except KeyError:
+            if not raw or raw.startswith("/"):
+                words.append(word)
+                continue
+            raise unknown_option(key, known, command or kind.name) from None
+        called[option.name] = key
         if option is kind.text:
-            words.append(match.group(2))
+            words.append(raw)
             continue
         try:
-            kwargs[option.key] = _value(option, match.group(2))
+            values[option.name] = _value(option, raw)
         except ValueError:
-            raise InvalidRequest(f"Bad value for {match.group(1)}: {match.group(2)!r}.") from None
+            raise InvalidRequest(f"Bad value for {key}: {raw!r}.") from None
     text = " ".join(words).strip()
-    if text or kind.needs_text:
-        kwargs.setdefault(kind.text.key, text)  # required text: an empty one gets a clear error
-    return kwargs
+    return request(kind, values, text if text or kind.needs_text else None, called)
 
 
 def loaded(engine: Engine) -> str:
@@ -97,22 +109,34 @@ def parse_command(
     line: str, products: dict[str, Product], engine: Engine
 ) -> tuple[Product, dict[str, Any]]:
     """``/name style=jinyong count=5`` -> (the name product, {"style": "jinyong", "count": 5});
-    ``/write MODEL text`` runs any loaded model with the kind its metadata implies."""
+    ``/write MODEL text`` (or ``model:MODEL`` anywhere, as Discord writes it) runs any loaded
+    model with the kind its metadata implies."""
     head, _, rest = line.strip().lstrip("/").partition(" ")
     command = head.lower()
     if command == "write":
-        model, _, rest = rest.strip().partition(" ")
+        model, rest = _write_model(rest)
         if not model:
             raise InvalidRequest(f"Name a model: /write MODEL text ({loaded(engine)}).")
         if model not in engine.models:
             raise UnknownModel(f"No model {model!r} is loaded; try one of: {loaded(engine)}.")
         meta = engine.models[model].meta
         product = model_product(model, meta.level, meta.corpus.kind)
-    elif command in products:
-        product = products[command]
-    else:
+        return product, parse_options(product.spec, rest, "/write", write_names(product.spec))
+    if command not in products:
         raise InvalidRequest(f"Unknown command {head!r}; type help for the list.")
-    return product, parse_options(product.spec, rest)
+    product = products[command]
+    return product, parse_options(product.spec, rest, f"/{product.command}")
+
+
+def _write_model(rest: str) -> tuple[str, str]:
+    """/write's model (``model:NAME`` or ``model=NAME`` anywhere, else the first word) and the
+    rest of the line."""
+    words = rest.strip().split(" ")
+    for i, word in enumerate(words):
+        match = _OPTION.fullmatch(word)
+        if match is not None and match.group(1) == "model":
+            return match.group(2), " ".join(words[:i] + words[i + 1 :])
+    return words[0], " ".join(words[1:])
 
 
 def footer(result: GenerationResult) -> str:
@@ -245,16 +269,24 @@ class Console:
         self.write(footer(result) + "\n")
 
 
+def open_console(args: argparse.Namespace) -> tuple[Engine, tuple[Product, ...]]:
+    """The engine and the products of the settings (``--config`` or $BOT_CONFIG, the
+    environment), as ``run`` would serve them; ``--models-dir`` and ``--threads`` override."""
+    settings = cli_settings(args)
+    return open_engine(settings), (*BUILTIN, *settings.commands)
+
+
 def run(args: argparse.Namespace) -> int:
     try:
-        extra = load_settings(args.config).commands if args.config is not None else ()
-        engine = Engine.load(args.models_dir, threads=args.threads)
-    except (ConfigError, ModelLoadError) as exc:
+        engine, products = open_console(args)
+    except ConfigError as exc:
+        return config_failed(exc)
+    except ModelLoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     for name, error in engine.load_errors.items():
         print(f"warning: model {name} not loaded: {error}", file=sys.stderr)
-    console = Console(engine, sys.stdin, sys.stdout, (*BUILTIN, *extra))
+    console = Console(engine, sys.stdin, sys.stdout, products)
     return asyncio.run(console.run())
 
 
@@ -262,9 +294,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "console", help="interactive terminal over the generators", description=__doc__
     )
-    parser.add_argument("--models-dir", type=Path, default=Path("exported_models"))
-    parser.add_argument("--threads", type=int, default=1, help="ORT threads per model")
-    parser.add_argument(
-        "--config", type=Path, default=None, help="TOML settings file: its [[commands]] too"
-    )
+    add_settings_arguments(parser)
     parser.set_defaults(func=run)

@@ -4,7 +4,8 @@ NAME is a product (``lovecraft``, ``poem``, ``name``, ``story``, an alias such a
 or an operator command from ``--config``) or any model in ``--models-dir``, which is run with
 the kind its metadata implies (what ``/write`` does). Prints the text as it streams (notes
 go to stderr), or with ``--json`` one JSON object per sample (a list when ``--samples`` > 1)
-with the result and the model's figures. Exit status: 0 done, 1 model unavailable, 2 bad input.
+with the result and the model's figures. Settings (models_dir, models, precision, ...) are
+read as ``run`` reads them. Exit status: 0 done, 1 model unavailable, 2 bad input or config.
 """
 
 from __future__ import annotations
@@ -13,61 +14,69 @@ import argparse
 import asyncio
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, Settings, config_failed
 from bot.engine.bundle import ModelLoadError
 from bot.engine.engine import Engine
 from bot.generators import start
 from bot.generators.base import GenerationError, InvalidRequest, UnknownModel
-from bot.products import BUILTIN, KINDS, Kind, Product, by_command, model_product
+from bot.options import request
+from bot.products import BUILTIN, KINDS, SAMPLING, Kind, Product, by_command, model_product
+from bot.startup import add_settings_arguments, cli_settings, open_engine
 
 MAX_SAMPLES = 100
+SAMPLED = tuple(option.name for option in SAMPLING)  # --temperature --seed --top-k --top-p
 
 
 def build_kwargs(kind: Kind, args: argparse.Namespace) -> dict[str, Any]:
-    """Generator keyword arguments from the command line; InvalidRequest for unused options."""
-    kwargs: dict[str, Any] = {
-        "temperature": args.temperature,
-        "seed": args.seed,
-        "top_k": args.top_k,
-        "top_p": args.top_p,
-    }
-    if args.prompt is not None or kind.needs_text:
-        kwargs[kind.text.key] = args.prompt or ""
+    """Generator keyword arguments from the command line, checked; InvalidRequest naming the
+    flag (``--length must be ...``), or for a flag the kind has no use for."""
+    values: dict[str, Any] = {name: getattr(args, name) for name in SAMPLED}
+    called = {name: "--" + name.replace("_", "-") for name in SAMPLED}
+    called |= {kind.length: "--length", kind.text.name: "--prompt"}
     if args.length is not None:
-        kwargs[kind.option(kind.length).key] = args.length
+        values[kind.length] = args.length
     for name in ("style", "count"):
         value = getattr(args, name)
         if value is None:
             continue
-        try:
-            kwargs[kind.option(name).key] = value
-        except KeyError:
+        if not any(option.name == name for option in kind.options):
             having = [k.name for k in KINDS.values() if name in {o.name for o in k.options}]
-            raise InvalidRequest(f"--{name} only applies to {', '.join(having)}.") from None
-    return kwargs
+            raise InvalidRequest(f"--{name} only applies to {', '.join(having)}.")
+        values[name], called[name] = value, f"--{name}"
+    text = args.prompt or "" if args.prompt is not None or kind.needs_text else None
+    return request(kind, values, text, called)
 
 
 def resolve(target: str, args: argparse.Namespace) -> tuple[Product, Engine]:
-    """The product NAME stands for, and an engine with its model loaded."""
-    extra = load_settings(args.config).commands if args.config is not None else ()
-    product = by_command((*BUILTIN, *extra)).get(target)
+    """The product NAME stands for, and the engine of the settings (what ``run`` loads)."""
+    settings = cli_settings(args)
+    products = (*BUILTIN, *settings.commands)
+    product = by_command(products).get(target)
     model = product.model if product else target
-    if product is None and not (args.models_dir / f"{target}.json").is_file():
-        products = ", ".join(p.command for p in (*BUILTIN, *extra))
+    if product is None and not (settings.models_dir / f"{target}.json").is_file():
+        names = ", ".join(p.command for p in products)
         raise InvalidRequest(
-            f"invalid choice: {target!r} is neither a product ({products}) "
-            f"nor a model in {args.models_dir}"
+            f"invalid choice: {target!r} is neither a product ({names}) "
+            f"nor a model in {settings.models_dir}"
         )
-    engine = Engine.load(args.models_dir, only=[model], threads=args.threads)
-    if engine.load_errors:
-        raise UnknownModel(next(iter(engine.load_errors.values())))
+    engine = open_engine(settings)
+    if model not in engine.models:
+        asyncio.run(engine.aclose())
+        raise UnknownModel(_not_loaded(model, engine, settings))
     if product is None:
         meta = engine.models[model].meta
         product = model_product(model, meta.level, meta.corpus.kind)
     return product, engine
+
+
+def _not_loaded(model: str, engine: Engine, settings: Settings) -> str:
+    if model in engine.load_errors:
+        return engine.load_errors[model]
+    if settings.models is not None and model not in settings.models:
+        return f"model {model!r} is not among BOT_MODELS (models): {', '.join(settings.models)}"
+    return f"model {model!r} is not loaded: no {model}.json in {settings.models_dir}"
 
 
 async def generate(
@@ -77,7 +86,7 @@ async def generate(
     try:
         for i in range(samples):
             options = dict(kwargs)
-            if options["seed"] is not None:
+            if options.get("seed") is not None:
                 options["seed"] += i
             generation = start(product, engine, **options)
             try:
@@ -130,10 +139,12 @@ def run(args: argparse.Namespace) -> int:
             asyncio.run(engine.aclose())
             raise
         return asyncio.run(generate(engine, product, kwargs, args.samples, args.json))
+    except ConfigError as exc:
+        return config_failed(exc)
     except InvalidRequest as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (GenerationError, ModelLoadError, ConfigError) as exc:
+    except (GenerationError, ModelLoadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
@@ -161,9 +172,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--style", help="names: english, jinyong or gulong (or the model's own)")
     parser.add_argument("--count", type=int, help="names: how many")
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.add_argument("--models-dir", type=Path, default=Path("exported_models"))
-    parser.add_argument("--threads", type=int, default=1, help="ORT threads")
-    parser.add_argument(
-        "--config", type=Path, default=None, help="TOML settings file: its [[commands]] too"
-    )
+    add_settings_arguments(parser)
     parser.set_defaults(func=run)

@@ -44,16 +44,18 @@ class Option:
     def label(self) -> str:
         return self.name.replace("_", " ").capitalize()
 
-    def check(self, value: Any) -> Any:
-        """``value`` if it fits the option; InvalidRequest naming the option otherwise."""
+    def check(self, value: Any, called: str = "") -> Any:
+        """``value`` if it fits the option; InvalidRequest otherwise, naming the option as the
+        user ``called`` it (``length`` on /write, ``--count``; default: its label)."""
         if value is None:
             return None
+        label = called[:1].upper() + called[1:] if called else self.label
         if self.type is int:
             if isinstance(value, bool) or not isinstance(value, int):
-                raise InvalidRequest(f"{self.label} must be a whole number.")
+                raise InvalidRequest(f"{label} must be a whole number.")
             if not self.low <= value <= self.high:  # type: ignore[operator]
                 raise InvalidRequest(
-                    f"{self.label} must be a whole number from {self.low:g} to {self.high:g}."
+                    f"{label} must be a whole number from {self.low:g} to {self.high:g}."
                 )
         elif self.type is float:
             if (
@@ -62,17 +64,17 @@ class Option:
                 or not math.isfinite(value)
                 or not self.low <= value <= self.high  # type: ignore[operator]
             ):
-                raise InvalidRequest(
-                    f"{self.label} must be between {self.low:g} and {self.high:g}."
-                )
+                raise InvalidRequest(f"{label} must be between {self.low:g} and {self.high:g}.")
         elif self.type is bool:
             if not isinstance(value, bool):
-                raise InvalidRequest(f"{self.label} must be yes or no.")
+                raise InvalidRequest(f"{label} must be yes or no.")
         elif not isinstance(value, str):
-            raise InvalidRequest(f"{self.label} must be text.")
+            raise InvalidRequest(f"{label} must be text.")
         return value
 
 
+# The ranges are the ones every front end enforces (Discord's option ranges are built from
+# them). Temperature 0 is served greedily (the sampler takes the likeliest token).
 TEMPERATURE = Option("temperature", float, "Boldness, 0 (safe) to 2 (wild)", low=0.0, high=2.0)
 SEED = Option("seed", int, "Same seed and options give the same text", low=0, high=MAX_SEED)
 TOP_K = Option("top_k", int, "Sample from the K likeliest tokens only (0: all)", low=0, high=1000)
@@ -91,6 +93,7 @@ class Kind:
     length: str  # the option a CLI --length sets
     repeat_limit: int  # never more than this many identical tokens in a row
     continues: bool  # a reply can be continued (primed with its text)
+    slash: tuple[str, ...]  # the options a slash command shows after the free text
     needs_text: bool = False  # the free text is required
 
     def option(self, name: str) -> Option:
@@ -115,6 +118,7 @@ KINDS: dict[str, Kind] = {
             length="length",
             repeat_limit=3,
             continues=True,
+            slash=("length", "temperature", "seed"),
             needs_text=True,
         ),
         Kind(
@@ -128,6 +132,7 @@ KINDS: dict[str, Kind] = {
             length="lines",
             repeat_limit=3,
             continues=False,
+            slash=("lines", "temperature", "seed"),
         ),
         Kind(
             "names",
@@ -135,6 +140,7 @@ KINDS: dict[str, Kind] = {
             text=Option("starts_with", str, "Letters the names start with", low=1, high=10),
             options=(
                 Option("style", str, "Which kind of names"),
+                # 25 names of up to 40 letters, numbered, fit one 2,000-character message
                 Option("count", int, "How many names", default=5, low=1, high=25),
                 Option(
                     "min", int, "Shortest name", default=2, low=1, high=40, keyword="min_length"
@@ -154,11 +160,14 @@ KINDS: dict[str, Kind] = {
             length="max",
             repeat_limit=2,
             continues=False,
+            slash=("style", "count", "temperature", "seed"),
         ),
         Kind(
             "story",
             level="word",
-            text=Option("seed_words", str, "How the story begins", low=1, high=200),
+            text=Option(
+                "seed_words", str, "How the story begins, e.g. 'a fox and a crow'", low=1, high=200
+            ),
             options=(
                 Option("length", int, "Words to write", default=60, low=1, high=500),
                 *SAMPLING,
@@ -166,6 +175,7 @@ KINDS: dict[str, Kind] = {
             length="length",
             repeat_limit=2,
             continues=True,
+            slash=("length", "temperature", "seed"),
             needs_text=True,
         ),
     )
@@ -202,6 +212,7 @@ class Product:
     aliases: tuple[str, ...] = ()  # other names the console and the CLI accept
     labels: Mapping[str, str] = field(default_factory=dict)  # display names of choices
     builtin: bool = True  # False: an operator's command from the TOML config
+    origin: str = field(default="", compare=False)  # operator's: "bot.toml: commands[0] (x)"
 
     @property
     def spec(self) -> Kind:
@@ -243,8 +254,12 @@ BUILTIN: tuple[Product, ...] = (
         aliases=("fable", "fables"),
     ),
 )
-# commands that are not products, reserved against operator commands
-RESERVED = frozenset({"write", "models", "stats", "server-stats", "help", "quit", "forget-me"})
+# slash commands that are not products, and console words: reserved against operator commands
+SLASH_ONLY = ("write", "models", "stats", "server-stats", "forget-me")
+RESERVED = frozenset({*SLASH_ONLY, "help", "quit"})
+# Discord's limit of slash (chat input) commands per scope, global or one guild
+MAX_SLASH_COMMANDS = 100
+MAX_OPERATOR_COMMANDS = MAX_SLASH_COMMANDS - len(BUILTIN) - len(SLASH_ONLY)
 
 
 def by_command(products: Iterable[Product]) -> dict[str, Product]:
@@ -267,64 +282,90 @@ def serving(model: str, products: Iterable[Product] = BUILTIN) -> Product | None
     return next((p for p in products if p.model == model), None)
 
 
-COMMAND_NAME = re.compile(r"^[-_a-z0-9]{1,32}$")  # what Discord accepts as a command name
-MODEL_NAME = re.compile(r"^[\w-]{1,100}$")
+COMMAND_NAME = re.compile(r"[-_a-z0-9]{1,32}")  # what Discord accepts (fullmatch)
+MODEL_NAME = re.compile(r"[\w-]{1,100}")  # a file name without .json (fullmatch)
 _FIELDS = {"name", "model", "kind", "description", "title"}
 
 
-def operator_products(entries: object) -> tuple[Product, ...]:
-    """The ``[[commands]]`` tables of the TOML config as products; ValueError naming the entry
-    (``commands[2] (shakespeare): ...``) for the first problem found."""
+def operator_products(entries: object, source: str = "") -> tuple[Product, ...]:
+    """The ``[[commands]]`` tables of the TOML config (read from ``source``) as products;
+    ValueError listing every problem, one line each, naming its entry
+    (``bot.toml: commands[2] (shakespeare): ...``)."""
+    prefix = f"{source}: " if source else ""
     if not isinstance(entries, list):
-        raise ValueError("commands: expected [[commands]] tables")
+        raise ValueError(f"{prefix}commands: expected [[commands]] tables")
+    problems: list[str] = []
+    if len(entries) > MAX_OPERATOR_COMMANDS:
+        problems.append(
+            f"{prefix}commands: {len(entries)} commands, but Discord allows "
+            f"{MAX_SLASH_COMMANDS} slash commands and the bot has "
+            f"{MAX_SLASH_COMMANDS - MAX_OPERATOR_COMMANDS} of its own: at most "
+            f"{MAX_OPERATOR_COMMANDS} [[commands]]"
+        )
     taken = set(by_command(BUILTIN)) | RESERVED
     products = []
     for i, entry in enumerate(entries):
-        where = f"commands[{i}]"
-        if not isinstance(entry, dict):
-            raise ValueError(f"{where}: expected a table with name, model and kind")
-        if isinstance(entry.get("name"), str):
-            where += f" ({entry['name']})"
-        unknown = sorted(set(entry) - _FIELDS)
-        if unknown:
-            raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}")
-        missing = [key for key in ("name", "model", "kind") if key not in entry]
-        if missing:
-            raise ValueError(f"{where}: missing {', '.join(missing)}")
-        for key in _FIELDS & set(entry):
-            if not isinstance(entry[key], str) or not entry[key].strip():
-                raise ValueError(f"{where}: {key} must be non-empty text")
-        name, model, kind = entry["name"], entry["model"], entry["kind"]
-        if not COMMAND_NAME.match(name):
-            raise ValueError(f"{where}: name must be 1-32 lower-case letters, digits, '-' or '_'")
-        if name in taken:
-            raise ValueError(f"{where}: name {name!r} is already a command")
-        if not MODEL_NAME.match(model):
-            raise ValueError(f"{where}: model must be a model's file name without .json")
-        if kind not in KINDS:
-            raise ValueError(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
-        for key in ("description", "title"):
-            if len(entry.get(key, "")) > 100:
-                raise ValueError(f"{where}: {key} must be at most 100 characters")
+        where = f"{prefix}commands[{i}]"
+        if isinstance(entry, dict) and isinstance(name := entry.get("name"), str):
+            where += f" ({name})" if name.isprintable() else f" ({name!r})"
+        problem = _entry_problem(entry, taken)
+        if problem:
+            problems.append(f"{where}: {problem}")
+            continue
+        assert isinstance(entry, dict)
+        name, model = entry["name"], entry["model"]
         taken.add(name)
         products.append(
             Product(
                 name,
                 model=model,
-                kind=kind,
+                kind=entry["kind"],
                 title=entry.get("title", name),
                 description=entry.get("description", f"Write with the {model} model"),
                 builtin=False,
+                origin=where,
             )
         )
+    if problems:
+        raise ValueError("\n".join(problems))
     return tuple(products)
+
+
+def _entry_problem(entry: object, taken: set[str]) -> str | None:
+    """What is wrong with one ``[[commands]]`` table (None: nothing)."""
+    if not isinstance(entry, dict):
+        return "expected a table with name, model and kind"
+    unknown = sorted(set(entry) - _FIELDS)
+    if unknown:
+        return f"unknown key(s) {', '.join(unknown)}"
+    missing = [key for key in ("name", "model", "kind") if key not in entry]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    for key in sorted(_FIELDS & set(entry)):
+        if not isinstance(entry[key], str) or not entry[key].strip():
+            return f"{key} must be non-empty text"
+    name, model, kind = entry["name"], entry["model"], entry["kind"]
+    if not COMMAND_NAME.fullmatch(name):
+        return "name must be 1-32 lower-case letters, digits, '-' or '_'"
+    if name in taken:
+        return f"name {name!r} is already a command"
+    if not MODEL_NAME.fullmatch(model):
+        return "model must be a model's file name without .json"
+    if kind not in KINDS:
+        return f"kind {kind!r} is not one of {', '.join(KINDS)}"
+    for key in ("description", "title"):
+        if len(entry.get(key, "")) > 100:
+            return f"{key} must be at most 100 characters"
+    return None
 
 
 def unservable(product: Product, levels: Mapping[str, tuple[str, bool]]) -> str | None:
     """Why ``product`` cannot run on the loaded models (``levels``: model -> (level, has
-    styles)), naming the command; None if it can."""
+    styles)), naming where the command was declared; None if it can."""
+    where = product.origin or f"command {product.command}"
     if product.model not in levels:
-        return f"command {product.command}: model {product.model!r} is not loaded"
+        loaded = ", ".join(sorted(levels)) or "none"
+        return f"{where}: model {product.model!r} is not loaded (loaded: {loaded})"
     level, has_styles = levels[product.model]
     problem = incompatibility(product.spec, level, has_styles)
-    return f"command {product.command} (model {product.model}): {problem}" if problem else None
+    return f"{where}: {problem} (model {product.model})" if problem else None

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import ENV_VARS, TOML_ONLY, ConfigError, Secret, Settings, load_settings
+from bot.products import MAX_OPERATOR_COMMANDS
 
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.secret-part.do-not-leak"
 
@@ -167,3 +168,65 @@ def test_operator_command_names_are_checked(tmp_path: Path, name: str, message: 
     )
     with pytest.raises(ConfigError, match=rf"commands\[1\] \({name}\): .*{message}"):
         load_settings(config, environ={})
+
+
+def test_a_command_name_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
+    """``re.match`` with ``$`` let "poem\\n" through, and sync pushed /poem twice."""
+    config = tmp_path / "bot.toml"
+    for name in ("poem", "tales"):
+        config.write_text(f'[[commands]]\nname = "{name}\\n"\nmodel = "m"\nkind = "poem"\n')
+        with pytest.raises(ConfigError, match=rf"commands\[0\] \('{name}\\n'\): name must be"):
+            load_settings(config, environ={})
+    config.write_text('[[commands]]\nname = "tales"\nmodel = "m\\n"\nkind = "poem"\n')
+    with pytest.raises(ConfigError, match=r"commands\[0\] \(tales\): model must be"):
+        load_settings(config, environ={})
+
+
+def test_operator_commands_stop_at_discords_limit_counting_the_bots_own(tmp_path: Path) -> None:
+    """Discord takes 100 slash commands; the bot has 9 of its own (the four products, /write,
+    /models, /stats, /server-stats, /forget-me), so 91 operator commands fit and 92 do not.
+    (The tree test checks those 9 against the commands the cogs register.)"""
+    assert MAX_OPERATOR_COMMANDS == 100 - 9
+    config = tmp_path / "bot.toml"
+    entry = '[[commands]]\nname = "c{}"\nmodel = "m"\nkind = "prose"\n'
+    config.write_text("".join(entry.format(i) for i in range(91)))
+    assert len(load_settings(config, environ={}).commands) == 91
+    config.write_text("".join(entry.format(i) for i in range(92)))
+    with pytest.raises(ConfigError, match=r"92 commands, .* at most 91 \[\[commands\]\]"):
+        load_settings(config, environ={})
+
+
+@pytest.mark.parametrize("models", ["../secret", "lovecraft,sub/poems", "/etc/passwd", "a.b"])
+def test_models_are_names_not_paths(models: str) -> None:
+    with pytest.raises(ConfigError, match=r"BOT_MODELS \(models\): must be model names"):
+        load_settings(environ={"BOT_MODELS": models})
+    assert load_settings(environ={"BOT_MODELS": "lovecraft, my-tales_2"}).models == [
+        "lovecraft",
+        "my-tales_2",
+    ]
+
+
+def test_every_bad_setting_is_reported_at_once(tmp_path: Path) -> None:
+    config = tmp_path / "bot.toml"
+    config.write_text(
+        'max_queue = 0\ncolour = "red"\n'
+        '[[commands]]\nname = "a"\nmodel = "m"\nkind = "sonnet"\n'
+        '[[commands]]\nname = "b"\nmodel = "m"\n'
+    )
+    env = {"BOT_MAX_BATCH": "0", "BOT_PRECISION": "fp16", "BOT_EDIT_INTERVAL": "soon"}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, environ=env)
+    lines = str(caught.value).splitlines()
+    expected = [
+        "unknown setting(s) colour",
+        "commands[0] (a): kind 'sonnet'",
+        "commands[1] (b): missing kind",
+        "BOT_MAX_BATCH (max_batch): must be at least 1",
+        "BOT_MAX_QUEUE (max_queue): must be at least 1",
+        "BOT_PRECISION (precision): must be fp32 or int8",
+        "BOT_EDIT_INTERVAL (edit_interval_s): expected float",
+    ]
+    assert len(lines) == len(expected)
+    for part in expected:
+        assert sum(part in line for line in lines) == 1, (part, lines)
+    assert all(line.startswith(str(config)) for line in lines[:3])

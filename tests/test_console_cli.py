@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.console import parse_options
-from bot.products import BUILTIN
+from bot.console import parse_command, parse_options
+from bot.engine.engine import Engine
+from bot.engine.errors import InvalidRequest
+from bot.products import BUILTIN, by_command
 from tests.helpers_engine import export_random_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,7 +103,8 @@ def test_generate_story_and_poem_json(tiny_models_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (("generate", "lovecraft", "--prompt", "x", "--temperature", "5"), 2, "Temperature"),
+        (("generate", "lovecraft", "--prompt", "x", "--temperature", "5"), 2, "--temperature must"),
+        (("generate", "names", "--prompt", "The night was dark"), 2, "--prompt is the first"),
         (("generate", "lovecraft"), 2, "beginning"),
         (("generate", "story", "--prompt", "a", "--style", "english"), 2, "only applies to names"),
         (("generate", "names", "--style", "klingon"), 2, "Unknown style"),
@@ -221,7 +225,7 @@ def test_generate_word_model_and_bad_options(own_models: Path) -> None:
     assert data["kind"] == "story" and data["text"].startswith("The fox")
     for args, message in (
         (("--style", "english"), "--style only applies to names"),
-        (("--top-p", "0"), "Top p must be between"),
+        (("--top-p", "0"), "--top-p must be between"),
         (("--samples", "0"), "--samples must be from 1"),
     ):
         bad = cli("generate", "bard", "--prompt", "x", *args, "--models-dir", str(own_models))
@@ -260,7 +264,7 @@ def test_console_rejects_a_bad_config(own_models: Path, tmp_path: Path) -> None:
     config = tmp_path / "bot.toml"
     config.write_text('[[commands]]\nname = "x"\nmodel = "bard"\nkind = "sonnet"\n')
     done = cli("console", "--models-dir", str(own_models), "--config", str(config), stdin="")
-    assert done.returncode == 1 and "commands[0] (x): kind 'sonnet'" in done.stderr
+    assert done.returncode == 2 and "commands[0] (x): kind 'sonnet'" in done.stderr
 
 
 @pytest.mark.parametrize("sep", ["=", ":"])
@@ -274,5 +278,64 @@ def test_console_options_take_discord_syntax_and_a_named_prompt_keeps_every_word
         "style": "jinyong",
         "count": 3,
     }
-    # words that only look like options (no such option) stay in the text
-    assert parse_options(kinds["lovecraft"], "Note:this at=noon") == {"prompt": "Note:this at=noon"}
+    # words that only look like options stay in the text: "said:" ends a word, a link
+    line = "Note:this he said: see https://example.org"
+    assert parse_options(kinds["lovecraft"], line) == {"prompt": line}
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            "The door lenght=100 temp=0.5",
+            "Unknown option `lenght` for /lovecraft. Did you mean `length`?",
+        ),
+        (
+            "The door length=100 temp=0.5",
+            "Unknown option `temp` for /lovecraft. Did you mean `temperature`?",
+        ),
+        ("The door at=noon", "Unknown option `at` for /lovecraft. Its options: prompt, length,"),
+        ("The door length=5000", "Length must be a whole number from 1 to 2000."),
+    ],
+)
+def test_console_refuses_an_unknown_option_naming_the_nearest(line: str, message: str) -> None:
+    """A mistyped option is an error, not prompt text (it generated from "The door lenght=100
+    temp=0.5" at the default length)."""
+    lovecraft = {product.command: product.spec for product in BUILTIN}["lovecraft"]
+    with pytest.raises(InvalidRequest, match=re.escape(message)):
+        parse_options(lovecraft, line, "/lovecraft")
+
+
+async def test_console_write_takes_model_as_discord_writes_it_and_names_what_was_typed(
+    own_models: Path, tiny_models_dir: Path
+) -> None:
+    engine = Engine.load(own_models)
+    names = Engine.load(tiny_models_dir, only=["names"])
+    engine.models["names"] = names.models["names"]
+    commands = by_command(BUILTIN)
+    try:
+        for line in (
+            "/write model:bard The night length:30",
+            "/write bard prompt:The night length=30",
+        ):
+            product, kwargs = parse_command(line, commands, engine)
+            assert (product.model, kwargs) == ("bard", {"prompt": "The night", "length": 30})
+        product, kwargs = parse_command("/write names prompt:ma length:9", commands, engine)
+        assert (product.kind, kwargs) == ("names", {"starts_with": "ma", "max_length": 9})
+        for line, message in (
+            (
+                "/write model:names prompt:ma length:100",
+                "Length must be a whole number from 1 to 40.",
+            ),
+            ("/write names The night was dark", "Prompt is the first letters of the names"),
+            ("/write names abcde length:3", "Prompt (5 letters) is longer than length (3)."),
+            (
+                "/write names ma lenght:3",
+                "Unknown option `lenght` for /write. Did you mean `length`?",
+            ),
+        ):
+            with pytest.raises(InvalidRequest, match=re.escape(message)):
+                parse_command(line, commands, engine)
+    finally:
+        await engine.aclose()
+        await names.aclose()

@@ -1,9 +1,10 @@
 """Serve any registry product for an interaction: ``/write``, the operator's commands,
 "Christen" and the reply buttons share this.
 
-Options arrive by their registry names (``length``, ``lines``, ``style``...), as users see
-them; :func:`generator_options` maps them to the generator's keywords. A reply is rendered
-by the product's kind and titled with the product's title.
+Options arrive by their registry names (``length``, ``lines``, ``style``...);
+:func:`bot.options.request` checks them and maps them to the generator's keywords, naming an
+option as the user saw it (``called``). A reply is rendered by the product's kind and titled
+with the product's title.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from bot.discord.formatting import render_names, render_poem, render_prose
 from bot.discord.serving import footnotes, serve
 from bot.generators import start
 from bot.generators.base import GenerationResult
-from bot.products import BUILTIN, Product, by_command, model_product
+from bot.options import request
+from bot.products import BUILTIN, Kind, Product, by_command, model_product
 
 if TYPE_CHECKING:
     from bot.discord.bot import LSTMBotBase
@@ -26,19 +28,12 @@ if TYPE_CHECKING:
 WRITE = "write"  # the command that runs any loaded model
 
 
-def generator_options(product: Product, options: Mapping[str, Any]) -> dict[str, Any]:
-    """Registry option names -> the generator's keywords; unset (None) and unknown names
-    (log-only entries such as ``members``) are left out."""
-    kind = product.spec
-    out: dict[str, Any] = {}
-    for name, value in options.items():
-        if value is None:
-            continue
-        try:
-            out[kind.option(name).key] = value
-        except KeyError:
-            continue
-    return out
+def _knows(kind: Kind, name: str) -> bool:
+    try:
+        kind.option(name)
+    except KeyError:
+        return False
+    return True
 
 
 def render(product: Product, result: GenerationResult, members: Sequence[int] = ()) -> str:
@@ -77,12 +72,15 @@ async def produce(
     text: str | None,
     members: Sequence[int] = (),
     log: Mapping[str, Any] | None = None,
+    called: Mapping[str, str] | None = None,
 ) -> None:
     """Run ``product`` with ``options`` (registry names) and the free ``text`` as a streamed
-    reply. ``log``: extra entries for the request row's params (never given to the model)."""
-    kwargs = generator_options(product, options)
-    if text is not None:
-        kwargs[product.spec.text.key] = text
+    reply. ``log``: extra entries for the request row's params (never given to the model);
+    ``called``: registry name -> the option's name where the user saw another (/write).
+    Names the kind does not know are left out (a row logged by an older version)."""
+    kind = product.spec
+    known = {name: value for name, value in options.items() if _knows(kind, name)}
+    kwargs = request(kind, known, text, called)
     engine = bot.engine
     kept = bot.request_log is None or bot.request_log.store_text
     await serve(

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from fakediscord import FakeDiscord
 
+from bot.products import KINDS
+
 from .botharness import read_rows, running_bot
 from .checks import (
     ALL_COMMANDS,
@@ -298,6 +300,7 @@ async def test_synced_commands_are_valid_and_available_everywhere(
             assert sorted(c["contexts"]) == [0, 1, 2]  # guilds, DMs, group DMs
     opts = {o["name"]: o for o in cmds["lovecraft"]["options"]}
     assert opts["prompt"]["required"] and opts["prompt"]["type"] == 3
-    assert (opts["length"]["min_value"], opts["length"]["max_value"]) == (20, 2000)
+    length = KINDS["prose"].option("length")  # the registry's range (test_slash_commands)
+    assert (opts["length"]["min_value"], opts["length"]["max_value"]) == (length.low, length.high)
     style = {o["name"]: o for o in cmds["name"]["options"]}["style"]
     assert {ch["value"] for ch in style["choices"]} == {"english", "jinyong", "gulong"}

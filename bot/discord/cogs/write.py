@@ -1,13 +1,13 @@
 """/write (any loaded model), the operator's ``[[commands]]`` and the "Christen" user menu.
 
-The operator's commands are built from the registry when the cog loads, so ``bot sync``
-pushes them with the built-in ones. Their option ranges and defaults are the registry's.
+The operator's commands are built from the registry when the cog loads, like the built-in
+ones (:mod:`bot.discord.slash`), so ``bot sync`` pushes them together. /write's options
+map to the model's kind (``length`` is a names model's longest name, a poem's lines).
 """
 
-# No ``from __future__ import annotations``: the operator commands' option types are built
-# at run time (ranges from the registry), and discord.py reads them from the annotations.
+# No ``from __future__ import annotations``: /write's option types are built at run time
+# (ranges from the registry), and discord.py reads them from the annotations.
 
-import inspect
 from typing import Any
 
 import discord
@@ -17,71 +17,28 @@ from discord.ext import commands
 from bot.discord.bot import LSTMBotBase
 from bot.discord.produce import WRITE, produce, products_of, write_product
 from bot.discord.serving import everywhere
+from bot.discord.slash import WRITE_LENGTH, product_command, ranged
 from bot.generators.base import UnknownModel
-from bot.products import KINDS, SEED, TEMPERATURE, Option, Product
+from bot.options import write_names
+from bot.products import KINDS, SEED, TEMPERATURE, Product
 
 CHRISTEN = "Christen"
 NAME = "name"  # the product "Christen" runs
 
 
-def _parameter(name: str, annotation: Any, required: bool = False) -> inspect.Parameter:
-    return inspect.Parameter(
-        name,
-        inspect.Parameter.KEYWORD_ONLY,
-        annotation=annotation if required else annotation | None,
-        default=inspect.Parameter.empty if required else None,
-    )
-
-
-def _ranged(option: Option) -> Any:
-    """The Discord option type of a registry option, with its range."""
-    if option.type is str:
-        return app_commands.Range[str, int(option.low or 1), int(option.high or 100)]
-    return app_commands.Range[option.type, option.low, option.high]  # type: ignore[name-defined]
-
-
-Temperature, Seed, Prompt = _ranged(TEMPERATURE), _ranged(SEED), _ranged(KINDS["prose"].text)
-# /write's length: up to the longest any kind takes (each generator checks its own range)
-Length = app_commands.Range[int, 1, max(int(k.option(k.length).high or 1) for k in KINDS.values())]
+Temperature, Seed, Prompt = ranged(TEMPERATURE), ranged(SEED), ranged(KINDS["prose"].text)
+Length = ranged(WRITE_LENGTH)
 
 
 def operator_command(bot: LSTMBotBase, product: Product) -> app_commands.Command[Any, ..., None]:
-    """A slash command for an operator's product: its free text, its length option (names:
-    style and count), temperature and seed, with the registry's ranges and defaults."""
-    kind = product.spec
-    shown = [kind.option("style"), kind.option("count")] if kind.name == "names" else []
-    shown = shown or [kind.option(kind.length)]
+    """The slash command of an operator's product, built like the built-in ones."""
 
-    async def callback(interaction: discord.Interaction, **options: Any) -> None:
-        text = options.pop("text", None)
-        await produce(bot, interaction, product, options, text=text)
+    async def serve(
+        interaction: discord.Interaction, text: str | None, values: dict[str, Any]
+    ) -> None:
+        await produce(bot, interaction, product, values, text=text)
 
-    callback.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [
-            inspect.Parameter(
-                "interaction", inspect.Parameter.POSITIONAL_ONLY, annotation=discord.Interaction
-            ),
-            _parameter("text", _ranged(kind.text), required=kind.needs_text),
-            *(_parameter(o.name, _ranged(o)) for o in shown),
-            _parameter("temperature", Temperature),
-            _parameter("seed", Seed),
-        ]
-    )
-    described = {
-        "text": kind.text.description,
-        **{
-            o.name: o.description + (f" (default {o.default})" if o.default is not None else "")
-            for o in shown
-        },
-        "temperature": TEMPERATURE.description,
-        "seed": SEED.description,
-    }
-    callback = app_commands.rename(text=kind.text.name)(callback)
-    callback = app_commands.describe(**described)(callback)
-    command = app_commands.Command(
-        name=product.command, description=product.description, callback=callback
-    )
-    return everywhere(command)
+    return product_command(product, serve)
 
 
 class Write(commands.Cog):
@@ -106,7 +63,7 @@ class Write(commands.Cog):
     @app_commands.describe(
         model="Which model (any loaded one; a names model gives a list of names)",
         prompt="The text to continue (names: the letters they start with)",
-        length="How much: characters (char models), words (word models), lines (poems)",
+        length=WRITE_LENGTH.description,
         temperature=TEMPERATURE.description,
         seed=SEED.description,
     )
@@ -123,8 +80,10 @@ class Write(commands.Cog):
         if product is None:
             loaded = ", ".join(sorted(self.bot.engine.models)) if self.bot.engine else ""
             raise UnknownModel(f"There is no model {model!r}; try one of: {loaded or 'none'}.")
-        options = {product.spec.length: length, "temperature": temperature, "seed": seed}
-        await produce(self.bot, interaction, product, options, text=prompt)
+        kind = product.spec
+        options = {kind.length: length, "temperature": temperature, "seed": seed}
+        called = {name: typed for typed, name in write_names(kind).items()}
+        await produce(self.bot, interaction, product, options, text=prompt, called=called)
 
     @write.autocomplete("model")
     async def suggest_model(
