@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from bot.engine.bundle import ModelBundle
 from bot.engine.decode import Row, generate
+from bot.engine.guard import Lexicon
 from bot.engine.name_filter import NameFilter
 from bot.engine.ngrams import ngram_hashes, words_for_ngrams
 from bot.engine.sampling import SamplingParams
@@ -48,8 +49,9 @@ def sample_batch(
     serves for ``starts[i]``, ``params``, ``rngs[i]`` and an EOS stop. Returns the sampled
     ids (EOS excluded) and whether each row reached EOS."""
     eos = bundle.tokenizer.eos_id
+    lexicon = Lexicon.of(bundle.tokenizer)  # the word guard every request of the bot has
     rows = [
-        Row(np.asarray(start, np.int64), params, rng, max_tokens, frozenset({eos}))
+        Row(np.asarray(start, np.int64), params, rng, max_tokens, frozenset({eos}), lexicon)
         for start, rng in zip(starts, rngs, strict=True)
     ]
     with tqdm(total=max_tokens, desc=desc, disable=not progress, leave=False) as bar:
@@ -84,13 +86,16 @@ def params_at(bundle: ModelBundle, temperature: float) -> SamplingParams:
 
 def shown_filter(bundle: ModelBundle, style: str) -> NameFilter:
     """/name's filter at its default options, on the lists the bot reads from the model
-    folder: the exported names (novelty) and the openings of the style's names."""
+    folder: the exported names (novelty) and the openings of the style's names, and the
+    style's plausibility threshold from the metadata (if calibrated)."""
     kind = KINDS["names"]
+    plausibility = bundle.meta.name_plausibility
     return NameFilter(
         kind.option("min").default,
         kind.option("max").default,
         known=bundle.training_names or frozenset(),
         openings=bundle.name_openings(style),
+        min_score=plausibility.thresholds.get(style) if plausibility else None,
     )
 
 
@@ -289,7 +294,7 @@ def check_targets(kind: str, report: dict[str, Any]) -> list[dict[str, Any]]:
                 "<=",
                 0.05,
                 "copied_4gram_share",
-            )
+            ),
         ]
     if kind == "names":
         out = []

@@ -1,7 +1,7 @@
 """Measure the exported models exactly as the bot serves them (ONNX through onnxruntime).
 
     python -m training.evaluate [--models-dir exported_models] [--only NAME ...] [--samples 64]
-        [--temperatures 0.5 0.8 1.0] [--out reports] [--seed 0]
+        [--temperatures 0.5 0.8 1.0] [--replies 200] [--out reports] [--seed 0]
 
 Per model it writes ``OUT/NAME.json`` and pictures:
 
@@ -13,9 +13,12 @@ Per model it writes ``OUT/NAME.json`` and pictures:
   unknown, BOS or style tokens), and their statistics: real words, letter and
   word-length distributions, -ing/-ed/-tion, "the", sentence length; poems add copied word
   4-grams and line/stanza shape; names are judged per style (novelty, duplicates, length,
-  implausible openings, reinvented held-out names, and what the bot's filter shows);
+  implausible openings, reinvented held-out names, what the bot's filter shows, and the
+  names its plausibility threshold drops; ``eval_names``);
   stories check seed continuations with training bigrams;
 - the same statistics of the held-out documents, as the human yardstick;
+- replies as users get them (``eval_replies``): sentence ends, doubled words and loops at
+  temperatures 0, 0.5, 0.8, 1 and the model's default (``--replies`` per temperature);
 - the issue's targets, checked at T=0.8.
 
 The work is split by kind: ``eval_loss`` (the training split rebuilt, held-out loss through
@@ -33,7 +36,6 @@ import json
 import math
 import sys
 import time
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +49,9 @@ from bot.engine.tokenizer import detokenize_words
 from training import metrics
 from training.data import Corpus, build_vocab, encode_documents
 from training.eval_loss import EvaluationError, heldout_loss, load_training_corpus
-from training.eval_plots import plot_letters, plot_name_lengths, plot_word_lengths, plot_wordclouds
+from training.eval_names import evaluate_names
+from training.eval_plots import plot_letters, plot_word_lengths, plot_wordclouds
+from training.eval_replies import evaluate_replies, reply_targets
 from training.eval_stats import (
     PROMPT_WORDS,
     TARGET_TEMPERATURE,
@@ -60,17 +64,14 @@ from training.eval_stats import (
     poem_statistics,
     prose_prompts,
     sample_batch,
-    shown_filter,
     statistics_of,
     story_seeds,
     story_statistics,
 )
 
-NAMES_BATCH = 100  # names per style and temperature, at least (the duplicate target's batch)
 STORY_LENGTH = 50  # tokens generated after each story seed
 EXAMPLES = 4  # samples kept per temperature in the report
 EXAMPLE_CHARS = 700
-NAME_EXAMPLES = 12
 
 
 @dataclass(frozen=True)
@@ -82,13 +83,15 @@ class Options:
     seed: int
     threads: int
     progress: bool = True
+    replies: int = 200
 
     def command(self, name: str) -> str:
         """The command line that reproduces one model's report."""
         temps = " ".join(f"{t:g}" for t in self.temperatures)
         return (
             f"python -m training.evaluate --models-dir {self.models_dir} --only {name} "
-            f"--samples {self.samples} --temperatures {temps} --seed {self.seed} --out {self.out}"
+            f"--samples {self.samples} --temperatures {temps} --replies {self.replies} "
+            f"--seed {self.seed} --out {self.out}"
         )
 
 
@@ -164,89 +167,6 @@ def evaluate_text(
     cloud_words = [w for t in texts_by_t[f"{cloud_t:g}"] for w in words_for_ngrams(t)]
     figures["wordcloud"] = plot_wordclouds(
         bundle.name, cloud_words, reference.cloud_words, cloud_t, options.out
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Names
-
-
-def evaluate_names(
-    bundle: ModelBundle, corpus: Corpus, options: Options, report: dict[str, Any]
-) -> None:
-    """Per style and temperature: novelty, duplicates and lengths of a batch of names, what
-    the bot's filter shows of it, implausible openings and reinvented held-out names."""
-    tokenizer = bundle.tokenizer
-    known = {doc.text for doc in corpus.train + corpus.validation}
-    count = max(options.samples, NAMES_BATCH)
-    styles = sorted(bundle.meta.special_tokens.styles)
-    train_names = {style: [d.text for d in corpus.train if d.style == style] for style in styles}
-    heldout_names = {
-        style: [d.text for d in corpus.validation if d.style == style] for style in styles
-    }
-    train_lengths = {style: [len(n) for n in train_names[style]] for style in styles}
-    max_len = max(max(v, default=1) for v in train_lengths.values())
-    rows = []
-    examples: dict[str, dict[str, list[str]]] = {}
-    for temperature in options.temperatures:
-        for style in styles:
-            ids, ended = sample_batch(
-                bundle,
-                [[tokenizer.eos_id, tokenizer.style_id(style)]] * count,
-                params_at(bundle, temperature),
-                make_rngs(options.seed, temperature, count, salt=zlib.crc32(style.encode())),
-                bundle.meta.sampling.max_tokens,
-                desc=f"{bundle.name} {style} T={temperature:g}",
-                progress=options.progress,
-            )
-            names = [tokenizer.decode(s).strip() for s in ids]
-            nonempty = [n for n in names if n]
-            lengths = [len(n) for n in nonempty]
-            finished = (n for n, done in zip(names, ended, strict=True) if done)
-            shown = shown_filter(bundle, style).shown(finished)  # what /name lets through
-            bins = max(max_len, max(lengths, default=1))
-            rows.append(
-                {
-                    "temperature": temperature,
-                    "style": style,
-                    "samples": count,
-                    "empty_share": 1 - len(nonempty) / count,
-                    "unfinished_share": 1 - sum(ended) / count,
-                    "novelty": metrics.novelty_rate(nonempty, known),
-                    "duplicates": metrics.duplicate_rate(nonempty),
-                    "shown": len(shown),
-                    "shown_novelty": metrics.novelty_rate(shown, known),
-                    "shown_duplicates": metrics.duplicate_rate([n.casefold() for n in shown]),
-                    "implausible_openings": metrics.implausible_opening_share(
-                        nonempty, train_names[style]
-                    ),
-                    "shown_implausible_openings": metrics.implausible_opening_share(
-                        shown, train_names[style]
-                    ),
-                    "heldout_reinvented": metrics.reinvented_share(
-                        nonempty, heldout_names[style], train_names[style]
-                    ),
-                    "mean_length": metrics.mean(lengths),
-                    "train_mean_length": metrics.mean(train_lengths[style]),
-                    "length_tv": metrics.total_variation(
-                        np.bincount(lengths, minlength=bins + 1),
-                        np.bincount(train_lengths[style], minlength=bins + 1),
-                    )
-                    if lengths
-                    else None,
-                    "length_counts": np.bincount(lengths, minlength=bins + 1).tolist(),
-                }
-            )
-            examples.setdefault(f"{temperature:g}", {})[style] = nonempty[:NAME_EXAMPLES]
-    report["temperatures"] = rows
-    report["examples"] = examples
-    report["reference"] = {
-        "length_counts": {
-            s: np.bincount(v, minlength=max_len + 1).tolist() for s, v in train_lengths.items()
-        }
-    }
-    report.setdefault("figures", {})["name_lengths"] = plot_name_lengths(
-        bundle.name, train_lengths, rows, options.out
     )
 
 
@@ -338,7 +258,13 @@ def evaluate_model(json_path: Path, options: Options) -> dict[str, Any]:
         evaluate_names(bundle, corpus, options, report)
     else:
         evaluate_text(bundle, corpus, options, report)
+        if options.replies:
+            report["replies"] = evaluate_replies(
+                bundle, corpus, options.replies, options.seed, options.progress
+            )
     report["targets"] = check_targets(corpus.kind, report)
+    if "replies" in report:
+        report["targets"] += reply_targets(report["replies"])
     report["elapsed_s"] = round(time.monotonic() - started, 1)
     path = options.out / f"{bundle.name}.json"
     path.write_text(json.dumps(_finite(report), indent=1, ensure_ascii=False) + "\n", "utf-8")
@@ -386,12 +312,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", metavar="NAME", help="evaluate only these models")
     parser.add_argument("--samples", type=int, default=64, help="samples per temperature")
     parser.add_argument("--temperatures", type=float, nargs="+", default=[0.5, 0.8, 1.0])
+    parser.add_argument("--replies", type=int, default=200, help="replies per temperature")
     parser.add_argument("--out", type=Path, default=Path("reports"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0, help="ORT threads (0: all cores)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    if args.samples < 1 or any(not 0 < t <= 5 for t in args.temperatures):
+    if args.samples < 1 or args.replies < 0 or any(not 0 < t <= 5 for t in args.temperatures):
         parser.error("--samples must be >= 1 and temperatures in (0, 5]")
     options = Options(
         models_dir=args.models_dir,
@@ -401,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         threads=args.threads,
         progress=not args.no_progress,
+        replies=args.replies,
     )
     try:
         paths = find_models(args.models_dir, args.only)
