@@ -14,7 +14,6 @@ from bot.engine.name_filter import mixes_scripts
 from bot.engine.ngrams import ngram_hashes, originality, words_for_ngrams
 from bot.generators import GENERATORS, collect, start
 from bot.generators.base import Busy, Generation, GenerationResult, InvalidRequest, UnknownModel
-from bot.generators.common import Ending
 from bot.generators.poem import PoemFormatter
 from bot.products import BUILTIN, KINDS, Product, model_product
 
@@ -129,30 +128,6 @@ async def test_lovecraft_greedy_is_deterministic_without_seed(engine: Engine) ->
     a = await collect(lovecraft(engine, prompt="The", length=40, temperature=0))
     b = await collect(lovecraft(engine, prompt="The", length=40, temperature=0))
     assert a.text == b.text
-
-
-def test_ending_stops_at_sentence_end_with_closer() -> None:
-    ending = Ending(target=3, slack=10)
-    out = []
-    for ch in 'abcde."xyz':
-        out += ending.feed(ch, is_unit=True)
-        if ending.done:
-            break
-    assert "".join(out) == 'abcde."'
-    assert ending.complete
-
-
-def test_ending_gives_up_with_ellipsis_and_keeps_text_at_document_end() -> None:
-    ending = Ending(target=2, slack=3)
-    out = []
-    for ch in "abcdefgh":
-        out += ending.feed(ch, is_unit=True)
-        if ending.done:
-            break
-    assert "".join(out + ending.finish(end_of_document=False)) == "ab…"
-    ending = Ending(target=2, slack=5)
-    out = [t for ch in "abcd" for t in ending.feed(ch, is_unit=True)]
-    assert "".join(out + ending.finish(end_of_document=True)) == "abcd"
 
 
 # -- poem ------------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ import discord
 from bot.discord.buttons import MESSAGES_PARAM, disabled_view
 from bot.discord.limits import Refused, ShuttingDown
 from bot.discord.produce import WRITE, produce, products_of, write_product
+from bot.generators.base import InvalidRequest
+from bot.generators.common import primer_text
 from bot.products import Product
 
 if TYPE_CHECKING:
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 # the request-row parameters that a press does not pass on
 NOT_REPLAYED = frozenset({"seed", "button", "members", MESSAGES_PARAM})
 
+BAD_ID = "This button's id is not valid, so it does nothing; run the command for a new reply."
 EXPIRED = "These buttons have expired; run the command again for a new reply."
 GONE = "This reply's record is gone (it was pruned or forgotten), so its buttons no longer work."
 NOT_KEPT = "This bot does not keep the text of replies, so this one cannot be run again."
@@ -54,7 +57,7 @@ class Stale(Refused):
 
 
 async def press(
-    bot: LSTMBotBase, interaction: discord.Interaction, action: str, request_id: int
+    bot: LSTMBotBase, interaction: discord.Interaction, action: str, request_id: int | None
 ) -> None:
     """Handle one button press as a request, answering failures like the command tree."""
     requests = bot.requests
@@ -65,6 +68,8 @@ async def press(
     try:
         if not accepting:
             raise ShuttingDown()
+        if request_id is None:  # not a request id (forged or corrupt): no row to look up
+            raise InvalidRequest(BAD_ID)
         age = time.time() - discord.utils.snowflake_time(request_id).timestamp()
         if age > bot.settings.buttons_expire_s:
             await interaction.response.edit_message(view=disabled_view(interaction.message))
@@ -143,9 +148,12 @@ async def _again(
     product = _product(bot, parent)
     record = bot.requests.get(interaction)
     record.command = parent.command
-    text = parent.output if action == "continue" else parent.prompt
-    if action == "continue" and not product.spec.continues:
-        raise Stale("This kind of reply cannot be continued; try Reroll.")
+    text = parent.prompt
+    if action == "continue":
+        if not product.spec.continues:
+            raise Stale("This kind of reply cannot be continued; try Reroll.")
+        # the model's own text: a cut mark is not part of it (and in no vocabulary)
+        text = primer_text(parent.output) if parent.output is not None else None
     if text is None and (action == "continue" or product.spec.needs_text):
         raise Stale(NOT_KEPT)
     options = {k: v for k, v in parent.params.items() if k not in NOT_REPLAYED}

@@ -16,7 +16,9 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
-from bot.engine.sampling import SamplingParams, next_tokens
+from bot.engine.ending import Ending, EndRule
+from bot.engine.guard import Lexicon, WordGuard
+from bot.engine.sampling import Nudge, SamplingParams, next_tokens
 
 State = tuple[np.ndarray, np.ndarray]
 
@@ -37,15 +39,50 @@ class Model(Protocol):
 @dataclass(eq=False)
 class Row:
     """One sequence: its prompt, how it samples, and the tokens sampled so far (a stop
-    token included). It finishes at a stop token or after ``max_tokens`` tokens."""
+    token included). It finishes at a stop token, after ``max_tokens`` tokens, or where
+    its ``end_rule`` ends the reply (:mod:`bot.engine.ending`, which also steers it towards
+    a sentence end). With a ``lexicon`` the word guard (:mod:`bot.engine.guard`) bans
+    doubled words and a word 4-gram's third time."""
 
     prompt: np.ndarray
     params: SamplingParams
     rng: np.random.Generator
     max_tokens: int
     stop_ids: frozenset[int] = frozenset()
+    lexicon: Lexicon | None = None
+    end_rule: EndRule | None = None
     history: list[int] = field(default_factory=list)
     finished: bool = False
+    guard: WordGuard | None = field(init=False, default=None)
+    ending: Ending | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.lexicon is not None:
+            self.guard = WordGuard(self.lexicon, self.prompt)
+        if self.end_rule is not None:
+            self.ending = Ending(self.end_rule, self.prompt)
+
+    def nudge(self) -> Nudge | None:
+        """What the guards ask of the next token."""
+        banned = self.guard.banned() if self.guard is not None else ()
+        boost = self.ending.boost() if self.ending is not None else 0.0
+        if not len(banned) and not boost:
+            return None
+        if not boost:
+            return Nudge(banned)
+        return Nudge(banned, self.ending.rule.marks.end_ids, boost)  # type: ignore[union-attr]
+
+    def take(self, token: int) -> None:
+        """Append a sampled token; finish at a stop token, the limit or the reply's end."""
+        self.history.append(token)
+        if token in self.stop_ids or len(self.history) >= self.max_tokens:
+            self.finished = True
+            return
+        if self.guard is not None:
+            self.guard.feed(token)
+        if self.ending is not None:
+            self.ending.feed(token)
+            self.finished = self.ending.done
 
     def done(self) -> bool:
         """Wants no more tokens (the scheduler's rows also when their request is cancelled)."""
@@ -81,11 +118,14 @@ def sample_rows(logits: np.ndarray, never_sampled: np.ndarray, rows: list[R]) ->
     live = [i for i, row in enumerate(rows) if not row.done()]
     if len(live) != len(rows):
         rows, logits = [rows[i] for i in live], logits[live]
-    tokens = next_tokens(logits, never_sampled, [(r.params, r.rng, r.history) for r in rows])
+    tokens = next_tokens(
+        logits,
+        never_sampled,
+        [(r.params, r.rng, r.history) for r in rows],
+        [r.nudge() for r in rows],
+    )
     for row, token in zip(rows, tokens, strict=True):
-        row.history.append(token)
-        if token in row.stop_ids or len(row.history) >= row.max_tokens:
-            row.finished = True
+        row.take(token)
     return rows
 
 

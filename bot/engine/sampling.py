@@ -1,4 +1,4 @@
-"""Choosing the next token from a model's logits: temperature, top-k, top-p, repetition guard.
+"""Choosing the next token from a model's logits: temperature, top-k, top-p, bans and boosts.
 
 Every request owns a ``numpy.random.Generator`` seeded from its seed and draws exactly one
 uniform number per sampled token, so its text depends only on its seed and its own logits,
@@ -8,7 +8,7 @@ never on which other requests share the batch.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -52,13 +52,43 @@ def banned_token(history: Sequence[int], repeat_limit: int) -> int | None:
     return None
 
 
+@dataclass(frozen=True)
+class Nudge:
+    """What a row's guards ask of its next token: ids it must not be, and a bonus added to
+    some ids' logits before the temperature (a reply steered towards a sentence end)."""
+
+    banned: Sequence[int] = ()
+    boost_ids: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    boost: float = 0.0
+
+
+def adjusted(
+    logits: np.ndarray, banned: int | Sequence[int] | None, nudge: Nudge | None
+) -> np.ndarray:
+    """A float64 copy of ``logits`` with the boost added and the banned ids at -inf; the bans
+    are dropped if they would leave no token at all."""
+    z = logits.astype(np.float64)
+    if nudge is not None and nudge.boost:
+        z[nudge.boost_ids] += nudge.boost
+    bans = [] if banned is None else [banned] if isinstance(banned, int | np.integer) else banned
+    if nudge is not None:
+        bans = [*bans, *nudge.banned]
+    if bans:
+        kept = z.copy()
+        z[np.asarray(bans, dtype=np.int64)] = -np.inf
+        if not np.isfinite(z).any():
+            return kept
+    return z
+
+
 def filter_logits(
-    logits: np.ndarray, params: SamplingParams, banned: int | None = None
+    logits: np.ndarray,
+    params: SamplingParams,
+    banned: int | Sequence[int] | None = None,
+    nudge: Nudge | None = None,
 ) -> np.ndarray:
     """Scaled log-probabilities (float64) with masked tokens at -inf; at least one survives."""
-    z = logits.astype(np.float64) / max(params.temperature, GREEDY_BELOW)
-    if banned is not None and z.size > 1:
-        z[banned] = -np.inf
+    z = adjusted(logits, banned, nudge) / max(params.temperature, GREEDY_BELOW)
     logp = log_softmax(z)
     if 0 < params.top_k < logp.size:
         kth = np.partition(logp, -params.top_k)[-params.top_k]
@@ -78,7 +108,8 @@ def sample(
     logits: np.ndarray,
     params: SamplingParams,
     rng: np.random.Generator,
-    banned: int | None = None,
+    banned: int | Sequence[int] | None = None,
+    nudge: Nudge | None = None,
 ) -> int:
     """One token id from 1-D ``logits``; draws exactly one uniform from ``rng``.
 
@@ -86,13 +117,11 @@ def sample(
     the identical token. At temperature ~0 it is the argmax (first one on ties).
     """
     u = rng.random()
-    z = logits.astype(np.float64)
-    if banned is not None and z.size > 1:
-        z[banned] = -np.inf
+    z = adjusted(logits, banned, nudge)
     if params.temperature < GREEDY_BELOW:
         return int(np.argmax(z))
     if params.top_k or params.top_p < 1.0:
-        logp = filter_logits(logits, params, banned)
+        logp = filter_logits(logits, params, banned, nudge)
     else:  # the common case, without the masks' extra passes (in place: z is our copy)
         logp = z
         logp /= params.temperature
@@ -110,13 +139,17 @@ def next_tokens(
     logits: np.ndarray,
     never_sampled: np.ndarray,
     rows: Sequence[tuple[SamplingParams, np.random.Generator, Sequence[int]]],
+    nudges: Sequence[Nudge | None] | None = None,
 ) -> list[int]:
     """One token per row of ``logits`` (masked in place): the never-sampled tokens are
-    removed, then row ``i`` is sampled with ``rows[i]``'s params and generator and the
-    repetition guard over its history. The scheduler serves with this step and the evaluator
-    measures with it, so what is measured is what is served."""
+    removed, then row ``i`` is sampled with ``rows[i]``'s params and generator, the
+    repetition guard over its history and its nudge (``nudges[i]``, if given). The scheduler
+    serves with this step and the evaluator measures with it, so what is measured is what
+    is served."""
     logits[:, never_sampled] = -np.inf
+    if nudges is None:
+        nudges = [None] * len(rows)
     return [
-        sample(row, params, rng, banned_token(history, params.repeat_limit))
-        for row, (params, rng, history) in zip(logits, rows, strict=True)
+        sample(row, params, rng, banned_token(history, params.repeat_limit), nudge)
+        for row, (params, rng, history), nudge in zip(logits, rows, nudges, strict=True)
     ]

@@ -30,7 +30,9 @@ import numpy as np
 
 from bot.engine.bundle import ModelBundle
 from bot.engine.decode import Row, drop_done, prime, step
+from bot.engine.ending import EndRule, Marks
 from bot.engine.errors import Busy, GenerationError, InvalidRequest
+from bot.engine.guard import Lexicon
 from bot.engine.sampling import SamplingParams
 
 log = logging.getLogger(__name__)
@@ -108,6 +110,8 @@ class Scheduler:
         if max_batch < 1 or max_queue < 0:
             raise ValueError("max_batch must be >= 1 and max_queue >= 0")
         self.bundle = bundle
+        self.lexicon = Lexicon.of(bundle.tokenizer)  # every request has the word guard
+        self.marks = Marks.of(bundle.tokenizer)  # for the generators' sentence-end rules
         self.max_batch = max_batch
         self.max_queue = max_queue
         self._lock = threading.Condition()
@@ -133,8 +137,10 @@ class Scheduler:
         seed: int | Sequence[int],
         max_tokens: int,
         stop_ids: Iterable[int] = (),
+        end_rule: EndRule | None = None,
     ) -> TokenStream:
-        """Queue a request; must be called from a running event loop.
+        """Queue a request; must be called from a running event loop. With ``end_rule`` the
+        request also ends where that rule ends a reply (at a sentence end, within a length).
 
         Raises Busy when ``max_batch`` requests run and ``max_queue`` more are waiting.
         """
@@ -148,7 +154,14 @@ class Scheduler:
             raise ValueError(f"prompt token ids must be in [0, {vocab})")
         stream = TokenStream(self, asyncio.get_running_loop())
         seq = _Sequence(
-            ids, params, np.random.default_rng(seed), max_tokens, frozenset(stop_ids), stream=stream
+            ids,
+            params,
+            np.random.default_rng(seed),
+            max_tokens,
+            frozenset(stop_ids),
+            self.lexicon,
+            end_rule,
+            stream=stream,
         )
         with self._lock:
             if self._closed:

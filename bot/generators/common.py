@@ -14,8 +14,7 @@ from bot.generators.base import Generation, GenerationResult, InvalidRequest
 from bot.products import SEED, TEMPERATURE, TOP_K, TOP_P
 
 MAX_PROMPT_CHARS = 1000  # longer prompts keep their last 1000 characters
-SENTENCE_END = frozenset(".!?")
-CLOSERS = frozenset("\"')]")
+CUT_MARK = "…"  # ends a reply cut at a word boundary (never model text: see primer_text)
 
 
 class TextGeneration(Generation):
@@ -142,46 +141,7 @@ def oov_note(missing: list[str], model: str, action: str) -> str:
     return f"Not in the {model} model's vocabulary ({action}): {shown}{more}"
 
 
-class Ending:
-    """Where a continuation stops: once ``target`` units (chars or words) are out, at the next
-    sentence end (with one closing quote or bracket after it), or give up ``slack`` tokens later.
-
-    Tokens past the target are held back until a sentence end arrives, so nothing that is
-    streamed is ever taken back.
-    """
-
-    def __init__(self, target: int, slack: int) -> None:
-        self.target = target
-        self.slack = slack
-        self.units = 0
-        self.held: list[str] = []
-        self.after_end = False  # a sentence end is out; one more token may be its closer
-        self.done = False
-        self.complete = False  # stopped at a sentence end
-
-    def feed(self, token: str, *, is_unit: bool) -> list[str]:
-        """Tokens to emit now; afterwards ``done`` tells whether to stop."""
-        if self.after_end:
-            self.done = self.complete = True
-            return [token] if token in CLOSERS else []
-        if self.units < self.target:
-            self.units += is_unit
-            if self.units >= self.target and token in SENTENCE_END:
-                self.after_end = True
-            return [token]
-        self.held.append(token)
-        if token in SENTENCE_END:
-            out, self.held = self.held, []
-            self.after_end = True
-            return out
-        if len(self.held) >= self.slack:
-            self.done = True
-        return []
-
-    def finish(self, *, end_of_document: bool) -> list[str]:
-        """Tokens to emit when generation stops; held text is kept only at the model's own end."""
-        if self.complete or self.after_end:
-            return []
-        if end_of_document:
-            return self.held
-        return ["…"] if self.units >= self.target else []
+def primer_text(output: str) -> str:
+    """What Continue primes a model with: the text of a reply as the model wrote it, without
+    the cut mark a generator adds (no model's vocabulary has it)."""
+    return output.removesuffix(CUT_MARK).rstrip(" ")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+from bot.engine.ending import Ending, EndRule
 from bot.engine.sampling import SamplingParams
 from bot.generators.base import Generation, GenerationResult, InvalidRequest
 from bot.generators.common import (
-    Ending,
+    CUT_MARK,
     TextGeneration,
     Timer,
     clean_prompt,
@@ -38,8 +39,8 @@ def prose(
     top_k: int | None = None,
     top_p: float | None = None,
 ) -> Generation:
-    """Continue ``prompt`` by about ``length`` characters, ending at a sentence end if one comes
-    within a quarter more; ``result.text`` is the prompt followed by the continuation."""
+    """Continue ``prompt`` by at most ``length`` characters, ending at a sentence end
+    (:mod:`bot.engine.ending`); ``result.text`` is the prompt followed by the continuation."""
     LENGTH.check(length)
     scheduler = engine.scheduler(model)
     meta = scheduler.bundle.meta
@@ -69,41 +70,47 @@ async def _run(
 ) -> AsyncIterator[str | GenerationResult]:
     timer = Timer()
     tokenizer = scheduler.bundle.tokenizer
-    ending = Ending(length, slack=max(20, length // 4))
+    rule = EndRule(scheduler.marks, length)
+    ending = Ending(rule, start)
     stream = scheduler.submit(
         start,
         params=params,
         seed=seed,
-        max_tokens=length + ending.slack + 2,
+        max_tokens=length + 1,  # the rule ends it first: at the length, or after a break
         stop_ids={tokenizer.eos_id},
+        end_rule=rule,
     )
     pieces = [prompt]
-    tokens = 0
+    shown = 0
     end_of_document = False
     try:
         yield prompt
         async for token in stream:
             timer.token()
-            tokens += 1
             if token == tokenizer.eos_id:
                 end_of_document = True
                 break
-            for piece in ending.feed(tokenizer.token_text(token), is_unit=True):
+            ending.feed(token)
+            if ending.shown > shown:
+                piece = tokenizer.decode(ending.tokens[shown : ending.shown])
+                shown = ending.shown
                 pieces.append(piece)
                 yield piece
             if ending.done:
                 break
     finally:
         await stream.aclose()
-    for piece in ending.finish(end_of_document=end_of_document):
-        pieces.append(piece)
-        yield piece
+    kept, cut = ending.final(end_of_document=end_of_document)
+    tail = tokenizer.decode(ending.tokens[shown:kept]) + (CUT_MARK if cut else "")
+    if tail:
+        pieces.append(tail)
+        yield tail
     text = "".join(pieces)
     yield GenerationResult(
         product=KIND.name,
         model=scheduler.bundle.name,
         text=text,
-        tokens=tokens,
+        tokens=kept,
         notes=notes,
         extras={
             "seed": seed,

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+from bot.engine.ending import Ending, EndRule
 from bot.engine.sampling import SamplingParams
 from bot.engine.tokenizer import detokenize_words, split_words
 from bot.generators.base import Generation, GenerationResult, InvalidRequest
 from bot.generators.common import (
-    Ending,
+    CUT_MARK,
     TextGeneration,
     Timer,
     clean_prompt,
@@ -21,6 +22,7 @@ from bot.products import KINDS
 if TYPE_CHECKING:
     from bot.engine.engine import Engine
     from bot.engine.scheduler import Scheduler
+    from bot.engine.tokenizer import Tokenizer
 
 KIND = KINDS["story"]
 LENGTH = KIND.option("length")
@@ -38,8 +40,9 @@ def story(
     top_k: int | None = None,
     top_p: float | None = None,
 ) -> Generation:
-    """Continue ``seed_words`` by about ``length`` words, ending at a sentence end if one comes
-    soon after. Seed words outside the vocabulary are reported and read as the unknown token."""
+    """Continue ``seed_words`` by at most ``length`` words, ending at a sentence end
+    (:mod:`bot.engine.ending`). Seed words outside the vocabulary are reported and read as
+    the unknown token."""
     LENGTH.check(length)
     scheduler = engine.scheduler(model)
     bundle = scheduler.bundle
@@ -74,57 +77,58 @@ async def _run(
 ) -> AsyncIterator[str | GenerationResult]:
     timer = Timer()
     tokenizer = scheduler.bundle.tokenizer
-    ending = Ending(length, slack=max(10, length // 4))
-    shown = list(seed_tokens)
-    text = detokenize_words(shown)
+    rule = EndRule(scheduler.marks, length)
+    ending = Ending(rule, start)
+    text = detokenize_words(seed_tokens)
     yield text
     stream = scheduler.submit(
         start,
         params=params,
         seed=seed,
-        max_tokens=min(10_000, 3 * length + ending.slack + 2),
+        max_tokens=min(10_000, 3 * length + 10),  # punctuation beside the words
         stop_ids={tokenizer.eos_id},
+        end_rule=rule,
     )
-    tokens = 0
+    shown = 0
     end_of_document = False
     try:
         async for token in stream:
             timer.token()
-            tokens += 1
             if token == tokenizer.eos_id:
                 end_of_document = True
                 break
-            word = tokenizer.token_text(token)  # never empty: <unk> is never sampled
-            shown += ending.feed(word, is_unit=word[:1].isalnum())
-            if piece := _extend(text, shown):
-                text += piece
-                yield piece
+            ending.feed(token)
+            if ending.shown > shown:
+                shown = ending.shown
+                if piece := _extend(text, seed_tokens, tokenizer, ending.tokens[:shown]):
+                    text += piece
+                    yield piece
             if ending.done:
                 break
     finally:
         await stream.aclose()
-    tail = ending.finish(end_of_document=end_of_document)
-    if tail == ["…"]:
-        text += "…"
-        yield "…"
-    elif tail:
-        shown += tail
-        if piece := _extend(text, shown):
-            text += piece
-            yield piece
+    kept, cut = ending.final(end_of_document=end_of_document)
+    tail = _extend(text, seed_tokens, tokenizer, ending.tokens[:kept]) + (CUT_MARK if cut else "")
+    if tail:
+        text += tail
+        yield tail
     yield GenerationResult(
         product=KIND.name,
         model=scheduler.bundle.name,
         text=text,
-        tokens=tokens,
+        tokens=kept,
         notes=notes,
-        extras={"seed": seed, "words": ending.units, "temperature": params.temperature},
+        extras={
+            "seed": seed,
+            "words": sum(t in rule.marks.words for t in ending.tokens[:kept]),
+            "temperature": params.temperature,
+        },
         first_token_s=timer.first_token_s,
         total_s=timer.total_s,
     )
 
 
-def _extend(text: str, tokens: list[str]) -> str:
-    """The new text detokenizing ``tokens`` adds after ``text`` (detokenizing is prefix-stable)."""
-    full = detokenize_words(tokens)
+def _extend(text: str, seed_tokens: list[str], tokenizer: Tokenizer, ids: list[int]) -> str:
+    """The new text the seed and ``ids`` add after ``text`` (detokenizing is prefix-stable)."""
+    full = detokenize_words([*seed_tokens, *(tokenizer.token_text(i) for i in ids)])
     return full[len(text) :] if full.startswith(text) else ""
