@@ -19,6 +19,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from training.atomic import fsync_dir, fsync_file, write_atomic
 from training.corpora.download import FetchError, download
 from training.corpora.prepare import BUILDERS, PrepareError
 from training.data import CorpusError, load_corpus
@@ -44,10 +45,43 @@ class Digest:
 
 
 def load_manifest(path: Path = MANIFEST) -> dict[str, dict[str, Any]]:
+    """The manifest's corpora, every name in them checked to stay inside the corpora root."""
     try:
-        return json.loads(path.read_text("utf-8"))["corpora"]
-    except (OSError, ValueError, KeyError) as exc:
+        corpora = json.loads(path.read_text("utf-8"))["corpora"]
+        for name, entry in corpora.items():
+            _check_entry(name, entry)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise FetchError(f"{path}: cannot read the corpora manifest ({exc})") from None
+    return corpora
+
+
+def _bare(value: Any, what: str) -> str:
+    """One plain name inside its folder: not hidden (``.downloads``, scratch folders), no
+    separator, never ``..``; a manifest cannot make the fetch write or delete elsewhere."""
+    if (
+        not isinstance(value, str)
+        or not value
+        or value.startswith(".")
+        or any(ch in value for ch in "/\\\0")
+        or Path(value).name != value
+    ):
+        raise ValueError(f"{what} must be a plain name inside the corpora root, got {value!r}")
+    return value
+
+
+def _check_entry(name: str, entry: dict[str, Any]) -> None:
+    _bare(name, "a corpus name")
+    _bare(entry["folder"], f"{name}: folder")
+    for i, part in enumerate(entry["corpus_path"].split("/")):
+        _bare(part, f"{name}: corpus_path part {i + 1}")
+    for source in entry["sources"]:
+        for key in ("save_as", "output"):
+            _bare(source[key], f"{name}: {key}")
+        for extra in source.get("also", []):
+            _bare(extra, f"{name}: also")
+        size = source["bytes"]
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise ValueError(f"{name}: {source['path']}: bytes must be a positive integer")
 
 
 def source_url(source: dict[str, Any], mirror: str) -> str:
@@ -123,21 +157,40 @@ def write_sources(root: Path, manifest: dict[str, dict[str, Any]]) -> None:
             f"- **Preparation:** {entry['preparation']}",
             "",
         ]
-    (root / "SOURCES.md").write_text("\n".join(lines), "utf-8")
+    write_atomic(root / "SOURCES.md", "\n".join(lines).encode("utf-8"))
 
 
 def prepare(entry: dict[str, Any], raw_dir: Path, root: Path) -> None:
-    """Build into a scratch folder, then swap it in, so a failure leaves no half corpus."""
+    """Build into a scratch folder, then swap it in, so a failure leaves no half corpus: the
+    old folder is renamed aside, the new one renamed in (the old one back if that fails),
+    and only then is the old one removed."""
     out = root / entry["folder"]
     scratch = root / f".{entry['folder']}.tmp"
-    shutil.rmtree(scratch, ignore_errors=True)
+    aside = root / f".{entry['folder']}.old"
+    for leftover in (scratch, aside):
+        shutil.rmtree(leftover, ignore_errors=True)
     try:
         BUILDERS[entry["prepare"]](entry, raw_dir, scratch)
+        for path in scratch.rglob("*"):
+            if path.is_file():
+                fsync_file(path)
     except (PrepareError, UnicodeDecodeError) as exc:
         shutil.rmtree(scratch, ignore_errors=True)
         raise FetchError(f"{entry['folder']}: cannot prepare the corpus: {exc}") from None
-    shutil.rmtree(out, ignore_errors=True)
-    scratch.rename(out)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    try:
+        if out.exists():
+            os.replace(out, aside)
+        os.replace(scratch, out)
+    except BaseException:
+        if aside.exists():
+            os.replace(aside, out)
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    fsync_dir(root)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def fetch_corpus(
@@ -154,7 +207,8 @@ def fetch_corpus(
     counts: dict[str, int] = {}
     for source in tqdm(entry["sources"], desc=name, unit="file", disable=not progress):
         url = source_url(source, mirror)
-        done = download(url, raw_dir / source["save_as"], source["sha256"], progress=progress)
+        target = raw_dir / source["save_as"]
+        done = download(url, target, source["sha256"], source["bytes"], progress=progress)
         counts[done] = counts.get(done, 0) + 1
     say(f"{name}: sources " + ", ".join(f"{n} {what}" for what, n in sorted(counts.items())))
     expected = entry["rebuilt"]
