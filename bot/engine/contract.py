@@ -251,7 +251,7 @@ def _file_name(value: Any, name: str, path: Path) -> str:
         or Path(value).is_absolute()
         or Path(value).name != value
     ):
-        shown = value if len(value) <= 80 else value[:80] + "…"
+        shown = value if len(value) <= 4 * NAME_MAX else value[:NAME_MAX] + "…"
         raise MetadataError(path, name, f"must be a file name in the model folder, got {shown!r}")
     return value
 
