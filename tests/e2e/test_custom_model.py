@@ -103,6 +103,19 @@ async def test_own_model_through_write_an_operator_command_and_christen(
         christen = await fake.complete_command(
             user=w.alice, guild=w.guild, name="Christen", target=w.carol, settle_s=SETTLE
         )
+        # /write on a names model: messages name /write's options, not the kind's own
+        too_long = await fake.complete_command(
+            user=w.carol,
+            guild=w.guild,
+            name="write",
+            options={"model": "names", "prompt": "ma", "length": 100},
+        )
+        sentence = await fake.complete_command(
+            user=w.carol,
+            guild=w.guild,
+            name="write",
+            options={"model": "names", "prompt": "The night was dark"},
+        )
     for trace in (write, bard, christen):
         assert_answered_once(trace)
         assert_discord_valid(trace.events)  # the christening mentions carol, pinging nobody
@@ -111,6 +124,12 @@ async def test_own_model_through_write_an_operator_command_and_christen(
     # the operator's command is the same model and kind: same seed, same text, its own title
     assert bard.final_text == write.final_text.replace(title, "**A tale from my folder**", 1)
     assert missing.ephemeral and "no model 'lovecraft'" in missing.final_text
+    assert (
+        too_long.ephemeral and too_long.final_text == "Length must be a whole number from 1 to 40."
+    )
+    assert sentence.ephemeral and sentence.final_text.startswith(
+        "Prompt is the first letters of the names (at most 10, e.g. `ma`), not a sentence"
+    )
     opening = rf"\*\*Christening\*\* \(English\)\n{w.carol.mention} shall henceforth be known"
     assert re.match(opening, christen.final_text), christen.final_text
     rows = [(r["command"], r["model"], r["status"]) for r in read_rows(db_path)]
@@ -119,4 +138,6 @@ async def test_own_model_through_write_an_operator_command_and_christen(
         ("bard", "mytales", "ok"),
         ("write", None, "unavailable"),
         ("name", "names", "ok"),  # "Christen" runs /name for the member
+        ("write", None, "invalid"),  # refused before the model ran
+        ("write", None, "invalid"),
     ]
