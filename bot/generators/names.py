@@ -101,8 +101,8 @@ def names(
     start = [tokenizer.eos_id, tokenizer.style_id(style), *prefix_ids]
     plausibility = bundle.meta.name_plausibility
     min_score = plausibility.thresholds.get(style) if plausibility else None
-    if min_score is None and (model, style) not in _UNCALIBRATED:
-        _UNCALIBRATED.add((model, style))
+    if min_score is None and (str(bundle.json_path), style) not in _UNCALIBRATED:
+        _UNCALIBRATED.add((str(bundle.json_path), style))
         log.warning(
             "%s has no plausibility threshold for %s names, so unlikely names are not "
             "filtered (python -m training.calibrate_names %s)",
@@ -122,7 +122,7 @@ def names(
     return TextGeneration(_run(scheduler, start, params, seed, options, notes, style))
 
 
-_UNCALIBRATED: set[tuple[str, str]] = set()  # (model, style) pairs already logged
+_UNCALIBRATED: set[tuple[str, str]] = set()  # (model file, style) pairs already logged
 
 
 class _Options:
