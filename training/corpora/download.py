@@ -45,7 +45,7 @@ def _range_error(response: http.client.HTTPResponse, have: int, size: int) -> st
     """Why a 206 answer does not continue ``have`` bytes of a ``size``-byte file, or None."""
     found = CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
     if found is None:
-        return f"a partial answer without a valid Content-Range ({response.headers!s:.60})"
+        return "a partial (206) answer without a valid Content-Range"
     start, end, total = found.groups()
     if int(start) != have or int(end) >= size or total not in ("*", str(size)):
         return f"Content-Range {found.group(0)} does not continue {have:,} of {size:,} bytes"
