@@ -241,3 +241,24 @@ def test_a_failed_swap_or_sources_write_keeps_the_old_files(
             assert (root / "names" / "wuxia.txt").read_text("utf-8") == WUXIA_OUT
         assert sorted(p.name for p in root.iterdir()) == [".downloads", "SOURCES.md", "names"]
     assert fetch_module.DOWNLOADS == ".downloads"
+
+
+def test_a_range_answer_without_content_range_is_refused(
+    tmp_path: Path, sources: Fixture, server: OddServer
+) -> None:
+    root = tmp_path / "dest"
+    part = root / ".downloads" / "names" / "english.names.txt.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(ENGLISH_LIST.encode()[:10])
+
+    def no_range(handler: BaseHTTPRequestHandler, data: bytes) -> int:
+        handler.send_response(206)
+        handler.send_header("Content-Length", str(len(data) - 10))
+        handler.end_headers()
+        handler.wfile.write(data[10:])
+        return 206
+
+    server.odd[ENGLISH] = no_range
+    with pytest.raises(FetchError, match=r"206\) answer without a valid Content-Range"):
+        run_fetch(["names"], root, sources, server.url)
+    assert not part.exists()
