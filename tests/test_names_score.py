@@ -21,6 +21,7 @@ from bot.generators import collect
 from bot.generators.names import names
 from tests.tiny_corpora import GIVEN, SURNAMES
 from training.calibrate_names import calibrate, main, write_plausibility
+from training.card_names import plausibility_lines
 from training.data import Document
 from training.eval_loss import load_training_corpus
 
@@ -172,3 +173,17 @@ def test_the_filter_judges_scores_only_with_a_threshold() -> None:
     assert NameFilter(2, 12).shown(["ab", "cd"]) == ["ab", "cd"]
     with pytest.raises(ValueError, match="score"):
         judged.shown(["ab"])
+
+
+def test_the_card_shows_both_figures_per_style_with_dropped_names() -> None:
+    row = {"threshold": -3.0, "calibrated_on": "int8", "heldout_names": 100, "tail_names": 40}
+    report = {
+        "plausibility": {STYLE: {**row, "heldout_passed": 0.95, "tail_passed": 0.9}},
+        "temperatures": [{"temperature": 0.8, "style": STYLE, "unlikely_share": 0.05}],
+        "unlikely_examples": {"0.8": {STYLE: ["石死意"]}},
+    }
+    text = "\n".join(plausibility_lines(report))
+    assert f"| {STYLE} | -3.000 | 95.0% of 100 | 90.0% of 40 | 5.0% |" in text
+    assert "- T=0.8, jinyong: 石死意" in text and "int8 file" in text
+    report["plausibility"][STYLE]["threshold"] = None
+    assert "No thresholds in the metadata" in "\n".join(plausibility_lines(report))

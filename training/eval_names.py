@@ -25,14 +25,18 @@ NAME_EXAMPLES = 12
 
 
 def plausibility_figures(bundle: ModelBundle, corpus: Corpus) -> dict[str, dict[str, Any]]:
-    """Per style: the threshold the bot reads from the metadata (None: the filter is off) and
-    the share of held-out names passing it, on the random held-out documents the threshold was
+    """Per style: the threshold the bot reads from the metadata (None: the filter is off), the
+    precision of the file it was set on, and the share of held-out names passing it on this
+    bundle's file, on the random held-out documents the threshold was
     set from and on the contiguous tail (None where there is none)."""
     plausibility = bundle.meta.name_plausibility
     out = {}
     for style in sorted(bundle.meta.special_tokens.styles):
         threshold = plausibility.thresholds.get(style) if plausibility else None
-        row: dict[str, Any] = {"threshold": threshold}
+        row: dict[str, Any] = {
+            "threshold": threshold,
+            "calibrated_on": plausibility.precision if plausibility else None,
+        }
         for key, docs in (("heldout", corpus.validation), ("tail", corpus.tail)):
             scores = style_scores(bundle, docs, style) if threshold is not None else np.zeros(0)
             row[f"{key}_names"] = int(scores.size)

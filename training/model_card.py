@@ -26,6 +26,7 @@ from typing import Any
 
 from bot.engine.contract import MetadataError, ModelMetadata, load_metadata
 from bot.products import serving
+from training.card_names import plausibility_lines
 from training.corpora.fetch import rebuild_note
 
 CONFIGS = Path(__file__).parent / "configs"
@@ -497,6 +498,7 @@ def model_section(
             )
     lines.append("")
     lines += names_table(report) if corpus.kind == "names" else text_table(report)
+    lines += plausibility_lines(report)  # names only
 
     lines += ["### Samples", "", *examples(report)]
 
