@@ -83,7 +83,8 @@ class EndRule:
         """The bonus for a sentence end after ``units`` units (0 before ``steer_from``)."""
         if units < self.steer_from:
             return 0.0
-        return MAX_BOOST * (units - self.steer_from + 1) / (self.length - self.steer_from + 1)
+        steps = max(1, self.length - self.steer_from)  # the last token comes at length - 1
+        return MAX_BOOST * min(1.0, (units - self.steer_from + 1) / steps)
 
 
 class Ending:
