@@ -234,20 +234,16 @@ NAME_MAX = 255  # bytes in one file name on the file systems the bot runs on
 
 def _file_name(value: Any, name: str, path: Path) -> str:
     """A bare file name in the metadata's folder: no directory part, never absolute or '..',
-    and one the file system can take (no control character, valid UTF-8, at most NAME_MAX
-    bytes), so opening it fails as a missing file, never as an error of its own."""
+    printable (no NUL, no lone surrogate) and at most NAME_MAX bytes, so that opening it can
+    only fail as a missing file."""
     value = _typed(value, str, name, path)
-    try:
-        size = len(value.encode("utf-8"))
-    except UnicodeEncodeError:  # a lone surrogate ("\ud800") has no file name
-        size = NAME_MAX + 1
     if (
         not value
         or value in (".", "..")
         or "/" in value
         or "\\" in value
-        or any(ord(ch) < 32 or ord(ch) == 127 for ch in value)
-        or size > NAME_MAX
+        or not value.isprintable()
+        or len(value.encode("utf-8")) > NAME_MAX
         or Path(value).is_absolute()
         or Path(value).name != value
     ):
