@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -190,3 +191,21 @@ def test_a_failed_candidate_is_reported_and_the_shipped_model_stays(
     assert "failed:" in row
     assert "nothing passes the gate" in printed
     assert (shipped / "lovecraft.json").read_bytes() == before
+
+
+def test_speed_only_measures_each_shape_beside_the_shipped_model(
+    shipped: Path, tmp_path: Path, capsys
+) -> None:
+    config = write_candidate(tmp_path, "lovecraft_wide", "not/needed/here", layers=2)
+    argv = [str(config), "--models-dir", str(shipped), "--speed-only"]
+    argv += ["--speed-tokens", "20", "--speed-rounds", "2"]
+    assert main([*argv, "--min-tokens-per-s", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    reference, candidate = lines[1], lines[2]
+    assert reference.startswith("lovecraft (shipped)") and reference.endswith("reference")
+    assert candidate.startswith("lovecraft_wide") and candidate.endswith("(loss not measured)")
+    tokens_per_s = re.search(r" ([\d,]+) +speed passes", candidate)  # the int8 tok/s column
+    assert tokens_per_s and int(tokens_per_s[1].replace(",", "")) > 0
+    assert not (tmp_path / "runs").exists()  # nothing trained
+    assert main([*argv, "--min-tokens-per-s", "1e12"]) == 0
+    assert "speed fails: below" in capsys.readouterr().out.splitlines()[2]

@@ -2,6 +2,7 @@
 
     python -m training.candidates --device cuda [CONFIG.toml ...] [--jobs N] [--max-minutes M]
         [--models-dir exported_models] [--out runs/candidates] [--ship] [--TRAINER-FIELD VALUE]
+    python -m training.candidates --speed-only     # on the 2-core serving machine
 
 Each candidate is a full trainer config (by default every file in
 ``training/configs/candidates/``; ``python -m training.train`` runs one alone too). The shipped
@@ -20,7 +21,8 @@ tokens/s single-stream. That speed is a promise about the 2-core serving machine
 a GPU host it is only a first check, to be repeated there (``python -m bench.engine``).
 ``--ship`` exports the best passing candidate of each model over the shipped one; without it
 the commands that would do so are printed. Figures: ``OUT/candidates.json``; logs:
-``OUT/NAME.log``.
+``OUT/NAME.log``. ``--speed-only`` trains nothing: it measures the speed half of the gate on
+the machine it runs on, with each candidate's shape and random weights.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ import multiprocessing
 import os
 import platform
 import sys
+import tempfile
+import tomllib
 import traceback
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import redirect_stderr, redirect_stdout
@@ -42,6 +46,7 @@ from typing import Any
 from bench.engine import engine_run
 from bot.engine.bundle import ModelBundle
 from bot.engine.contract import ModelMetadata, load_metadata
+from tests.helpers_engine import export_random_model
 from training.config import TrainConfig, add_config_arguments, load_config
 from training.data import encode_documents
 from training.eval_loss import heldout_loss, load_training_corpus
@@ -53,6 +58,11 @@ CANDIDATES = Path(__file__).parent / "configs" / "candidates"
 MIN_GAIN = 0.03  # nats/token on the contiguous tail, against the shipped model
 MIN_TOKENS_PER_S = 1000.0  # int8 engine, one request, on the 2-core serving machine
 SPLIT_KEYS = ("corpus_kind", "validation_fraction", "split_seed", "tail_fraction")
+SPEED_NOTE = "the int8 engine, one request of {tokens} tokens, 1 ORT thread, on {where}."
+
+
+def machine() -> str:
+    return f"this machine ({os.cpu_count()} CPUs, {platform.processor() or platform.machine()})"
 
 
 @dataclass(frozen=True)
@@ -270,6 +280,39 @@ def judge(
     return rows
 
 
+def speed_only(configs: list[Path], args: argparse.Namespace) -> int:
+    """The speed half of the gate, without training: each candidate's shape with random
+    weights (a step costs the same whatever their values) beside the shipped models, one
+    round of each in turn, best of ``--speed-rounds``. Run it on the serving machine."""
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = {f"{n} (shipped)": args.models_dir / f"{n}.json"
+                 for n in sorted({shipped_name(p) for p in configs})}  # fmt: skip
+        for path in configs:
+            config = TrainConfig(**tomllib.loads(path.read_text("utf-8")))
+            paths[path.stem] = export_random_model(
+                Path(tmp), path.stem, layers=config.layers, hidden=config.hidden_size,
+                emb=config.embedding_size, int8=True,
+            )  # fmt: skip
+        speeds: dict[str, list[float | None]] = {key: [] for key in paths}
+        for _ in range(args.speed_rounds):
+            for key, path in paths.items():
+                speeds[key].append(int8_tokens_per_s(path, args.speed_tokens, 1))
+        rows = []
+        for key, path in paths.items():
+            tokens_per_s = max((s for s in speeds[key] if s is not None), default=None)
+            passes = tokens_per_s is not None and tokens_per_s >= args.min_tokens_per_s
+            verdict = "reference" if key.endswith("(shipped)") else (
+                "speed passes (loss not measured)" if passes
+                else f"speed fails: below {args.min_tokens_per_s:,.0f} tokens/s"
+            )  # fmt: skip
+            params = load_metadata(path).architecture.parameters
+            rows.append({"label": key, "params": params, "tokens_per_s": tokens_per_s,
+                         "verdict": verdict})  # fmt: skip
+    print(table(rows))
+    print(f"int8 tok/s: {SPEED_NOTE.format(tokens=args.speed_tokens, where=machine())}")
+    return 0
+
+
 def run(configs: list[Path], overrides: dict[str, Any], args: argparse.Namespace) -> int:
     out, models_dir = args.out, args.models_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -291,11 +334,10 @@ def run(configs: list[Path], overrides: dict[str, Any], args: argparse.Namespace
     rows = judge(configs, results, speeds, Gate(args.min_gain, args.min_tokens_per_s))
     print(table(rows))
     print(
-        f"int8 tok/s: the int8 engine, one request of {args.speed_tokens} tokens, 1 ORT "
-        f"thread, measured on this machine ({os.cpu_count()} CPUs, "
-        f"{platform.processor() or platform.machine()}). The gate's "
-        f"{args.min_tokens_per_s:,.0f} tokens/s is for the 2-core serving machine: this host "
-        "differs, so re-measure there before serving. Losses in nats/token, fp32 export."
+        f"int8 tok/s: {SPEED_NOTE.format(tokens=args.speed_tokens, where=machine())} The "
+        f"gate's {args.min_tokens_per_s:,.0f} tokens/s is for the 2-core serving machine: "
+        "where this host differs, re-measure there before serving (--speed-only, or "
+        "bench.engine). Losses in nats/token, fp32 export."
     )
     for line in ship_or_print(rows, models_dir, args.ship):
         print(line)
@@ -315,6 +357,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-gain", type=float, default=MIN_GAIN)
     parser.add_argument("--min-tokens-per-s", type=float, default=MIN_TOKENS_PER_S)
     parser.add_argument("--ship", action="store_true", help="export what passes over the shipped")
+    parser.add_argument(
+        "--speed-only", action="store_true", help="no training: the speed half, random weights"
+    )
     add_config_arguments(parser)  # --device cuda, --max-minutes 5, ...: for every candidate
     args = parser.parse_args(argv)
     known = {f.name for f in fields(TrainConfig)}
@@ -325,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     configs = args.configs or sorted(CANDIDATES.glob("*.toml"))
     if not configs:
         parser.error("no candidate configs")
-    return run(configs, overrides, args)
+    return speed_only(configs, args) if args.speed_only else run(configs, overrides, args)
 
 
 if __name__ == "__main__":
