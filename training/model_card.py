@@ -27,6 +27,7 @@ from typing import Any
 from bot.engine.contract import MetadataError, ModelMetadata, load_metadata
 from bot.products import serving
 from training.card_names import plausibility_lines
+from training.card_replies import reply_lines
 from training.corpora.fetch import rebuild_note
 
 CONFIGS = Path(__file__).parent / "configs"
@@ -258,12 +259,13 @@ def target_lines(report: dict[str, Any]) -> list[str]:
     lines = []
     for t in sorted(report["targets"], key=lambda t: t["met"] is not False):
         value = t["value"]
+        small = 0 < t["threshold"] < 0.01  # a share of 0.1%: shown to 0.01%
         shown = (
             "not measured"
             if value is None
-            else (num(value) if "loss" in t["target"] else pct(value))
+            else (num(value) if "loss" in t["target"] else pct(value, 2 if small else 1))
         )
-        limit = num(t["threshold"], 2) if "loss" in t["target"] else pct(t["threshold"], 0)
+        limit = num(t["threshold"], 2) if "loss" in t["target"] else pct(t["threshold"], small)
         goal = f"{t['target']} {t['op']} {limit}"
         if t.get("human") is not None:
             shown += f" (held-out human text: {pct(t['human'])})"
@@ -499,6 +501,7 @@ def model_section(
     lines.append("")
     lines += names_table(report) if corpus.kind == "names" else text_table(report)
     lines += plausibility_lines(report)  # names only
+    lines += reply_lines(report)  # prose, poems, stories
 
     lines += ["### Samples", "", *examples(report)]
 
