@@ -3,7 +3,9 @@
 Each is a :class:`ReplyButton`, a ``DynamicItem`` whose ``custom_id`` carries the action and
 the request id (the interaction id of the reply's request, kept in its log row). A press is
 matched by that pattern, not by a view held in memory, so buttons keep working after a
-restart; :mod:`bot.discord.presses` handles it.
+restart; :mod:`bot.discord.presses` handles it. The pattern takes any digits, so that a
+forged or corrupted id is still answered (privately, with a row); only a positive 63-bit
+number is a request id (:func:`parse_snowflake`).
 """
 
 from __future__ import annotations
@@ -17,13 +19,24 @@ ACTIONS: dict[str, tuple[str, discord.ButtonStyle]] = {
     "continue": ("Continue", discord.ButtonStyle.primary),
     "delete": ("Delete", discord.ButtonStyle.danger),
 }
-TEMPLATE = r"lstm:(?P<action>reroll|continue|delete):(?P<request>[0-9]{1,20})"
+TEMPLATE = r"lstm:(?P<action>reroll|continue|delete):(?P<request>[0-9]+)"
+MAX_SNOWFLAKE = (1 << 63) - 1  # Discord ids are 64-bit with the top bit clear (and SQLite's)
 # the request-row parameter that lists a finished reply's message ids, first part first
 MESSAGES_PARAM = "messages"
 
 
+def parse_snowflake(text: str) -> int | None:
+    """The Discord id written as ``text`` (decimal digits), or None if it is not one."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_SNOWFLAKE else None
+
+
 class ReplyButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMPLATE):
-    def __init__(self, action: str, request_id: int) -> None:
+    """``request_id`` is None for a button whose id is not a request id (forged, corrupt)."""
+
+    def __init__(self, action: str, request_id: int | str) -> None:
         label, style = ACTIONS[action]
         super().__init__(
             discord.ui.Button(
@@ -33,13 +46,13 @@ class ReplyButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMPL
             )
         )
         self.action = action
-        self.request_id = request_id
+        self.request_id = parse_snowflake(str(request_id))
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any, /
     ) -> ReplyButton:
-        return cls(match["action"], int(match["request"]))
+        return cls(match["action"], match["request"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
         from bot.discord.presses import press  # it runs products, which show these buttons

@@ -243,3 +243,31 @@ async def test_a_press_during_shutdown_is_refused(
             await asyncio.wait_for(closing, 60)
     rows = read_rows(db_path)
     assert [r["status"] for r in rows if r["parent_id"] is not None] == ["refused"]
+
+
+async def test_a_forged_button_id_gets_a_private_answer_and_its_row(
+    fake: FakeDiscord, tiny_models_dir: Path, db_path: Path
+) -> None:
+    """An id that is no Discord id (over 63 bits, zero, very long) is answered privately
+    and logged as invalid (it raised OverflowError: a generic error, and no row)."""
+    w = make_world(fake)
+    forged = ["lstm:reroll:99999999999999999999", "lstm:delete:0", "lstm:continue:" + "9" * 40]
+    async with running_bot(fake, tiny_models_dir, db_path) as rb:
+        poem = await fake.complete_command(
+            user=w.alice, guild=w.guild, name="poem", settle_s=SETTLE
+        )
+        message = fake.messages[list(poem.messages)[-1]]
+        for custom_id in forged:  # the message's button carries the id (Discord checks that)
+            button = {"type": 2, "style": 2, "label": "Forged", "custom_id": custom_id}
+            message.payload["components"] = [{"type": 1, "components": [button]}]
+            pressed = await press(fake, poem, "Forged", user=w.bob)
+            assert pressed.ephemeral and "id is not valid" in pressed.final_text
+        assert await rb.bot.request_log.flush()
+        assert rb.bot.request_log.lost == 0
+    rows = [r for r in read_rows(db_path) if r["interaction_id"] != int(poem.interaction_id)]
+    assert [(r["command"], r["status"], r["parent_id"]) for r in rows] == [
+        ("reroll", "invalid", None),
+        ("delete", "invalid", None),
+        ("continue", "invalid", None),
+    ]
+    assert not message.deleted
