@@ -38,13 +38,16 @@ def ranged(option: Option) -> Any:
     return app_commands.Range[option.type, option.low, option.high]  # type: ignore[name-defined]
 
 
-def parameter(name: str, annotation: Any, required: bool = False) -> inspect.Parameter:
-    """A callback parameter; an optional one defaults to None (the registry's default)."""
+def parameter(
+    name: str, annotation: Any, required: bool = False, default: Any = None
+) -> inspect.Parameter:
+    """A callback parameter; an optional one defaults to ``default`` (the registry's, so the
+    request's row logs the value used; None: the generator chooses)."""
     return inspect.Parameter(
         name,
         inspect.Parameter.KEYWORD_ONLY,
         annotation=annotation if required else annotation | None,
-        default=inspect.Parameter.empty if required else None,
+        default=inspect.Parameter.empty if required else default,
     )
 
 
@@ -88,7 +91,7 @@ def product_command(
                 "interaction", inspect.Parameter.POSITIONAL_ONLY, annotation=discord.Interaction
             ),
             parameter(TEXT, ranged(kind.text), required=kind.needs_text),
-            *(parameter(o.name, ranged(o)) for o in shown),
+            *(parameter(o.name, ranged(o), default=o.default) for o in shown),
             *(parameter(name, annotation) for name, annotation, _ in extra),
         ]
     )
