@@ -11,6 +11,11 @@ about ``1 - quantile`` of them pass. Names with a character outside the vocabula
 sampled at all and are left out. The thresholds are written into the metadata's
 ``name_plausibility`` (the rest of the file unchanged, replaced atomically); the contiguous
 tail of held-out names, if any, is scored too and printed as a second check.
+
+The character check of the Han styles (``bot.engine.name_chars``) is set by the same rule:
+per style, the largest ``K`` (up to 8) whose check passes at least ``1 - quantile`` of the
+held-out names the model can spell, counting the characters of the training names only (the
+bot counts every exported name); a style where even ``K = 1`` passes fewer is not judged.
 """
 
 from __future__ import annotations
@@ -27,26 +32,72 @@ import numpy as np
 
 from bot.engine.bundle import ModelBundle, ModelLoadError
 from bot.engine.contract import load_metadata
+from bot.engine.name_chars import CharUsage, char_usage
 from bot.engine.name_score import name_scores
 from training.data import Corpus, CorpusError, Document, load_training_split
 from training.eval_loss import EvaluationError, load_training_corpus
 
 QUANTILE = 0.05
+MAX_CHAR_MIN_NAMES = 8
+
+
+def spelled(bundle: ModelBundle, docs: list[Document], style: str) -> list[tuple[str, list[int]]]:
+    """The names of ``style`` in ``docs`` that the model can spell, with their token ids."""
+    encoded = [(d.text, bundle.tokenizer.encode(d.text)) for d in docs if d.style == style]
+    return [(text, e.ids) for text, e in encoded if not e.unknown and e.ids]
 
 
 def style_scores(bundle: ModelBundle, docs: list[Document], style: str) -> np.ndarray:
     """The scores of the names of ``style`` in ``docs`` that the model can spell."""
     tokenizer = bundle.tokenizer
-    encoded = [tokenizer.encode(d.text) for d in docs if d.style == style]
-    spelled = [e.ids for e in encoded if not e.unknown and e.ids]
     start = [tokenizer.eos_id, tokenizer.style_id(style)]
-    return name_scores(bundle, start, spelled, tokenizer.eos_id)
+    return name_scores(
+        bundle, start, [ids for _, ids in spelled(bundle, docs, style)], tokenizer.eos_id
+    )
+
+
+def train_char_usage(train: list[Document], style: str, min_names: int) -> CharUsage | None:
+    """The character check of ``style`` counting the ``train`` names only (None: not a Han
+    style or no names of it)."""
+    by_style: dict[str, set[str]] = {}
+    for doc in train:
+        by_style.setdefault(doc.style, set()).add(doc.text.casefold())
+    return char_usage(by_style, style, min_names)
+
+
+def chars_passed(usage: CharUsage, names: list[str]) -> float:
+    """The share of ``names`` the character check passes."""
+    return float(np.mean([usage.rare(name.casefold()) is None for name in names]))
+
+
+def calibrate_chars(
+    bundle: ModelBundle, train: list[Document], heldout: list[Document], quantile: float
+) -> tuple[dict[str, int], dict[str, float]]:
+    """Per Han style, the largest ``K`` whose check passes ``1 - quantile`` of the spelled
+    held-out names, and the share it passes."""
+    min_names: dict[str, int] = {}
+    passed: dict[str, float] = {}
+    for style in sorted(bundle.meta.special_tokens.styles):
+        names = [name for name, _ in spelled(bundle, heldout, style)]
+        for k in range(MAX_CHAR_MIN_NAMES, 0, -1):
+            usage = train_char_usage(train, style, k)
+            if usage is None or not names:
+                break
+            share = chars_passed(usage, names)
+            if share >= 1 - quantile:
+                min_names[style], passed[style] = k, share
+                break
+    return min_names, passed
 
 
 def calibrate(
-    bundle: ModelBundle, heldout: list[Document], quantile: float = QUANTILE
+    bundle: ModelBundle,
+    heldout: list[Document],
+    quantile: float = QUANTILE,
+    train: list[Document] | None = None,
 ) -> dict[str, Any]:
-    """The metadata's ``name_plausibility`` for ``bundle``, from the names in ``heldout``."""
+    """The metadata's ``name_plausibility`` for ``bundle``, from the names in ``heldout``
+    (and the character check from ``train``'s names, when given)."""
     thresholds: dict[str, float] = {}
     counts: dict[str, int] = {}
     passed: dict[str, float] = {}
@@ -59,13 +110,17 @@ def calibrate(
         thresholds[style] = threshold
         counts[style] = int(scores.size)
         passed[style] = float(np.mean(scores >= threshold))
-    return {
+    plausibility = {
         "thresholds": thresholds,
         "quantile": quantile,
         "precision": bundle.precision,
         "heldout_names": counts,
         "heldout_passed": passed,
     }
+    if train is not None:
+        min_names, chars = calibrate_chars(bundle, train, heldout, quantile)
+        plausibility.update(char_min_names=min_names, char_heldout_passed=chars)
+    return plausibility
 
 
 def write_plausibility(json_path: Path, plausibility: dict[str, Any]) -> None:
@@ -112,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         if not bundle.meta.special_tokens.styles:
             raise EvaluationError(f"{args.model}: not a names model (it has no styles)")
         corpus = heldout_corpus(bundle, args.corpus)
-        plausibility = calibrate(bundle, corpus.validation, args.quantile)
+        plausibility = calibrate(bundle, corpus.validation, args.quantile, corpus.train)
     except (ModelLoadError, EvaluationError) as exc:
         print(f"calibration failed: {exc}", file=sys.stderr)
         return 1
@@ -122,6 +177,15 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{style}: threshold {threshold:.3f} nats/char; held-out names passing "
             f"{plausibility['heldout_passed'][style]:.1%} of {plausibility['heldout_names'][style]}"
+            f"{tail_note}"
+        )
+    for style, k in plausibility["char_min_names"].items():
+        usage = train_char_usage(corpus.train, style, k)
+        tail_names = [name for name, _ in spelled(bundle, corpus.tail, style)]
+        tail_note = f", tail {chars_passed(usage, tail_names):.1%}" if usage and tail_names else ""
+        print(
+            f"{style}: characters used by >= {k} names of the style or {2 * k} of the Han "
+            f"styles; held-out names passing {plausibility['char_heldout_passed'][style]:.1%}"
             f"{tail_note}"
         )
     write_plausibility(args.model, plausibility)

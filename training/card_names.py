@@ -1,5 +1,6 @@
 """The model card's plausibility part of a names model: the thresholds, the held-out names they
-pass, the raw candidates they drop per temperature, and examples of dropped names."""
+pass, the raw candidates they drop per temperature, and examples of dropped names; then the
+same for the character check of the Han styles."""
 
 from __future__ import annotations
 
@@ -51,13 +52,58 @@ def plausibility_lines(report: dict[str, Any]) -> list[str]:
         cells += [_pct(dropped.get(t)) for t in temperatures]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    examples = report.get("unlikely_examples", {})
-    shown = [
+    shown = _examples(report.get("unlikely_examples", {}))
+    if not shown:
+        lines += ["No sampled name was dropped in these batches.", ""]
+    else:
+        lines += ["Dropped names, as sampled (the first of each batch):", "", *shown, ""]
+    return lines + char_lines(report)
+
+
+def _examples(by_temperature: dict[str, dict[str, list[str]]]) -> list[str]:
+    return [
         f"- T={t}, {style}: " + ", ".join(names)
-        for t, by_style in examples.items()
+        for t, by_style in by_temperature.items()
         for style, names in by_style.items()
         if names
     ]
+
+
+def char_lines(report: dict[str, Any]) -> list[str]:
+    """Markdown for the character check's figures (nothing for a report without them)."""
+    figures = {s: r for s, r in report["plausibility"].items() if "chars_min_names" in r}
+    if not figures:
+        return []
+    lines = [
+        "#### Characters (Han styles)",
+        "",
+        "/name also drops a Han name using, after its first character, a character that fewer "
+        "than K names of its style use and fewer than 2K names of the Han styles together. "
+        "K is the largest whose check passes 95% of the random held-out names of the style, "
+        "counting the training names' characters only (the bot counts every exported name); "
+        "a style where even K = 1 passes fewer is not judged (its figures below are those of "
+        "K = 1). Both: held-out names passing the score and the characters. Dropped: the share "
+        "of the finished raw candidates (100 per style and temperature) it drops.",
+        "",
+    ]
+    temperatures = sorted({row["temperature"] for row in report["temperatures"]})
+    header = ["style", "K", "held-out passing", "tail passing", "both: held-out", "both: tail"]
+    header += [f"dropped at T={t:g}" for t in temperatures]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for style, row in figures.items():
+        dropped = {
+            r["temperature"]: r.get("rare_char_share")
+            for r in report["temperatures"]
+            if r["style"] == style
+        }
+        k = row["chars_min_names"]
+        cells = [style, "off" if k is None else str(k)]
+        cells += [_pct(row[f"{key}_passed"]) for key in ("chars_heldout", "chars_tail")]
+        cells += [_pct(row[f"{key}_passed"]) for key in ("both_heldout", "both_tail")]
+        cells += [_pct(dropped.get(t)) for t in temperatures]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    shown = _examples(report.get("rare_char_examples", {}))
     if not shown:
-        return [*lines, "No sampled name was dropped in these batches.", ""]
-    return [*lines, "Dropped names, as sampled (the first of each batch):", "", *shown, ""]
+        return [*lines, "No sampled name was dropped for its characters in these batches.", ""]
+    return [*lines, "Dropped for their characters, as sampled:", "", *shown, ""]

@@ -1,6 +1,7 @@
 """The evaluation of a names model: per style and temperature, a seeded batch of names judged
-as /name judges them (``bot.engine.name_filter``), and the plausibility filter's two figures:
-the share of held-out names it passes and the share of raw candidates it drops."""
+as /name judges them (``bot.engine.name_filter``), and the plausibility filter's two figures
+for each of its checks (score, and characters in the Han styles): the share of held-out names
+it passes and the share of raw candidates it drops."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 from bot.engine.bundle import ModelBundle
 from bot.engine.name_score import name_scores
 from training import metrics
-from training.calibrate_names import style_scores
+from training.calibrate_names import chars_passed, spelled, style_scores, train_char_usage
 from training.data import Corpus
 from training.eval_plots import plot_name_lengths
 from training.eval_stats import make_rngs, params_at, sample_batch, shown_filter
@@ -41,8 +42,36 @@ def plausibility_figures(bundle: ModelBundle, corpus: Corpus) -> dict[str, dict[
             scores = style_scores(bundle, docs, style) if threshold is not None else np.zeros(0)
             row[f"{key}_names"] = int(scores.size)
             row[f"{key}_passed"] = float(np.mean(scores >= threshold)) if scores.size else None
+        row.update(char_figures(bundle, corpus, style, threshold))
         out[style] = row
     return out
+
+
+def char_figures(
+    bundle: ModelBundle, corpus: Corpus, style: str, threshold: float | None
+) -> dict[str, Any]:
+    """The character check's held-out figures for a Han style, counting the training names
+    only: alone and with the score (None where there are no names). ``chars_min_names`` is the
+    served ``K``; for a style not judged the alone figures are of the loosest check, K = 1."""
+    plausibility = bundle.meta.name_plausibility
+    served = plausibility.char_min_names.get(style) if plausibility else None
+    usage = train_char_usage(corpus.train, style, served or 1)
+    if usage is None:
+        return {}
+    row: dict[str, Any] = {"chars_min_names": served}
+    for key, docs in (("heldout", corpus.validation), ("tail", corpus.tail)):
+        names = [name for name, _ in spelled(bundle, docs, style)]
+        row[f"chars_{key}_passed"] = chars_passed(usage, names) if names else None
+        if served is None or threshold is None or not names:
+            row[f"both_{key}_passed"] = None
+            continue
+        scores = style_scores(bundle, docs, style)
+        both = [
+            s >= threshold and usage.rare(n.casefold()) is None
+            for n, s in zip(names, scores, strict=True)
+        ]
+        row[f"both_{key}_passed"] = float(np.mean(both))
+    return row
 
 
 def evaluate_names(
@@ -64,6 +93,7 @@ def evaluate_names(
     rows = []
     examples: dict[str, dict[str, list[str]]] = {}
     dropped_examples: dict[str, dict[str, list[str]]] = {}
+    rare_examples: dict[str, dict[str, list[str]]] = {}
     for temperature in options.temperatures:
         for style in styles:
             start = [tokenizer.eos_id, tokenizer.style_id(style)]
@@ -85,6 +115,7 @@ def evaluate_names(
             name_filter = shown_filter(bundle, style)
             shown = name_filter.shown(finished, scores.tolist())  # what /name lets through
             unlikely = [n for n, s in zip(finished, scores, strict=True) if name_filter.unlikely(s)]
+            rare = [n for n in finished if name_filter.rare_char(n) is not None]
             bins = max(max_len, max(lengths, default=1))
             rows.append(
                 {
@@ -105,6 +136,9 @@ def evaluate_names(
                         shown, train_names[style]
                     ),
                     "unlikely_share": len(unlikely) / len(finished) if finished else None,
+                    "rare_char_share": len(rare) / len(finished)
+                    if finished and name_filter.chars
+                    else None,
                     "heldout_reinvented": metrics.reinvented_share(
                         nonempty, heldout_names[style], train_names[style]
                     ),
@@ -121,9 +155,11 @@ def evaluate_names(
             )
             examples.setdefault(f"{temperature:g}", {})[style] = nonempty[:NAME_EXAMPLES]
             dropped_examples.setdefault(f"{temperature:g}", {})[style] = unlikely[:NAME_EXAMPLES]
+            rare_examples.setdefault(f"{temperature:g}", {})[style] = rare[:NAME_EXAMPLES]
     report["temperatures"] = rows
     report["examples"] = examples
     report["unlikely_examples"] = dropped_examples
+    report["rare_char_examples"] = rare_examples
     report["plausibility"] = plausibility_figures(bundle, corpus)
     report["reference"] = {
         "length_counts": {

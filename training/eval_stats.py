@@ -19,6 +19,7 @@ from tqdm import tqdm
 from bot.engine.bundle import ModelBundle
 from bot.engine.decode import Row, generate
 from bot.engine.guard import Lexicon
+from bot.engine.name_chars import served_char_usage
 from bot.engine.name_filter import NameFilter
 from bot.engine.ngrams import ngram_hashes, words_for_ngrams
 from bot.engine.sampling import SamplingParams
@@ -96,6 +97,7 @@ def shown_filter(bundle: ModelBundle, style: str) -> NameFilter:
         known=bundle.training_names or frozenset(),
         openings=bundle.name_openings(style),
         min_score=plausibility.thresholds.get(style) if plausibility else None,
+        chars=served_char_usage(bundle.names_by_style, plausibility, style),
     )
 
 

@@ -2,9 +2,10 @@
 
 A candidate is dropped when it is out of the asked-for lengths, repeats a shown name or a
 known one (case-folded), mixes Han characters with another script, opens as no known name
-of its style does ("sshley"; :func:`opening`), or scores below the style's threshold: the
-model finds it an unlikely name (``bot.engine.name_score``). The evaluator's "shown" figures
-apply this same filter, so the model card measures what users see.
+of its style does ("sshley"; :func:`opening`), scores below the style's threshold: the
+model finds it an unlikely name (``bot.engine.name_score``), or, in a Han style, uses a
+character too few of the style's names use (``bot.engine.name_chars``). The evaluator's
+"shown" figures apply this same filter, so the model card measures what users see.
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.engine.name_chars import CharUsage
 
 
 def is_han(ch: str) -> bool:
@@ -49,7 +54,8 @@ class NameFilter:
     the list is missing); ``openings``: the openings a shown name may have (empty: openings
     are not judged); ``prefix``: the asked-for starting letters, whose opening is the user's
     choice and never judged; ``min_score``: the lowest score (mean log-likelihood per
-    character, ``bot.engine.name_score``) a shown name may have (None: scores not judged).
+    character, ``bot.engine.name_score``) a shown name may have (None: scores not judged);
+    ``chars``: the characters a shown name may use after its first (None: not judged).
     """
 
     min_length: int
@@ -58,6 +64,7 @@ class NameFilter:
     openings: frozenset[str] = frozenset()
     prefix: str = ""
     min_score: float | None = None
+    chars: CharUsage | None = None
 
     def rejects(self, name: str, seen: set[str], score: float | None = None) -> bool:
         """True if ``name`` (with its ``score``, when judged) is not shown after the
@@ -71,6 +78,7 @@ class NameFilter:
             or mixes_scripts(name)
             or self.implausible_opening(name)
             or self.unlikely(score)
+            or self.rare_char(name) is not None
         )
 
     def unlikely(self, score: float | None) -> bool:
@@ -80,6 +88,13 @@ class NameFilter:
         if score is None:
             raise ValueError("this filter judges scores: pass each name's score")
         return score < self.min_score
+
+    def rare_char(self, name: str) -> str | None:
+        """The first character too few names of the style use, after the first and after the
+        asked-for starting letters (the user's choice); None when all are used enough."""
+        if self.chars is None:
+            return None
+        return self.chars.rare(name.casefold(), max(1, len(self.prefix)))
 
     def implausible_opening(self, name: str) -> bool:
         """An opening no known name of the style opens with; judged on names of two or more

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +27,20 @@ from bot.engine.decode import Model
 class NamePlausibility:
     """``thresholds``: per style, the lowest score a shown name may have, set so that
     ``1 - quantile`` of the style's held-out names pass; measured on the ``precision`` file
-    (fp32 or int8) over ``heldout_names`` names per style, of which ``heldout_passed`` passed."""
+    (fp32 or int8) over ``heldout_names`` names per style, of which ``heldout_passed`` passed.
+    ``char_min_names`` (optional): per Han style, the ``K`` of ``bot.engine.name_chars``,
+    set the same way; ``char_heldout_passed``: the held-out names that check passed."""
 
     thresholds: dict[str, float]
     quantile: float
     precision: str
     heldout_names: dict[str, int]
     heldout_passed: dict[str, float]
+    char_min_names: dict[str, int] = field(default_factory=dict)
+    char_heldout_passed: dict[str, float] = field(default_factory=dict)
+
+
+_REQUIRED = ("thresholds", "quantile", "precision", "heldout_names", "heldout_passed")
 
 
 def plausibility_from_dict(
@@ -55,7 +62,7 @@ def plausibility_from_dict(
 def _plausibility(data: Any, styles: set[str]) -> NamePlausibility:
     if not isinstance(data, dict):
         raise ValueError(": must be a JSON object")
-    missing = [key for key in NamePlausibility.__dataclass_fields__ if key not in data]
+    missing = [key for key in _REQUIRED if key not in data]
     if missing:
         raise ValueError(f".{missing[0]}: is missing")
     quantile, precision = data["quantile"], data["precision"]
@@ -64,8 +71,9 @@ def _plausibility(data: Any, styles: set[str]) -> NamePlausibility:
     if precision not in ("fp32", "int8"):
         raise ValueError(".precision: must be 'fp32' or 'int8'")
     tables = {}
-    for key, low, high in (("thresholds", -math.inf, 0), ("heldout_passed", 0, 1)):
-        table = data[key]
+    ranges = (("thresholds", -math.inf, 0), ("heldout_passed", 0, 1), ("char_heldout_passed", 0, 1))
+    for key, low, high in ranges:
+        table = data.get(key, {})
         if not isinstance(table, dict):
             raise ValueError(f".{key}: must be a JSON object")
         for style, value in table.items():
@@ -79,8 +87,20 @@ def _plausibility(data: Any, styles: set[str]) -> NamePlausibility:
         isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in counts.values()
     ):
         raise ValueError(".heldout_names: must map styles to positive counts")
+    min_names = data.get("char_min_names", {})
+    if not isinstance(min_names, dict) or not all(
+        style in styles and isinstance(k, int) and not isinstance(k, bool) and k > 0
+        for style, k in min_names.items()
+    ):
+        raise ValueError(".char_min_names: must map styles of the model to positive counts")
     return NamePlausibility(
-        tables["thresholds"], float(quantile), precision, dict(counts), tables["heldout_passed"]
+        tables["thresholds"],
+        float(quantile),
+        precision,
+        dict(counts),
+        tables["heldout_passed"],
+        dict(min_names),
+        tables["char_heldout_passed"],
     )
 
 

@@ -8,8 +8,9 @@ Names are shown as people write them (``shown_case``: "o'brien" -> "O'Brien"). W
 candidates are shown is ``bot.engine.name_filter``'s rule, which the evaluator applies too: a
 candidate opening as no known name of its style does ("sshley") is dropped, and so is one the
 model scores under the style's calibrated threshold (``bot.engine.name_score``; each wave's
-finished candidates are scored in one batch, off the event loop). Dropped candidates are made
-up for by more, up to the tries' budget.
+finished candidates are scored in one batch, off the event loop), and so is a Han name using
+a character too few of the style's names use (``bot.engine.name_chars``). Dropped candidates
+are made up for by more, up to the tries' budget.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+from bot.engine.name_chars import served_char_usage
 from bot.engine.name_filter import NameFilter
 from bot.engine.name_score import name_scores
 from bot.engine.sampling import SamplingParams
@@ -117,6 +119,7 @@ def names(
         openings=bundle.name_openings(style),
         prefix=prefix,
         min_score=min_score,
+        chars=served_char_usage(bundle.names_by_style, plausibility, style),
     )
     options = _Options(count, allow_known, name_filter)
     return TextGeneration(_run(scheduler, start, params, seed, options, notes, style))
