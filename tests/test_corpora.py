@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from training.config import CORPORA_ROOT_ENV, load_config
+from training.config import CORPORA_ROOT_ENV, ConfigError, load_config
 from training.corpora.__main__ import main as corpora_main
 from training.corpora.download import FetchError
 from training.corpora.fetch import Digest, fetch, rebuild_note
@@ -504,9 +504,8 @@ def test_config_finds_the_fetched_corpus(
     monkeypatch.chdir(work)
     monkeypatch.delenv(CORPORA_ROOT_ENV, raising=False)
     config_file = REPO / "training" / "configs" / "names.toml"
-    with pytest.raises(SystemExit) as missing:
+    with pytest.raises(ConfigError, match="corpus_path: names: corpus path does not exist"):
         load_config(config_file, {})
-    assert missing.value.code == 2
     run_fetch(["names"], Path("corpora"), sources, server.url)  # the fetch's default --dest
     assert Path(load_config(config_file, {}).corpus_path) == Path("corpora/names")
     # The environment variable comes before ./corpora/, the setting before both.
@@ -519,13 +518,13 @@ def test_config_finds_the_fetched_corpus(
 
 
 def test_missing_corpus_error_lists_every_place_tried(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv(CORPORA_ROOT_ENV, str(tmp_path / "env-root"))
-    with pytest.raises(SystemExit):
+    with pytest.raises(ConfigError) as missing:
         load_config(None, {"corpus_path": "names", "corpora_root": "my-root"})
-    err = capsys.readouterr().err
+    err = str(missing.value)
     tried = [line.strip() for line in err.splitlines() if line.startswith("  ")]
     assert tried == [
         "names",

@@ -19,7 +19,7 @@ from tests.tiny_corpora import write_prose
 from training import runtime
 from training.checkpoint import Checkpoint
 from training.checkpoint import load as load_checkpoint
-from training.config import TrainConfig, load_config
+from training.config import ConfigError, TrainConfig, load_config
 from training.models import build_model
 from training.runtime import Runtime, cpu_bf16_supported, pick_amp_dtype
 from training.samples import SAMPLE_TOKENS, draw_sample
@@ -140,9 +140,9 @@ def test_cli_rejects_unknown_config_keys(tmp_path: Path) -> None:
 @pytest.mark.parametrize("setting", ["dropout=1.0", "io_dropout=-0.1", "weight_drop=1.5"])
 def test_config_rejects_a_drop_probability_out_of_range(tmp_path: Path, setting: str) -> None:
     name, value = setting.split("=")
-    with pytest.raises(SystemExit, match=rf"{name} must be in \[0, 1\); got {value}"):
+    with pytest.raises(ConfigError, match=rf"{name} must be in \[0, 1\); got {value}"):
         load_config(None, {"corpus_path": str(write_prose(tmp_path)), name: float(value)})
-    with pytest.raises(SystemExit, match=rf"{name} must be in"):  # built in code, not a file
+    with pytest.raises(ConfigError, match=rf"{name} must be in"):  # built in code, not a file
         TrainConfig(corpus_path="unused", **{name: float(value)})
 
 
@@ -295,8 +295,8 @@ def test_budget_clock_chooses_what_max_minutes_counts(
     wall = tiny_config(tmp_path / "wall", budget_clock="wall", max_minutes=1e-9, max_steps=12)
     train(wall)
     assert history(wall.run_dir)[-1]["step"] == 1
-    with pytest.raises(SystemExit, match="budget_clock must be wall or cpu"):
-        train(tiny_config(tmp_path / "bad", budget_clock="gpu"))
+    with pytest.raises(ConfigError, match="budget_clock must be one of wall, cpu; got 'gpu'"):
+        tiny_config(tmp_path / "bad", budget_clock="gpu")
 
 
 def test_weight_drop_masks_recurrent_weights_while_training_only() -> None:

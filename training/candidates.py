@@ -39,7 +39,7 @@ import tomllib
 import traceback
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import redirect_stderr, redirect_stdout
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +47,12 @@ from bench.engine import engine_run
 from bot.engine.bundle import ModelBundle
 from bot.engine.contract import ModelMetadata, load_metadata
 from tests.helpers_engine import export_random_model
-from training.config import TrainConfig, add_config_arguments, load_config
+from training.config import ConfigError, TrainConfig, load_config
 from training.data import encode_documents
 from training.eval_loss import heldout_loss, load_training_corpus
 from training.evaluate import tail_loss
 from training.export import export
+from training.settings import add_arguments, check_values, given, parse_given
 from training.train import train
 
 CANDIDATES = Path(__file__).parent / "configs" / "candidates"
@@ -142,7 +143,9 @@ def run_candidate(config_path: Path, overrides: dict[str, Any], out: Path) -> Me
         settings = {**overrides, "name": name, "out_dir": str(out / "runs"), "progress": False}
         try:
             best = train(load_config(config_path, settings))
-        except SystemExit as exc:  # the config and the trainer refuse bad settings this way
+        except ConfigError as exc:
+            raise RuntimeError(f"{exc} (log: {log_path})") from None
+        except SystemExit as exc:  # the trainer refuses what this machine cannot run this way
             log.flush()
             said = [line for line in log_path.read_text("utf-8").splitlines() if line.strip()]
             reason = exc.code if isinstance(exc.code, str) else (said or ["exit"])[-1]
@@ -360,10 +363,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--speed-only", action="store_true", help="no training: the speed half, random weights"
     )
-    add_config_arguments(parser)  # --device cuda, --max-minutes 5, ...: for every candidate
+    add_arguments(parser, TrainConfig, "settings for every candidate (over its file's)")
     args = parser.parse_args(argv)
-    known = {f.name for f in fields(TrainConfig)}
-    overrides = {k: v for k, v in vars(args).items() if k in known and v is not None}
+    overrides = given(args, TrainConfig)  # --device cuda, --max-minutes 5, ...
+    parsed, problems = parse_given(TrainConfig, overrides)
+    problems += check_values(TrainConfig, parsed)[1]
+    if problems:
+        parser.error("; ".join(problems))
     for fixed in ("name", "out_dir"):
         if fixed in overrides:
             parser.error(f"--{fixed.replace('_', '-')} is set per candidate (see --out)")

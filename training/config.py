@@ -1,78 +1,127 @@
-"""Training configuration: a TOML file per model, every value overridable on the command line."""
+"""Training configuration: every trainer setting declared once, in ``TrainConfig``.
+
+A run's settings are the defaults, then a TOML file per model (training/configs/), then the
+command line (one ``--flag`` per setting, listed with help, default and range by
+``python -m training.train --help``). ``load_config`` reports every bad setting at once as
+one ``ConfigError``; building a ``TrainConfig`` in code checks the same way.
+"""
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import tomllib
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from training.data import CorpusError, level_of
+from training.data import CORPUS_KINDS, CorpusError, level_of
+from training.settings import ConfigError, check_values, parse_given, setting
 
 # Where a relative corpus_path is looked for, after the path as given (relative to the working
 # directory): the corpora_root setting, then $LSTM_CORPORA_ROOT, then these defaults in order.
 # `python -m training.corpora fetch` writes to ./corpora/ by default.
 CORPORA_ROOT_ENV = "LSTM_CORPORA_ROOT"
 DEFAULT_CORPORA_ROOTS = ("../shared/corpora", "corpora")
+AMP_CHOICES = ("auto", "bf16", "fp16", "off")
+BUDGET_CLOCKS = ("wall", "cpu")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
 class TrainConfig:
-    name: str = "model"
+    """Every trainer setting: its default, one-line help and allowed values."""
+
+    name: str = setting("model", "run name: checkpoints, samples and curves go to OUT_DIR/NAME")
     # data
-    corpus_kind: str = "prose"  # prose | poems | names | words
-    corpus_path: str = ""  # relative paths are also looked up under the corpora roots
-    corpora_root: str = ""  # tried first for a relative corpus_path; else $LSTM_CORPORA_ROOT
-    corpus_pattern: str = "*.txt"
-    validation_fraction: float = 0.1
-    # share of the characters cut from the end (file order, per style) as a contiguous test
-    # tail, reported beside the random split and never trained on; 0 = none
-    tail_fraction: float = 0.0
-    split_seed: int = 1234
-    min_count: int = 1  # word level: rarer words become <unk>
+    corpus_kind: str = setting(
+        "prose", "how the corpus is read and tokenised (words: word level)", choices=CORPUS_KINDS
+    )
+    corpus_path: str = setting(
+        "", "corpus file or folder (required); a relative path is also looked up under the "
+        "corpora roots"
+    )  # fmt: skip
+    corpora_root: str = setting(
+        "", f"corpora root tried first for a relative corpus_path; else ${CORPORA_ROOT_ENV}"
+    )
+    corpus_pattern: str = setting("*.txt", "which files of a corpus folder are read (glob)")
+    validation_fraction: float = setting(
+        0.1, "share of each style's documents held out (seeded by split_seed)", above=0, below=1
+    )
+    tail_fraction: float = setting(
+        0.0, "share of the characters cut from the end (file order, per style) as a contiguous "
+        "test tail, reported beside the random split and never trained on; 0 = none",
+        at_least=0, below=1,
+    )  # fmt: skip
+    split_seed: int = setting(1234, "seed of the train/held-out document split", at_least=0)
+    min_count: int = setting(1, "word level: words seen fewer times become <unk>", at_least=1)
     # model
-    embedding_size: int = 64
-    hidden_size: int = 256
-    layers: int = 2
-    dropout: float = 0.1  # between the LSTM layers
-    io_dropout: float = 0.0  # on the embedding output and the LSTM output (docs/TRAINING.md)
-    weight_drop: float = 0.0  # DropConnect on the recurrent weights while training (AWD-LSTM)
-    # start from a shipped model's weights (exported_models/NAME.json); its vocabulary grows
-    # by the corpus's new tokens and its sizes replace the three above
-    init_from: str = ""
+    embedding_size: int = setting(64, "token embedding width", at_least=1)
+    hidden_size: int = setting(256, "LSTM hidden units per layer", at_least=1)
+    layers: int = setting(2, "stacked LSTM layers", at_least=1)
+    dropout: float = setting(0.1, "dropout between the LSTM layers", at_least=0, below=1)
+    io_dropout: float = setting(
+        0.0, "dropout on the embedding output and the LSTM output", at_least=0, below=1
+    )
+    weight_drop: float = setting(
+        0.0, "DropConnect on the recurrent weights while training (AWD-LSTM)", at_least=0, below=1
+    )
+    init_from: str = setting(
+        "", "start from a shipped model (exported_models/NAME.json): its vocabulary grows by the "
+        "corpus's new tokens and its sizes replace embedding_size, hidden_size and layers"
+    )  # fmt: skip
     # optimisation
-    batch_size: int = 16  # parallel streams (global, split across DDP ranks); docs/TRAINING.md
-    seq_len: int = 128  # truncated BPTT length; state is carried across batches
-    lr: float = 3e-3
-    min_lr_ratio: float = 0.05
-    weight_decay: float = 0.01
-    warmup_steps: int = 100
-    grad_clip: float = 1.0
-    epochs: float = 10.0
-    max_minutes: float = 0.0  # stop (with a checkpoint) after this wall time; 0 = no limit
-    # what max_minutes counts: "wall" time, or this process's "cpu" time (comparable runs on
-    # a shared machine; one thread per process)
-    budget_clock: str = "wall"
-    max_steps: int = 0  # stop (with a checkpoint) at this step; the schedule still spans epochs
+    batch_size: int = setting(
+        16, "parallel streams per step (global, split across DDP ranks)", at_least=1
+    )
+    seq_len: int = setting(
+        128, "truncated BPTT length; the LSTM state is carried across batches", at_least=1
+    )
+    lr: float = setting(3e-3, "peak learning rate (AdamW)", above=0)
+    min_lr_ratio: float = setting(
+        0.05, "where the cosine decay ends, as a share of lr", at_least=0, at_most=1
+    )
+    weight_decay: float = setting(0.01, "AdamW weight decay", at_least=0)
+    warmup_steps: int = setting(100, "linear learning-rate warmup steps", at_least=0)
+    grad_clip: float = setting(1.0, "clip the gradients to this total norm", above=0)
+    epochs: float = setting(
+        10.0, "passes over the training split; the schedule spans them", above=0
+    )
+    max_minutes: float = setting(
+        0.0, "stop (with a checkpoint) after this much budget_clock time, the decay spanning it; "
+        "0 = no limit", at_least=0,
+    )  # fmt: skip
+    budget_clock: str = setting(
+        "wall", "what max_minutes counts: wall time, or this process's cpu time (comparable "
+        "runs on a shared machine; one thread per process)", choices=BUDGET_CLOCKS,
+    )  # fmt: skip
+    max_steps: int = setting(
+        0, "stop (with a checkpoint) at this step, the schedule still spanning epochs; 0 = none",
+        at_least=0,
+    )  # fmt: skip
     # bookkeeping
-    eval_every: int = 500  # one evaluation costs ~20 steps on a large held-out split
-    eval_batch_size: int = 8
-    seed: int = 1337
-    out_dir: str = "runs"
-    threads: int = 0  # CPU threads; 0 = all cores
-    device: str = "auto"  # auto | cpu | cuda
-    # Mixed precision: "auto" = on CUDA only (bf16 where supported, else fp16 with a gradient
-    # scaler); "bf16" / "fp16" force it on any device (CPU autocast too); "off" disables it.
-    amp: str = "auto"
-    progress: bool = True
+    eval_every: int = setting(
+        500, "steps between evaluations (one costs ~20 steps on a large held-out split)",
+        at_least=1,
+    )  # fmt: skip
+    eval_batch_size: int = setting(8, "parallel streams when evaluating", at_least=1)
+    seed: int = setting(1337, "seed of the weights, shuffling and samples", at_least=0)
+    out_dir: str = setting("runs", "folder of the run folders")
+    threads: int = setting(0, "CPU threads; 0 = all cores", at_least=0)
+    device: str = setting("auto", "where to train: auto = CUDA if present", choices=DEVICES)
+    amp: str = setting(
+        "auto", "mixed precision: auto = on CUDA only (bf16 where supported, else fp16 with a "
+        "gradient scaler); bf16 / fp16 force it on any device; off disables it",
+        choices=AMP_CHOICES,
+    )  # fmt: skip
+    progress: bool = setting(True, "show a progress bar")
 
     def __post_init__(self) -> None:
-        for name in ("dropout", "io_dropout", "weight_drop"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise SystemExit(f"{name} must be in [0, 1); got {getattr(self, name)}")
+        values, problems = check_values(TrainConfig, self.to_dict())
+        if problems:
+            raise ConfigError(problems)
+        for name, value in values.items():  # ints given for float settings become floats
+            setattr(self, name, value)
 
     @property
     def level(self) -> str:
@@ -86,46 +135,44 @@ class TrainConfig:
         return asdict(self)
 
 
-def _parse_bool(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
-
-
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One ``--field`` flag per TrainConfig field, all defaulting to 'not given'."""
-    group = parser.add_argument_group("config overrides")
-    for f in fields(TrainConfig):
-        kind = _parse_bool if f.type == "bool" else {"int": int, "float": float}.get(f.type, str)
-        group.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, default=None)
-
-
-def load_config(path: Path | None, overrides: dict[str, Any]) -> TrainConfig:
-    """Defaults <- TOML file <- command-line overrides; unknown keys are an error."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        try:
-            values = tomllib.loads(Path(path).read_text("utf-8"))
-        except FileNotFoundError:
-            raise SystemExit(f"config file not found: {path}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise SystemExit(f"{path}: invalid TOML: {exc}") from None
-    known = {f.name for f in fields(TrainConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise SystemExit(f"{path}: unknown config keys: {', '.join(unknown)}")
-    values.update({k: v for k, v in overrides.items() if k in known and v is not None})
-    config = TrainConfig(**values)
-    if not config.corpus_path:
-        raise SystemExit("corpus_path is required (in the config file or --corpus-path)")
+def read_toml(path: Path) -> dict[str, Any]:
     try:
-        config.corpus_path = str(resolve_corpus_path(config.corpus_path, config.corpora_root))
-    except CorpusError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    return config
+        return tomllib.loads(Path(path).read_text("utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([f"config file not found: {path}"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: cannot read: {exc}"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: invalid TOML: {exc}"]) from None
+
+
+def load_config(path: Path | None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
+    """Defaults <- TOML file <- overrides, with every problem in one ConfigError.
+
+    ``overrides`` are settings by name, typed or as command-line text (parsed by the setting's
+    type); None means 'not given'. A relative corpus_path is resolved against the corpora
+    roots (``resolve_corpus_path``).
+    """
+    from_file = read_toml(path) if path is not None else {}
+    given = {name: value for name, value in (overrides or {}).items() if value is not None}
+    parsed, problems = parse_given(TrainConfig, given)
+    unparsed = given.keys() - parsed.keys()  # reported above; the file's value is not used
+    values = {k: v for k, v in from_file.items() if k not in unparsed} | parsed
+    where = {name: str(path) for name in from_file}
+    where |= {name: "--" + name.replace("_", "-") for name in given}
+    values, found = check_values(TrainConfig, values, where)
+    problems += found
+    corpus, root = values.get("corpus_path", ""), values.get("corpora_root", "")
+    if corpus == "":
+        problems.append("corpus_path is required (in the config file or --corpus-path)")
+    elif isinstance(corpus, str) and isinstance(root, str) and corpus:
+        try:
+            values["corpus_path"] = str(resolve_corpus_path(corpus, root))
+        except CorpusError as exc:
+            problems.append(f"corpus_path: {exc}")
+    if problems:
+        raise ConfigError(problems)
+    return TrainConfig(**values)
 
 
 def corpora_roots(setting: str = "") -> list[Path]:

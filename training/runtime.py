@@ -16,9 +16,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from training.config import TrainConfig
-
-AMP_CHOICES = ("auto", "bf16", "fp16", "off")
+from training.config import AMP_CHOICES, TrainConfig
 
 
 @dataclass

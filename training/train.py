@@ -37,7 +37,7 @@ from tqdm import tqdm
 from bot.engine.contract import SpecialTokens
 from training import checkpoint as ckpt
 from training.checkpoint import Checkpoint, CheckpointError, Progress
-from training.config import TrainConfig, add_config_arguments, load_config
+from training.config import ConfigError, TrainConfig, load_config
 from training.data import (
     Corpus,
     CorpusError,
@@ -51,6 +51,7 @@ from training.finetune import InitError, Shipped, grow_rows, load_shipped, merge
 from training.models import LSTMLanguageModel, State, build_model
 from training.runtime import Runtime, setup_runtime
 from training.samples import draw_sample, record_sample
+from training.settings import add_arguments, given
 
 # ---------------------------------------------------------------------------------------------
 # Data
@@ -455,10 +456,7 @@ def evaluate_and_checkpoint(session: Session, window: Window, elapsed: float, wr
 
 def budget_clock(config: TrainConfig) -> Callable[[], float]:
     """What ``max_minutes`` and the time-based decay count: wall or process CPU seconds."""
-    clocks = {"wall": time.monotonic, "cpu": time.process_time}
-    if config.budget_clock not in clocks:
-        raise SystemExit(f"budget_clock must be wall or cpu; got {config.budget_clock!r}")
-    return clocks[config.budget_clock]
+    return {"wall": time.monotonic, "cpu": time.process_time}[config.budget_clock]
 
 
 def train(config: TrainConfig, *, resume: bool = False) -> Path:
@@ -532,15 +530,29 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
     return session.run_dir / "best.safetensors"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__)
+def command_line(argv: list[str] | None = None) -> tuple[TrainConfig, bool]:
+    """The config and --resume from the command line; every bad setting in one ConfigError."""
+    parser = argparse.ArgumentParser(
+        prog="python -m training.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("config", type=Path, nargs="?", help="TOML config (training/configs/)")
     parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.*")
-    add_config_arguments(parser)
+    add_arguments(parser, TrainConfig, "settings (each overrides the config file's)")
     args = parser.parse_args(argv)
-    config = load_config(args.config, vars(args))
+    return load_config(args.config, given(args, TrainConfig)), args.resume
+
+
+def main(argv: list[str] | None = None) -> int:
     try:
-        best = train(config, resume=args.resume)
+        config, resume = command_line(argv)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    try:
+        best = train(config, resume=resume)
     except CorpusError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
