@@ -265,10 +265,10 @@ def target_lines(report: dict[str, Any]) -> list[str]:
             if value is None
             else (num(value) if "loss" in t["target"] else pct(value, 2 if small else 1))
         )
-        limit = num(t["threshold"], 2) if "loss" in t["target"] else pct(t["threshold"], small)
+        limit = num(t["threshold"], 2) if "loss" in t["target"] else pct(t["threshold"], int(small))
         goal = f"{t['target']} {t['op']} {limit}"
         if t.get("human") is not None:
-            shown += f" (held-out human text: {pct(t['human'])})"
+            shown += f" (held-out human text: {pct(t['human'], 2 if small else 1)})"
         if t["met"] is False:
             lines.append(f"- **Misses the target** {goal}: measured {shown}.")
         elif t["met"] is None:

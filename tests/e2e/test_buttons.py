@@ -103,11 +103,12 @@ async def test_reroll_continue_and_delete(
         assert row["status"] == "ok" and json.loads(row["params"])["button"] == button
         assert json.loads(row["params"])["length"] == 60
     assert rerolled["prompt"] == "The door" and int(rerolled["user_id"]) == int(w.alice.id)
-    # Continue primes the model with the reply's text and writes on from its end
-    assert continued["prompt"] == parent["output"] and int(continued["user_id"]) == int(w.bob.id)
-    assert continued["output"].startswith(parent["output"])
-    assert len(continued["output"]) > len(parent["output"])
-    tail = parent["output"][-20:]
+    # Continue primes the model with the reply's text (a cut's "…" left out) and writes on
+    written = parent["output"].removesuffix("…")
+    assert continued["prompt"] == written and int(continued["user_id"]) == int(w.bob.id)
+    assert continued["output"].startswith(written)
+    assert len(continued["output"]) > len(written)
+    tail = written[-20:]
     assert tail in more.final_text  # the follow-up shows where it goes on from
     statuses = {(r["command"], r["status"], r["parent_id"] is not None) for r in rows}
     assert ("delete", "refused", True) in statuses and ("delete", "ok", True) in statuses
