@@ -11,15 +11,17 @@ import os
 import sys
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from bot.products import MODEL_NAME, Product, operator_products
+from bot.setting import Validator, declarations, markdown_table, setting
 
 CONFIG_ENV = "BOT_CONFIG"  # path of the optional TOML file
 CONFIG_EXIT = 2  # the exit status of every command given a bad config
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class ConfigError(ValueError):
@@ -52,67 +54,165 @@ class Secret:
         raise TypeError("a Secret cannot be pickled")
 
 
-# Environment variable of each setting (the TOML key is the field name).
-ENV_VARS: dict[str, str] = {
-    "token": "DISCORD_TOKEN",
-    "models_dir": "BOT_MODELS_DIR",
-    "models": "BOT_MODELS",
-    "precision": "BOT_PRECISION",
-    "engine_threads": "BOT_ENGINE_THREADS",
-    "max_batch": "BOT_MAX_BATCH",
-    "max_queue": "BOT_MAX_QUEUE",
-    "db_path": "BOT_DB_PATH",
-    "log_flush_interval_s": "BOT_LOG_FLUSH_INTERVAL",
-    "edit_interval_s": "BOT_EDIT_INTERVAL",
-    "max_messages": "BOT_MAX_MESSAGES",
-    "cooldown_rate": "BOT_COOLDOWN_RATE",
-    "cooldown_per_s": "BOT_COOLDOWN_PER",
-    "guild_concurrency": "BOT_GUILD_CONCURRENCY",
-    "shard_count": "BOT_SHARD_COUNT",
-    "shard_ids": "BOT_SHARD_IDS",
-    "heartbeat_file": "BOT_HEARTBEAT_FILE",
-    "heartbeat_interval_s": "BOT_HEARTBEAT_INTERVAL",
-    "shutdown_grace_s": "BOT_SHUTDOWN_GRACE",
-    "buttons_expire_s": "BOT_BUTTONS_EXPIRE",
-    "log_level": "BOT_LOG_LEVEL",
-    "log_content": "BOT_LOG_CONTENT",
-    "retention_days": "BOT_RETENTION_DAYS",
-    "api_base_url": "DISCORD_API_BASE_URL",
-    "gateway_url": "DISCORD_GATEWAY_URL",
-}
-# Settings with no environment variable: tables, read from the TOML file only.
-TOML_ONLY = frozenset({"commands"})
+def _model_names(models: list[str]) -> str | None:
+    if not models:
+        return "must name at least one model"
+    if not all(MODEL_NAME.fullmatch(name) for name in models):
+        return "must be model names (NAME of NAME.json in models_dir), not paths"
+    return None
+
+
+def _url(*schemes: str) -> Validator:
+    def valid(url: str) -> str | None:
+        parsed = urlparse(url)
+        if parsed.scheme in schemes and parsed.netloc:
+            return None
+        return f"must be a {' or '.join(schemes)} URL"
+
+    return valid
+
+
+def _no_duplicates(ids: list[int]) -> str | None:
+    return "has duplicates" if len(set(ids)) != len(ids) else None
+
+
+def _commands(entries: Any, source: str) -> tuple[Product, ...]:
+    return operator_products(entries, source)
 
 
 @dataclass(frozen=True)
 class Settings:
-    token: Secret | None = None  # Discord bot token; prefer the environment to a file
-    models_dir: Path = Path("exported_models")
-    models: list[str] | None = None  # load only these models (default: all found)
-    precision: str = "int8"  # fp32 | int8: int8 where the model ships an accepted int8 copy
-    engine_threads: int = 1  # onnxruntime threads per model
-    max_batch: int = 32  # sequences advanced together per inference step
-    max_queue: int = 256  # waiting requests before the engine answers "busy"
-    db_path: Path = Path("data/requests.db")  # SQLite request log
-    log_flush_interval_s: float = 0.25  # request-log batching period
-    edit_interval_s: float = 1.0  # minimum seconds between streaming edits of a reply
-    max_messages: int = 3  # messages one reply may span (then it is truncated)
-    cooldown_rate: int = 3  # commands per user per cooldown period (0: no cooldown)
-    cooldown_per_s: float = 30.0
-    guild_concurrency: int = 4  # generations running at once per guild (0: no limit)
-    shard_count: int | None = None  # total shards; unset: no sharding
-    shard_ids: list[int] | None = None  # shards this process runs (needs shard_count)
-    heartbeat_file: Path | None = None  # touched while the gateway is connected
-    heartbeat_interval_s: float = 15.0
-    shutdown_grace_s: float = 15.0  # time in-flight generations get to finish on SIGTERM
-    buttons_expire_s: float = 86400.0  # a reply's buttons work this long, then are disabled
-    log_level: str = "INFO"
-    log_content: str = "full"  # request log: "full" (prompts, outputs) or "metadata" only
-    retention_days: float = 90.0  # request-log rows older than this are deleted; 0 keeps all
-    commands: tuple[Product, ...] = ()  # operator commands: [[commands]] tables
+    """Every bot setting, declared once: TOML key (the field), environment variable, type,
+    default, allowed values and help (the README table is made from these)."""
+
+    token: Secret | None = setting(
+        None,
+        "DISCORD_TOKEN",
+        "the bot's Discord token; never logged or stored (prefer the environment to a file)",
+        shown_default="(required for `run`/`sync`)",
+    )
+    models_dir: Path = setting(
+        Path("exported_models"), "BOT_MODELS_DIR", "folder of the exported models"
+    )
+    models: list[str] | None = setting(
+        None,
+        "BOT_MODELS",
+        "comma-separated list of models to load, by name (no paths)",
+        shown_default="all",
+        shown_allowed="names of models in models_dir",
+        valid=_model_names,
+    )
+    precision: str = setting(
+        "int8",
+        "BOT_PRECISION",
+        "`int8` serves a model's int8 copy where its export passed the quality gate (all four "
+        "shipped models), else fp32; `fp32` always serves the fp32 file",
+        choices=("fp32", "int8"),
+    )
+    engine_threads: int = setting(
+        1, "BOT_ENGINE_THREADS", "onnxruntime intra-op threads per model", at_least=1
+    )
+    max_batch: int = setting(
+        32, "BOT_MAX_BATCH", "sequences advanced together per ORT call", at_least=1
+    )
+    max_queue: int = setting(
+        256, "BOT_MAX_QUEUE", 'waiting requests before "busy, try again"', at_least=1
+    )
+    db_path: Path = setting(Path("data/requests.db"), "BOT_DB_PATH", "SQLite request log (WAL)")
+    log_flush_interval_s: float = setting(
+        0.25,
+        "BOT_LOG_FLUSH_INTERVAL",
+        "request-log batch interval, seconds",
+        at_least=0.05,
+        at_most=10,
+    )
+    log_content: str = setting(
+        "full",
+        "BOT_LOG_CONTENT",
+        "`metadata`: the request log keeps no prompt, output or free-text option",
+        choices=("full", "metadata"),
+    )
+    retention_days: float = setting(
+        90.0,
+        "BOT_RETENTION_DAYS",
+        "request-log rows older than this are deleted by the running bot; 0 keeps everything",
+        at_least=0,
+    )
+    edit_interval_s: float = setting(
+        1.0,
+        "BOT_EDIT_INTERVAL",
+        "at most one streaming edit per message per interval, seconds (Discord rate-limits edits)",
+        at_least=0.2,
+    )
+    max_messages: int = setting(
+        3, "BOT_MAX_MESSAGES", "long output is split over up to this many messages", at_least=1
+    )
+    cooldown_rate: int = setting(
+        3, "BOT_COOLDOWN_RATE", "commands per user per cooldown period; 0 disables", at_least=0
+    )
+    cooldown_per_s: float = setting(
+        30.0, "BOT_COOLDOWN_PER", "the cooldown period, seconds", above=0
+    )
+    guild_concurrency: int = setting(
+        4, "BOT_GUILD_CONCURRENCY", "generations at once per guild; 0 = no limit", at_least=0
+    )
+    shard_count: int | None = setting(
+        None,
+        "BOT_SHARD_COUNT",
+        "total shards: sharding (AutoShardedBot) for large deployments",
+        at_least=1,
+    )
+    shard_ids: list[int] | None = setting(
+        None,
+        "BOT_SHARD_IDS",
+        "comma-separated shards this process runs (needs shard_count; unset: all of them)",
+        shown_allowed="ids from 0 to shard_count - 1, each once",
+        valid=_no_duplicates,
+    )
+    heartbeat_file: Path | None = setting(
+        None,
+        "BOT_HEARTBEAT_FILE",
+        "touched while the gateway is up (Docker health check)",
+    )
+    heartbeat_interval_s: float = setting(
+        15.0, "BOT_HEARTBEAT_INTERVAL", "seconds between heartbeat touches", at_least=1
+    )
+    shutdown_grace_s: float = setting(
+        15.0,
+        "BOT_SHUTDOWN_GRACE",
+        "seconds in-flight generations get to finish on shutdown",
+        at_least=0,
+    )
+    buttons_expire_s: float = setting(
+        86400.0,
+        "BOT_BUTTONS_EXPIRE",
+        "seconds a reply's buttons work; then a press disables them",
+        above=0,
+    )
+    commands: tuple[Product, ...] = setting(
+        (),
+        None,
+        "operator commands for your own models, `[[commands]]` tables: name, model, kind, "
+        "description, title (see [below](#your-own-model-from-a-folder-of-text-to-discord))",
+        shown_default="none",
+        read=_commands,
+    )
+    log_level: str = setting("INFO", "BOT_LOG_LEVEL", "the process log's level", choices=LOG_LEVELS)
     # For tests and proxies only: point discord.py at another REST base / gateway.
-    api_base_url: str | None = None
-    gateway_url: str | None = None
+    api_base_url: str | None = setting(
+        None,
+        "DISCORD_API_BASE_URL",
+        "another Discord REST base, for tests and proxies only",
+        shown_allowed="an http(s) URL",
+        valid=_url("http", "https"),
+    )
+    gateway_url: str | None = setting(
+        None,
+        "DISCORD_GATEWAY_URL",
+        "another Discord gateway, for tests and proxies only",
+        shown_allowed="a ws(s) URL",
+        valid=_url("ws", "wss"),
+    )
 
     def require_token(self) -> str:
         """The token's value, or a ConfigError explaining how to provide one."""
@@ -126,44 +226,6 @@ class Settings:
     @property
     def sharded(self) -> bool:
         return self.shard_count is not None
-
-
-def _name(key: str) -> str:
-    return f"{ENV_VARS[key]} ({key})"
-
-
-def _parse(key: str, kind: str, raw: Any) -> Any:
-    """Turn a TOML value or an environment string into the field's type."""
-    base = kind.replace(" | None", "")
-    if isinstance(raw, str) and raw.strip() == "" and kind.endswith("| None"):
-        return None
-    try:
-        if base == "Secret":
-            return Secret(str(raw))
-        if base == "Path":
-            return Path(str(raw)).expanduser()
-        if base == "str":
-            return str(raw)
-        if base == "int":
-            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
-                raise ValueError
-            return int(raw)
-        if base == "float":
-            if isinstance(raw, bool):
-                raise ValueError
-            return float(raw)
-        if base.startswith("list["):
-            items = raw.split(",") if isinstance(raw, str) else list(raw)
-            item_kind = base[5:-1]
-            parsed = [
-                _parse(key, item_kind, item.strip() if isinstance(item, str) else item)
-                for item in items
-                if not (isinstance(item, str) and not item.strip())
-            ]
-            return parsed
-    except (TypeError, ValueError):
-        raise ConfigError(f"{_name(key)}: expected {base}, got {raw!r}") from None
-    raise AssertionError(f"unsupported setting type {kind}")  # pragma: no cover
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -184,27 +246,25 @@ def load_settings(
     if config_file is None and env.get(CONFIG_ENV):
         config_file = Path(env[CONFIG_ENV])
     raw: dict[str, Any] = _read_toml(config_file) if config_file is not None else {}
+    declared = declarations(Settings)
     problems: list[str] = []
-    unknown = sorted(set(raw) - set(Settings.__dataclass_fields__))
+    unknown = sorted(set(raw) - {d.name for d in declared})
     if unknown:
         problems.append(f"{config_file}: unknown setting(s) {', '.join(unknown)}")
     values: dict[str, Any] = {}
-    if "commands" in raw:
+    failed = set()
+    for declaration in sorted(declared, key=lambda d: d.env is not None):  # the file's first
+        in_env = declaration.env is not None and declaration.env in env
+        if not in_env and declaration.name not in raw:
+            continue
+        value = env[declaration.env] if in_env else raw[declaration.name]  # type: ignore[index]
         try:
-            values["commands"] = operator_products(raw["commands"], str(config_file))
+            values[declaration.name] = declaration.normal(
+                declaration.parse(value, str(config_file))
+            )
         except ValueError as exc:
             problems.extend(str(exc).splitlines())
-    failed = set()
-    for f in fields(Settings):
-        env_name = ENV_VARS.get(f.name)
-        if f.name in TOML_ONLY or (env_name not in env and f.name not in raw):
-            continue
-        try:
-            value = env[env_name] if env_name in env else raw[f.name]
-            values[f.name] = _parse(f.name, str(f.type), value)
-        except ConfigError as exc:
-            problems.append(str(exc))
-            failed.add(f.name)
+            failed.add(declaration.name)
     settings = Settings(**values)
     problems += [problem for key, problem in check(settings) if key not in failed]
     if problems:
@@ -220,107 +280,54 @@ def validate(s: Settings) -> None:
 
 
 def check(s: Settings) -> list[tuple[str, str]]:
-    """(setting, problem naming it) for every range or consistency problem of ``s``; the
-    token is checked separately (see require_token)."""
+    """(setting, problem naming it) for every value outside its declared range or choices,
+    and for the shard settings that do not fit together; the token is checked separately
+    (see require_token)."""
     problems: list[tuple[str, str]] = []
-
-    def _check(ok: bool, key: str, problem: str, value: Any) -> None:
-        if not ok:
-            problems.append((key, f"{_name(key)}: {problem}, got {value!r}"))
-
-    for key in ("engine_threads", "max_batch", "max_queue", "max_messages"):
-        _check(getattr(s, key) >= 1, key, "must be at least 1", getattr(s, key))
-    for key in ("cooldown_rate", "guild_concurrency"):
-        _check(getattr(s, key) >= 0, key, "must be 0 (off) or more", getattr(s, key))
-    _check(s.cooldown_per_s > 0, "cooldown_per_s", "must be positive", s.cooldown_per_s)
-    _check(
-        0.05 <= s.log_flush_interval_s <= 10,
-        "log_flush_interval_s",
-        "must be between 0.05 and 10 seconds",
-        s.log_flush_interval_s,
-    )
-    _check(
-        s.edit_interval_s >= 0.2,
-        "edit_interval_s",
-        "must be at least 0.2 seconds (Discord rate-limits edits)",
-        s.edit_interval_s,
-    )
-    _check(
-        s.heartbeat_interval_s >= 1,
-        "heartbeat_interval_s",
-        "must be at least 1 second",
-        s.heartbeat_interval_s,
-    )
-    _check(s.shutdown_grace_s >= 0, "shutdown_grace_s", "must not be negative", s.shutdown_grace_s)
-    _check(s.buttons_expire_s > 0, "buttons_expire_s", "must be positive", s.buttons_expire_s)
-    _check(
-        s.log_content in ("full", "metadata"),
-        "log_content",
-        "must be full or metadata",
-        s.log_content,
-    )
-    _check(
-        s.retention_days >= 0,
-        "retention_days",
-        "must be 0 (keep everything) or more days",
-        s.retention_days,
-    )
-    _check(
-        s.log_level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"),
-        "log_level",
-        "must be DEBUG, INFO, WARNING or ERROR",
-        s.log_level,
-    )
-    _check(s.precision in ("fp32", "int8"), "precision", "must be fp32 or int8", s.precision)
-    if s.models is not None:
-        _check(len(s.models) > 0, "models", "must name at least one model", s.models)
-        _check(
-            all(MODEL_NAME.fullmatch(name) for name in s.models),
-            "models",
-            "must be model names (NAME of NAME.json in models_dir), not paths",
-            s.models,
-        )
-    if s.shard_count is not None:
-        _check(s.shard_count >= 1, "shard_count", "must be at least 1", s.shard_count)
-    if s.shard_ids is not None:
-        _check(s.shard_count is not None, "shard_ids", "needs BOT_SHARD_COUNT as well", s.shard_ids)
-        count = s.shard_count or 0
-        _check(
-            count == 0 or (bool(s.shard_ids) and all(0 <= i < count for i in s.shard_ids)),
-            "shard_ids",
-            f"must be ids between 0 and {count - 1}",
-            s.shard_ids,
-        )
-        _check(
-            len(set(s.shard_ids)) == len(s.shard_ids), "shard_ids", "has duplicates", s.shard_ids
-        )
-    for key, schemes in (("api_base_url", ("http", "https")), ("gateway_url", ("ws", "wss"))):
-        url = getattr(s, key)
-        if url is not None:
-            parsed = urlparse(url)
-            _check(
-                parsed.scheme in schemes and bool(parsed.netloc),
-                key,
-                f"must be a {' or '.join(schemes)} URL",
-                url,
-            )
+    for declaration in declarations(Settings):
+        value = getattr(s, declaration.name)
+        if value is not None and (problem := declaration.problem(value)):
+            problems.append((declaration.name, problem))
+    ids_checked = s.shard_ids is None or any(key == "shard_ids" for key, _ in problems)
+    if not ids_checked and (wrong := _shards_wrong(s.shard_ids or [], s.shard_count)) is not None:
+        problems.append(("shard_ids", f"BOT_SHARD_IDS (shard_ids): {wrong}, got {s.shard_ids!r}"))
     return problems
 
 
-def login_settings(path: Path | None) -> tuple[Settings, str]:
-    """Settings and the token, for the commands that log in (run, sync).
+def _shards_wrong(ids: list[int], count: int | None) -> str | None:
+    """What is wrong with shard ids given the shard count (None: nothing)."""
+    if count is None:
+        return "needs BOT_SHARD_COUNT as well"
+    if not ids or not all(0 <= i < count for i in ids):
+        return f"must be ids between 0 and {count - 1}"
+    return None
 
-    A missing or invalid setting is printed and exits with status 2.
-    """
-    try:
-        settings = load_settings(path)
-        return settings, settings.require_token()
-    except ConfigError as exc:
-        raise SystemExit(config_failed(exc)) from None
+
+def login_settings(path: Path | None) -> tuple[Settings, str]:
+    """Settings and the token, for the commands that log in (run, sync); ConfigError if a
+    setting is bad or the token is missing."""
+    settings = load_settings(path)
+    return settings, settings.require_token()
 
 
 def config_failed(exc: ConfigError) -> int:
-    """Print each problem of ``exc`` as an error line; the exit status of a bad config."""
+    """Print each problem of ``exc`` as an error line; the exit status of a bad config
+    (the command line's part: the rest of the bot only raises ConfigError)."""
     for line in str(exc).splitlines():
         print(f"error: {line}", file=sys.stderr)
     return CONFIG_EXIT
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bot.config --markdown``: the README's settings table."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bot.config", description=main.__doc__)
+    parser.add_argument("--markdown", action="store_true", help="print the settings table")
+    if parser.parse_args(argv).markdown:
+        print(markdown_table(Settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,4 +1,7 @@
-"""``python -m bot stats`` and ``python -m bot prune``: read and trim the request log."""
+"""``python -m bot stats`` and ``python -m bot prune``: read and trim the request log.
+
+Exit status: 0 done, 1 no readable request log, 2 bad input or config (as every command).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, config_failed, load_settings
 from bot.storage import RequestLog, StorageError
 
 
@@ -64,7 +67,9 @@ def run_stats(args: argparse.Namespace) -> int:
         return 2
     try:
         print(asyncio.run(_stats(_db_path(args), args.days, args.guild, args.user)))
-    except (ConfigError, StorageError) as exc:
+    except ConfigError as exc:
+        return config_failed(exc)
+    except StorageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -76,7 +81,9 @@ def run_prune(args: argparse.Namespace) -> int:
         return 2
     try:
         deleted = asyncio.run(_prune(_db_path(args), args.older_than))
-    except (ConfigError, StorageError) as exc:
+    except ConfigError as exc:
+        return config_failed(exc)
+    except StorageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"deleted {deleted} request(s) older than {args.older_than:g} days")

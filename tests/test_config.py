@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import fields
+import re
 from pathlib import Path
 
 import pytest
 
-from bot.config import ENV_VARS, TOML_ONLY, ConfigError, Secret, Settings, load_settings
+from bot.config import ConfigError, Secret, Settings, load_settings, main
 from bot.products import MAX_OPERATOR_COMMANDS
+from bot.setting import declarations, markdown_table
 
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.secret-part.do-not-leak"
 
@@ -20,8 +21,36 @@ def test_defaults_without_env_or_file() -> None:
     assert s.models_dir == Path("exported_models") and not s.sharded
 
 
-def test_every_setting_has_an_environment_variable() -> None:
-    assert set(ENV_VARS) == {f.name for f in fields(Settings)} - TOML_ONLY
+def test_every_setting_is_declared_once_with_its_own_environment_variable() -> None:
+    declared = declarations(Settings)
+    assert [d.name for d in declared] == list(Settings.__dataclass_fields__)
+    envs = [d.env for d in declared if d.env is not None]
+    assert len(envs) == len(set(envs)) and all(
+        re.fullmatch(r"(BOT|DISCORD)_[A-Z_]+", e) for e in envs
+    )
+    assert [d.name for d in declared if d.env is None] == ["commands"]  # tables: TOML only
+    assert all(d.help for d in declared)
+
+
+README_TABLE = re.compile(
+    r"<!-- settings table: .*? -->\n(.*?)\n<!-- end of settings table -->", re.S
+)
+
+
+def test_the_readme_settings_table_is_the_declarations(capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's table is ``python -m bot.config --markdown``, pasted between its markers."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text("utf-8")
+    (table,) = README_TABLE.findall(readme)
+    assert main(["--markdown"]) == 0
+    assert capsys.readouterr().out.strip() == markdown_table(Settings)
+    assert table == markdown_table(Settings), "run `python -m bot.config --markdown`"
+    for declaration in declarations(Settings):
+        assert f"| {declaration.name} | " in table
+
+
+def test_a_setting_named_in_the_wrong_case_is_stored_as_declared() -> None:
+    s = load_settings(environ={"BOT_LOG_LEVEL": "debug", "BOT_PRECISION": "FP32"})
+    assert (s.log_level, s.precision) == ("DEBUG", "fp32")
 
 
 def test_env_overrides_toml(tmp_path: Path) -> None:
@@ -66,6 +95,9 @@ def test_explicit_config_file_argument(tmp_path: Path) -> None:
         ({"BOT_LOG_LEVEL": "LOUD"}, r"BOT_LOG_LEVEL \(log_level\)"),
         ({"BOT_LOG_CONTENT": "some"}, r"BOT_LOG_CONTENT \(log_content\): must be full or"),
         ({"BOT_RETENTION_DAYS": "-1"}, r"BOT_RETENTION_DAYS \(retention_days\): must be 0"),
+        ({"BOT_BUTTONS_EXPIRE": "nan"}, r"BOT_BUTTONS_EXPIRE \(buttons_expire_s\): expected float"),
+        ({"BOT_SHARD_COUNT": "2", "BOT_SHARD_IDS": "1,1"}, r"BOT_SHARD_IDS \(shard_ids\): has dup"),
+        ({"BOT_MODELS": ","}, r"BOT_MODELS \(models\): must name at least one model"),
         ({"DISCORD_GATEWAY_URL": "http://x"}, r"DISCORD_GATEWAY_URL \(gateway_url\): must be a ws"),
         ({"BOT_CONFIG": "/nonexistent/bot.toml"}, r"BOT_CONFIG: config file .* does not exist"),
     ],
@@ -230,3 +262,21 @@ def test_every_bad_setting_is_reported_at_once(tmp_path: Path) -> None:
     for part in expected:
         assert sum(part in line for line in lines) == 1, (part, lines)
     assert all(line.startswith(str(config)) for line in lines[:3])
+
+
+@pytest.mark.parametrize("command", [["stats"], ["prune", "--older-than", "30"]])
+def test_stats_and_prune_exit_2_on_a_bad_config_like_every_command(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """They exited 1, the status of a missing database, where run, sync, console and
+    generate exit 2."""
+    from bot.__main__ import main as bot_main
+
+    config = tmp_path / "bot.toml"
+    config.write_text("max_queue = 0\nretention_days = -1\n")
+    assert bot_main([*command, "--config", str(config)]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert [line.split(":")[1].strip() for line in errors] == [
+        "BOT_MAX_QUEUE (max_queue)",
+        "BOT_RETENTION_DAYS (retention_days)",
+    ]

@@ -23,7 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings, token = login_settings(args.config)
+    try:
+        settings, token = login_settings(args.config)
+    except ConfigError as exc:
+        return config_failed(exc)
     import discord
 
     from bot.discord.bot import StartupError, apply_endpoint_overrides

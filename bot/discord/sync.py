@@ -11,7 +11,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from bot.config import Settings, login_settings
+from bot.config import ConfigError, Settings, config_failed, login_settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings, token = login_settings(args.config)
+    try:
+        settings, token = login_settings(args.config)
+    except ConfigError as exc:
+        return config_failed(exc)
     import discord
 
     from bot.discord.bot import apply_endpoint_overrides
