@@ -139,6 +139,24 @@ def write_plausibility(json_path: Path, plausibility: dict[str, Any]) -> None:
         raise
 
 
+def print_chars(bundle: ModelBundle, corpus: Corpus, style: str, k: int | None) -> None:
+    """One line on the character check of ``style`` (nothing for a style it cannot judge)."""
+    usage = train_char_usage(corpus.train, style, k or 1)
+    if usage is None:
+        return
+    shares = []
+    for docs in (corpus.validation, corpus.tail):
+        names = [name for name, _ in spelled(bundle, docs, style)]
+        shares.append(f"{chars_passed(usage, names):.1%} of {len(names)}" if names else "n/a")
+    rule = (
+        f"K = {k}: a character after the first used by at least {k} training names of the "
+        f"style or {2 * k} of the Han styles"
+        if k
+        else "not judged: even K = 1"
+    )
+    print(f"{style} characters: {rule}; held-out names passing {shares[0]}, tail {shares[1]}")
+
+
 def heldout_corpus(bundle: ModelBundle, path: Path | None) -> Corpus:
     """The model's training split, read from ``path`` instead of the config's corpus path
     if given; refused if the corpus is not the one the model trained on."""
@@ -179,15 +197,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{plausibility['heldout_passed'][style]:.1%} of {plausibility['heldout_names'][style]}"
             f"{tail_note}"
         )
-    for style, k in plausibility["char_min_names"].items():
-        usage = train_char_usage(corpus.train, style, k)
-        tail_names = [name for name, _ in spelled(bundle, corpus.tail, style)]
-        tail_note = f", tail {chars_passed(usage, tail_names):.1%}" if usage and tail_names else ""
-        print(
-            f"{style}: characters used by >= {k} names of the style or {2 * k} of the Han "
-            f"styles; held-out names passing {plausibility['char_heldout_passed'][style]:.1%}"
-            f"{tail_note}"
-        )
+    for style in sorted(bundle.meta.special_tokens.styles):
+        print_chars(bundle, corpus, style, plausibility["char_min_names"].get(style))
     write_plausibility(args.model, plausibility)
     print(f"wrote name_plausibility into {args.model} ({bundle.precision})")
     return 0
