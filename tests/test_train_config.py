@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from training.config import ConfigError, TrainConfig, load_config
-from training.settings import declarations, literal
+from training.settings import declarations, literal, markdown_table
 from training.train import command_line, main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -192,3 +192,11 @@ def test_command_line_words_for_true_and_false(tmp_path: Path) -> None:
     for text, expected in (("no", False), ("off", False), ("0", False), ("YES", True)):
         config, _ = command_line(["--corpus-path", str(corpus), "--progress", text])
         assert config.progress is expected
+
+
+def test_the_training_docs_table_is_the_declared_settings() -> None:
+    text = (REPO / "docs" / "TRAINING.md").read_text("utf-8")
+    start = text.index("<!-- trainer settings table:")
+    start = text.index("\n", start) + 1
+    end = text.index("<!-- end of the trainer settings table -->")
+    assert text[start:end].strip() == markdown_table(TrainConfig)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from training.data import CORPUS_KINDS, CorpusError, level_of
-from training.settings import ConfigError, check_values, parse_given, setting
+from training.settings import ConfigError, check_values, markdown_table, parse_given, setting
 
 # Where a relative corpus_path is looked for, after the path as given (relative to the working
 # directory): the corpora_root setting, then $LSTM_CORPORA_ROOT, then these defaults in order.
@@ -54,7 +54,9 @@ class TrainConfig:
         at_least=0, below=1,
     )  # fmt: skip
     split_seed: int = setting(1234, "seed of the train/held-out document split", at_least=0)
-    min_count: int = setting(1, "word level: words seen fewer times become <unk>", at_least=1)
+    min_count: int = setting(
+        1, "word level: words seen fewer times become the unknown token", at_least=1
+    )
     # model
     embedding_size: int = setting(64, "token embedding width", at_least=1)
     hidden_size: int = setting(256, "LSTM hidden units per layer", at_least=1)
@@ -203,3 +205,7 @@ def resolve_corpus_path(corpus_path: str, corpora_root: str = "") -> Path:
         f"(into ./corpora/), or set {CORPORA_ROOT_ENV} / --corpora-root"
     )
     raise CorpusError(f"{corpus_path}: corpus path does not exist; tried:\n{places}{hint}")
+
+
+if __name__ == "__main__":  # the settings table of docs/TRAINING.md
+    print(markdown_table(TrainConfig))

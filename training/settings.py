@@ -210,3 +210,14 @@ def parse_given(cls: type, values: Mapping[str, Any]) -> tuple[dict[str, Any], l
         except ValueError as exc:
             problems.append(f"{exc} ({item.flag})")
     return parsed, problems
+
+
+def markdown_table(cls: type) -> str:
+    """The declared settings as a Markdown table, one row each."""
+    rows = ["| setting | type | default | allowed | what it does |", "|---|---|---|---|---|"]
+    for item in declarations(cls).values():
+        cells = [f"`{item.name}`", METAVARS[item.kind].lower(), f"`{literal(item.default)}`"]
+        allowed = item.rule.describe() or ("true or false" if item.kind is bool else "any")
+        cells += [allowed, item.rule.help]
+        rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(rows)
