@@ -6,11 +6,14 @@
 - **Delete**: the requester, or a member who may manage messages, deletes the whole reply:
   every message of it (their ids are kept in the request's row), the one the buttons are on
   last; a part someone already deleted is skipped. Anyone else gets a polite private refusal.
+  Without the row (pruned or forgotten), the requester is the user Discord names in the
+  message's ``interaction_metadata``, and only the message the buttons are on is deleted.
 
-A press is a request like a command: refused while the bot shuts down, subject to the same
-cooldown and concurrency limits, logged as a row whose ``parent_id`` is the reply's request.
-A press whose row is gone (pruned or forgotten) or whose model is no longer loaded gets a
-private explanation; after ``buttons_expire_s`` a press disables the message's buttons.
+A press is a request: refused while the bot shuts down, logged as a row whose ``parent_id``
+is the reply's request. Reroll and Continue generate, so they are subject to the same
+cooldown and concurrency limits as commands; Delete is not (it only takes down a reply).
+A Reroll or Continue whose row is gone or whose model is no longer loaded gets a private
+explanation; after ``buttons_expire_s`` a press disables the message's buttons.
 """
 
 from __future__ import annotations
@@ -76,30 +79,41 @@ async def press(
             await interaction.followup.send(EXPIRED, ephemeral=True)
             requests.finish(interaction, "refused")
             return
-        parent = await _parent(bot, request_id)
         if action == "delete":
-            await _delete(bot, interaction, parent)
+            await _delete(bot, interaction, await _find(bot, request_id))
             return
-        await _again(bot, interaction, parent, action)
+        await _again(bot, interaction, await _parent(bot, request_id), action)
     except Exception as exc:
         await bot.tree.on_error(interaction, exc)  # type: ignore[arg-type]
 
 
+async def _find(bot: LSTMBotBase, request_id: int) -> RequestRow | None:
+    return None if bot.request_log is None else await bot.request_log.find(request_id)
+
+
 async def _parent(bot: LSTMBotBase, request_id: int) -> RequestRow:
-    if bot.request_log is None:
-        raise Stale(GONE)
-    parent = await bot.request_log.find(request_id)
+    parent = await _find(bot, request_id)
     if parent is None:
         raise Stale(GONE)
     return parent
 
 
-async def _delete(bot: LSTMBotBase, interaction: discord.Interaction, parent: RequestRow) -> None:
-    if parent.user_id != interaction.user.id and not interaction.permissions.manage_messages:
-        raise Stale(NOT_YOURS)
+def _asker(interaction: discord.Interaction) -> int | None:
+    """Who asked for the reply the buttons are on, as Discord tells it (no row needed)."""
+    metadata = interaction.message.interaction_metadata if interaction.message else None
+    return metadata.user.id if metadata is not None else None
+
+
+async def _delete(
+    bot: LSTMBotBase, interaction: discord.Interaction, parent: RequestRow | None
+) -> None:
+    owner = parent.user_id if parent is not None else _asker(interaction)
+    if owner != interaction.user.id and not interaction.permissions.manage_messages:
+        raise Stale(NOT_YOURS if owner is not None else GONE)
     await interaction.response.defer()  # acknowledges the press on the message itself
     pressed = interaction.message.id if interaction.message is not None else None
-    parts = [int(i) for i in parent.params.get(MESSAGES_PARAM) or () if int(i) != pressed]
+    ids = (parent.params.get(MESSAGES_PARAM) or ()) if parent is not None else ()
+    parts = [int(i) for i in ids if int(i) != pressed]
     left = [i for i in parts if not await _delete_part(interaction, i)]
     # the message the buttons are on goes last: a press that fails midway can be repeated
     with contextlib.suppress(discord.NotFound):

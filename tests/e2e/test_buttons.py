@@ -120,13 +120,15 @@ async def test_delete_removes_every_part_of_a_split_reply(
     """A reply too long for one message is deleted whole by a press on its last part, after
     a restart too; a part someone already deleted does not fail the press."""
     w = make_world(fake)
-    long = {"prompt": "The door", "length": 2000}  # > 2,000 characters: two messages
+    # 64 lines of the tiny poems model: > 2,000 characters, two messages (a /lovecraft reply
+    # of 2,000 characters now ends at a sentence end and may fit in one)
+    long = {"lines": 64}
     async with running_bot(fake, tiny_models_dir, db_path) as rb:
         split, broken = [
             await fake.complete_command(
                 user=w.alice,
                 guild=w.guild,
-                name="lovecraft",
+                name="poem",
                 options={**long, "seed": seed},
                 settle_s=SETTLE,
             )
@@ -154,7 +156,7 @@ async def test_delete_removes_every_part_of_a_split_reply(
         far = await fake.complete_command(
             user=w.alice,
             channel=fake.group_dm([w.alice, w.bob]),
-            name="lovecraft",
+            name="poem",
             options={**long, "seed": 3},
             user_installed=True,
             settle_s=SETTLE,
@@ -272,3 +274,32 @@ async def test_a_forged_button_id_gets_a_private_answer_and_its_row(
         ("continue", "invalid", None),
     ]
     assert not message.deleted
+
+
+async def test_delete_without_the_row_and_without_a_cooldown(
+    fake: FakeDiscord, tiny_models_dir: Path, db_path: Path
+) -> None:
+    """After /forget-me the author can still Delete their public reply (Discord names who
+    asked in the message's interaction_metadata); nobody else can. Delete is not held to the
+    cooldown that Reroll and Continue are (the README says so)."""
+    w = make_world(fake)
+    env = {"BOT_COOLDOWN_RATE": "1", "BOT_COOLDOWN_PER": "600"}
+    async with running_bot(fake, tiny_models_dir, db_path, env=env):
+        mine, kept = [
+            await fake.complete_command(user=u, guild=w.guild, name="poem", settle_s=SETTLE)
+            for u in (w.alice, w.carol)
+        ]
+        ask = await fake.complete_command(user=w.alice, guild=w.guild, name="forget-me")
+        confirm = await fake.click(ask, "Delete my data")
+        await confirm.wait_for(lambda t: t.final_text.startswith("Done"), timeout=30)
+        refused, deleted = await delete(fake, mine, user=w.bob)
+        assert refused.ephemeral and "only the person who asked" in refused.final_text
+        assert not deleted
+        pressed, deleted = await delete(fake, mine)  # said "the record is gone" before
+        assert deleted and not pressed.final_messages
+        slow = await press(fake, kept, "Reroll")  # carol's one use in 600 s is spent
+        assert slow.ephemeral and "Slow down" in slow.final_text
+        pressed, deleted = await delete(fake, kept)
+        assert deleted and not pressed.final_messages
+    readme = " ".join((Path(__file__).parents[2] / "README.md").read_text("utf-8").split())
+    assert "Delete is not held to the cooldowns" in readme

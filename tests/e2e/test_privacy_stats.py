@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+import sys
 import time
 from pathlib import Path
 
@@ -210,3 +211,38 @@ async def test_lone_surrogate_prompt_is_answered_logged_and_the_process_exits(
     assert_one_row_each([odd, after], rows)
     assert row_for(rows, odd)["prompt"] == "\ufffd" and row_for(rows, odd)["status"] == "ok"
     assert "0 lost" in p.output()
+
+
+async def test_forget_me_question_survives_a_restart_and_expires(
+    fake: FakeDiscord,
+    tiny_models_dir: Path,
+    db_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The confirmation's buttons are matched by their custom id, not a view in memory: a
+    press after a restart still deletes (it got no answer before), someone else's press
+    deletes nothing, and a press after the timeout says the question expired."""
+    from bot.discord.cogs import privacy
+
+    w = make_world(fake)
+    async with running_bot(fake, tiny_models_dir, db_path):
+        await fake.complete_command(user=w.bob, guild=w.guild, name="poem", settle_s=SETTLE)
+        ask = await fake.complete_command(user=w.bob, guild=w.guild, name="forget-me")
+        late = await fake.complete_command(user=w.carol, guild=w.guild, name="forget-me")
+    assert "Your replies stay up" in ask.final_text
+    async with running_bot(fake, tiny_models_dir, db_path) as rb:  # a new process's memory
+        other = await (await fake.click(ask, "Delete my data", user=w.alice)).wait_final(
+            settle_s=0.3
+        )
+        assert other.ephemeral and other.final_text == privacy.NOT_YOURS
+        confirm = await fake.click(ask, "Delete my data")
+        await confirm.wait_for(lambda t: t.final_text.startswith("Done"), timeout=30)
+        assert confirm.final_text.startswith("Done: 2 request(s) of yours deleted")
+        loaded = sys.modules[privacy.__name__]  # the bot's own copy (load_extension)
+        monkeypatch.setattr(loaded, "CONFIRM_TIMEOUT_S", -1.0)  # every question is too old
+        expired = await (await fake.click(late, "Delete my data")).wait_final(settle_s=0.3)
+        assert expired.callback_type == 7 and expired.final_text == privacy.TIMED_OUT
+        assert not fake.messages[list(late.messages)[-1]].payload["components"]
+        assert await rb.bot.request_log.flush()
+    users = [int(r["user_id"]) for r in read_rows(db_path)]
+    assert int(w.bob.id) not in users and users.count(int(w.carol.id)) == 1

@@ -2,12 +2,16 @@
 
 The command answers privately with two buttons. "Delete my data" deletes the caller's rows
 (written or still queued, this request's own row included) and takes their id out of other
-people's ``/name for:`` rows; "Cancel", or no answer within the timeout, deletes nothing.
+people's ``/name for:`` rows; "Cancel" deletes nothing. The buttons are
+:class:`ForgetButton` ``DynamicItem``s: their ``custom_id`` carries the user asked and when,
+so a press works after a restart too; it is checked against the presser, and a press after
+``CONFIRM_TIMEOUT_S`` deletes nothing and says so.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import discord
@@ -15,6 +19,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.bot import LSTMBotBase
+from bot.discord.buttons import parse_snowflake
 from bot.discord.serving import everywhere
 from bot.storage import StorageError
 
@@ -24,11 +29,20 @@ CONFIRM_TIMEOUT_S = 120.0
 QUESTION = (
     "Delete everything this bot has logged about you? That is every request of yours "
     "(prompts, outputs, server and channel ids, timings), and your id in other people's "
-    "`/name for:` requests. This cannot be undone."
+    "`/name for:` requests. This cannot be undone.\n"
+    "Your replies stay up where they were posted: delete them first with their Delete "
+    "button (afterwards it still deletes the message it is on, but not the other parts "
+    "of a reply split over several messages)."
 )
 CANCELLED = "Nothing was deleted."
-TIMED_OUT = "No answer: nothing was deleted."
+TIMED_OUT = "This question has expired: nothing was deleted. Run /forget-me again."
+NOT_YOURS = "This question was asked for someone else; nothing was deleted."
 UNAVAILABLE = "The request log is unavailable right now; nothing was deleted. Try again later."
+TEMPLATE = r"lstm-forget:(?P<choice>yes|no):(?P<user>[0-9]+):(?P<asked>[0-9]+)"
+CHOICES: dict[str, tuple[str, discord.ButtonStyle]] = {
+    "yes": ("Delete my data", discord.ButtonStyle.danger),
+    "no": ("Cancel", discord.ButtonStyle.secondary),
+}
 
 
 def done_text(deleted: int, scrubbed: int) -> str:
@@ -38,25 +52,38 @@ def done_text(deleted: int, scrubbed: int) -> str:
     )
 
 
-class ConfirmForget(discord.ui.View):
-    """The confirmation buttons; only the user who asked can press them."""
+class ForgetButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMPLATE):
+    """One answer to the question asked of ``user_id`` at ``asked`` (Unix seconds)."""
 
-    def __init__(self, bot: LSTMBotBase, origin: discord.Interaction) -> None:
-        super().__init__(timeout=CONFIRM_TIMEOUT_S)
-        self.bot = bot
-        self.origin = origin
-        self.user_id = origin.user.id
+    def __init__(self, choice: str, user_id: int | str, asked: int | str) -> None:
+        label, style = CHOICES[choice]
+        custom_id = f"lstm-forget:{choice}:{user_id}:{asked}"
+        super().__init__(discord.ui.Button(label=label, style=style, custom_id=custom_id))
+        self.choice = choice
+        self.user_id = parse_snowflake(str(user_id))
+        self.asked = int(asked)
 
-    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
-        return interaction.user.id == self.user_id
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any, /
+    ) -> ForgetButton:
+        return cls(match["choice"], match["user"], match["asked"])
 
-    @discord.ui.button(label="Delete my data", style=discord.ButtonStyle.danger)
-    async def confirm(self, interaction: discord.Interaction, _: discord.ui.Button[Any]) -> None:
-        self.stop()
+    async def callback(self, interaction: discord.Interaction) -> None:
+        if interaction.user.id != self.user_id:
+            await interaction.response.send_message(NOT_YOURS, ephemeral=True)
+        elif not 0 <= time.time() - self.asked <= CONFIRM_TIMEOUT_S:
+            await interaction.response.edit_message(content=TIMED_OUT, view=None)
+        elif self.choice == "no":
+            await interaction.response.edit_message(content=CANCELLED, view=None)
+        else:
+            await self._forget(interaction.client, interaction)  # type: ignore[arg-type]
+
+    async def _forget(self, bot: LSTMBotBase, interaction: discord.Interaction) -> None:
         await interaction.response.edit_message(content="Deleting…", view=None)
-        request_log = self.bot.request_log
+        request_log = bot.request_log
         try:
-            if request_log is None:
+            if request_log is None or self.user_id is None:
                 raise StorageError("the request log is not open")
             forgotten = await request_log.forget(self.user_id)
         except Exception:
@@ -67,21 +94,14 @@ class ConfirmForget(discord.ui.View):
             content=done_text(forgotten.deleted, forgotten.scrubbed)
         )
 
-    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
-    async def cancel(self, interaction: discord.Interaction, _: discord.ui.Button[Any]) -> None:
-        self.stop()
-        await interaction.response.edit_message(content=CANCELLED, view=None)
 
-    async def on_timeout(self) -> None:
-        try:
-            await self.origin.edit_original_response(content=TIMED_OUT, view=None)
-        except discord.HTTPException as exc:
-            log.info("could not close the /forget-me question of %s: %s", self.user_id, exc)
-
-    async def on_error(
-        self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any], /
-    ) -> None:
-        log.error("/forget-me button failed for user %s", self.user_id, exc_info=error)
+def question_view(user_id: int, asked: int) -> discord.ui.View:
+    """The question's buttons; not kept in memory (presses are matched by the template)."""
+    view = discord.ui.View(timeout=None)
+    for choice in CHOICES:
+        view.add_item(ForgetButton(choice, user_id, asked))
+    view.stop()
+    return view
 
 
 class Privacy(commands.Cog):
@@ -95,7 +115,7 @@ class Privacy(commands.Cog):
     async def forget_me(self, interaction: discord.Interaction) -> None:
         if self.bot.request_log is None:
             raise StorageError("the request log is not open")
-        view = ConfirmForget(self.bot, interaction)
+        view = question_view(interaction.user.id, int(time.time()))
         await interaction.response.send_message(QUESTION, view=view, ephemeral=True)
         # Logged now, so that a confirmed deletion removes this request's row as well.
         self.bot.requests.finish(interaction, "ok")
@@ -103,3 +123,4 @@ class Privacy(commands.Cog):
 
 async def setup(bot: LSTMBotBase) -> None:
     await bot.add_cog(Privacy(bot))
+    bot.add_dynamic_items(ForgetButton)  # the questions' buttons, also those from before a restart
