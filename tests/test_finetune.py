@@ -12,6 +12,7 @@ from bot.engine.bundle import ModelBundle
 from tests.test_training import last, tiny_config
 from tests.tiny_corpora import write_fables, write_prose
 from training import checkpoint as ckpt
+from training.config import ConfigError
 from training.export import export
 from training.finetune import load_shipped
 from training.train import train
@@ -73,7 +74,7 @@ def test_init_from_refuses_a_model_of_another_level(shipped: Path, tmp_path: Pat
         corpus_path=str(write_fables(tmp_path)),
         init_from=str(shipped),
     )
-    with pytest.raises(SystemExit, match="char-level model; corpus_kind 'words' needs a word"):
+    with pytest.raises(ConfigError, match="char-level model; corpus_kind 'words' needs a word"):
         train(config)
 
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.tiny_corpora import write_prose
 from training.config import ConfigError, TrainConfig, load_config
 from training.settings import declarations, literal, markdown_table
-from training.train import command_line, main
+from training.train import command_line, main, train
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -200,3 +201,18 @@ def test_the_training_docs_table_is_the_declared_settings() -> None:
     start = text.index("\n", start) + 1
     end = text.index("<!-- end of the trainer settings table -->")
     assert text[start:end].strip() == markdown_table(TrainConfig)
+
+
+def test_a_setting_the_machine_cannot_run_is_a_config_error_and_exit_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = write_prose(tmp_path / "corpus")
+    argv = ["--corpus-path", str(corpus), "--device", "cpu", "--amp", "fp16"]
+    config, _ = command_line([*argv, "--out-dir", str(tmp_path / "runs")])
+    with pytest.raises(ConfigError, match='amp = "fp16" needs CUDA'):  # not SystemExit
+        train(config)
+    assert main([*argv, "--out-dir", str(tmp_path / "runs")]) == 2
+    assert (
+        capsys.readouterr().err
+        == 'error: amp = "fp16" needs CUDA; on CPU use amp = "bf16" or "off"\n'
+    )

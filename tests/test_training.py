@@ -213,7 +213,7 @@ def test_bf16_without_cpu_support_is_refused_naming_the_setting(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(runtime, "cpu_bf16_supported", lambda: False)
-    with pytest.raises(SystemExit, match=r'amp = "bf16" is not supported.*amp = "off"'):
+    with pytest.raises(ConfigError, match=r'amp = "bf16" is not supported.*amp = "off"'):
         train(tiny_config(tmp_path, amp="bf16"))
     assert not (tmp_path / "runs").exists()  # refused before any work
     assert pick_amp_dtype("auto", use_cuda=False) is None
@@ -239,7 +239,7 @@ def test_avx2_only_cpu_refuses_bf16_without_traceback(tmp_path: Path) -> None:
 
 
 def test_fp16_on_cpu_is_refused_clearly(tmp_path: Path) -> None:
-    with pytest.raises(SystemExit, match=r"fp16.* needs CUDA"):
+    with pytest.raises(ConfigError, match=r"fp16.* needs CUDA"):
         train(tiny_config(tmp_path, amp="fp16"))
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from training.config import AMP_CHOICES, TrainConfig
+from training.config import AMP_CHOICES, ConfigError, TrainConfig
 
 
 @dataclass
@@ -57,9 +57,9 @@ def cpu_bf16_supported() -> bool:
 
 
 def pick_amp_dtype(amp: str, use_cuda: bool) -> torch.dtype | None:
-    """The autocast dtype for the ``amp`` setting; refuses what this machine cannot run."""
+    """The autocast dtype for the ``amp`` setting; ConfigError for what this machine cannot run."""
     if amp not in AMP_CHOICES:
-        raise SystemExit(f"amp must be one of {', '.join(AMP_CHOICES)}; got {amp!r}")
+        raise ConfigError(f"amp must be one of {', '.join(AMP_CHOICES)}; got {amp!r}")
     if amp == "off":
         return None
     if amp == "auto":  # CPU autocast is slower than fp32 for these small LSTMs: off on CPU
@@ -68,12 +68,12 @@ def pick_amp_dtype(amp: str, use_cuda: bool) -> torch.dtype | None:
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if amp == "fp16":
         if not use_cuda:  # oneDNN has no fp16 LSTM kernel
-            raise SystemExit('amp = "fp16" needs CUDA; on CPU use amp = "bf16" or "off"')
+            raise ConfigError('amp = "fp16" needs CUDA; on CPU use amp = "bf16" or "off"')
         return torch.float16
     supported = torch.cuda.is_bf16_supported() if use_cuda else cpu_bf16_supported()
     if not supported:
         where = "this GPU" if use_cuda else "this CPU (oneDNN needs AVX-512 BF16 or AMX)"
-        raise SystemExit(
+        raise ConfigError(
             f'amp = "bf16" is not supported on {where}; '
             'set amp = "off" or "auto" in the config, or pass --amp off'
         )

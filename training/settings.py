@@ -26,8 +26,8 @@ FALSE_WORDS = ("0", "false", "no", "off")
 class ConfigError(ValueError):
     """Bad settings: ``problems`` holds every one found, each naming its setting."""
 
-    def __init__(self, problems: Iterable[str]) -> None:
-        self.problems = list(problems)
+    def __init__(self, problems: str | Iterable[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
         super().__init__("\n".join(self.problems))
 
 

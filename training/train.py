@@ -208,9 +208,9 @@ def _from_shipped(config: TrainConfig) -> tuple[TrainConfig, Shipped | None]:
     try:
         shipped = load_shipped(Path(config.init_from))
     except InitError as exc:
-        raise SystemExit(f"init_from: {exc}") from None
+        raise ConfigError(f"init_from: {exc}") from None
     if shipped.meta.level != config.level:
-        raise SystemExit(
+        raise ConfigError(
             f"init_from: {config.init_from} is a {shipped.meta.level}-level model; "
             f"corpus_kind {config.corpus_kind!r} needs a {config.level}-level one"
         )
@@ -547,12 +547,11 @@ def command_line(argv: list[str] | None = None) -> tuple[TrainConfig, bool]:
 def main(argv: list[str] | None = None) -> int:
     try:
         config, resume = command_line(argv)
-    except ConfigError as exc:
+        best = train(config, resume=resume)
+    except ConfigError as exc:  # bad settings, or ones this machine or init_from cannot take
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return 2
-    try:
-        best = train(config, resume=resume)
     except CorpusError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
