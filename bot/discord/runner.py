@@ -32,10 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from bot.discord.bot import StartupError, apply_endpoint_overrides
     from bot.storage import StorageError
 
-    level = logging.getLevelName(settings.log_level.upper())
-    discord.utils.setup_logging(level=level, root=True)
-    if settings.log_content == "metadata":  # discord.py's DEBUG lines carry message payloads
-        logging.getLogger("discord").setLevel(max(level, logging.INFO))
+    setup_logging(settings)
     apply_endpoint_overrides(settings)
     try:
         asyncio.run(serve_forever(settings, token))
@@ -48,6 +45,16 @@ def run(args: argparse.Namespace) -> int:
         log.error("Discord rejected the token: check DISCORD_TOKEN")
         return 1
     return 0
+
+
+def setup_logging(settings: Settings) -> None:
+    """The process log at ``log_level``, on stderr."""
+    import discord
+
+    level = logging.getLevelName(settings.log_level)
+    discord.utils.setup_logging(level=level, root=True)
+    if settings.log_content == "metadata":  # discord.py's DEBUG lines carry message payloads
+        logging.getLogger("discord").setLevel(max(level, logging.INFO))
 
 
 async def serve_forever(settings: Settings, token: str) -> None:
