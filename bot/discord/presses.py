@@ -2,7 +2,8 @@
 
 - **Reroll**: the same options with a new seed, as a new reply.
 - **Continue** (prose and story kinds): the model is primed with the reply's text (its state
-  is rebuilt from it) and writes more into a new reply.
+  is rebuilt from it), its last ``MAX_PROMPT_CHARS`` characters from a word start (a
+  prompt's limit, so no "the prompt was long" note), and writes more into a new reply.
 - **Delete**: the requester, or a member who may manage messages, deletes the whole reply:
   every message of it (their ids are kept in the request's row), the one the buttons are on
   last; a part someone already deleted is skipped. Anyone else gets a polite private refusal.
@@ -29,7 +30,7 @@ from bot.discord.buttons import MESSAGES_PARAM, disabled_view
 from bot.discord.limits import Refused, ShuttingDown
 from bot.discord.produce import WRITE, produce, products_of, write_product
 from bot.generators.base import InvalidRequest
-from bot.generators.common import primer_text
+from bot.generators.common import MAX_PROMPT_CHARS, primer_text
 from bot.products import Product
 
 if TYPE_CHECKING:
@@ -155,6 +156,16 @@ def _product(bot: LSTMBotBase, parent: RequestRow) -> Product:
     return product
 
 
+def _tail(text: str) -> str:
+    """The end of ``text`` that fits a prompt, from the start of a word."""
+    if len(text) <= MAX_PROMPT_CHARS:
+        return text
+    tail = text[-MAX_PROMPT_CHARS:]
+    if not text[-MAX_PROMPT_CHARS - 1].isspace():  # the cut falls inside a word: drop it
+        tail = tail.split(maxsplit=1)[-1]
+    return tail.lstrip()
+
+
 async def _again(
     bot: LSTMBotBase, interaction: discord.Interaction, parent: RequestRow, action: str
 ) -> None:
@@ -167,7 +178,7 @@ async def _again(
         if not product.spec.continues:
             raise Stale("This kind of reply cannot be continued; try Reroll.")
         # the model's own text: a cut mark is not part of it (and in no vocabulary)
-        text = primer_text(parent.output) if parent.output is not None else None
+        text = _tail(primer_text(parent.output)) if parent.output is not None else None
     if text is None and (action == "continue" or product.spec.needs_text):
         raise Stale(NOT_KEPT)
     options = {k: v for k, v in parent.params.items() if k not in NOT_REPLAYED}

@@ -303,3 +303,27 @@ async def test_delete_without_the_row_and_without_a_cooldown(
         assert deleted and not pressed.final_messages
     readme = " ".join((Path(__file__).parents[2] / "README.md").read_text("utf-8").split())
     assert "Delete is not held to the cooldowns" in readme
+
+
+async def test_continue_a_long_reply_from_its_last_1000_characters(
+    fake: FakeDiscord, tiny_models_dir: Path, db_path: Path
+) -> None:
+    """Continue primes with the reply's last 1,000 characters (a prompt's limit), from a
+    word start, and does not tell the user that their "prompt was long" (it did)."""
+    w = make_world(fake)
+    async with running_bot(fake, tiny_models_dir, db_path) as rb:
+        first = await fake.complete_command(
+            user=w.alice,
+            guild=w.guild,
+            name="lovecraft",
+            options={"prompt": "The door", "length": 1800, "seed": 4},
+            settle_s=SETTLE,
+        )
+        more = await press(fake, first, "Continue")
+        assert not more.ephemeral and "prompt was long" not in more.final_text
+        assert await rb.bot.request_log.flush()
+    rows = read_rows(db_path)
+    output, primer = row_of(rows, first)["output"], row_of(rows, more)["prompt"]
+    assert len(output) > 1000 and output.endswith(primer)
+    assert 900 < len(primer) <= 1000 and output[-len(primer) - 1].isspace()
+    assert row_of(rows, more)["output"].startswith(primer)
