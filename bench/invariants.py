@@ -1,0 +1,92 @@
+"""The long run of the request log's privacy invariants (issue #23 §5): the state machine of
+``tests/e2e/invariants.py`` (the real bot against the fake Discord, a real SQLite file, tiny
+real models) over many random sequences of steps.
+
+    python -m bench.invariants --examples 5000            # random seed; prints it
+    python -m bench.invariants --examples 200 --seed 7    # reproducible
+
+Prints the time taken, the steps run by kind and mode, and the first failing sequence if
+an invariant breaks (exit status 1). The suite runs a short, derandomized version
+(``tests/e2e/test_privacy_invariants.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+for _p in (str(REPO), str(REPO / "tests")):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+from hypothesis import HealthCheck, Phase, seed, settings  # noqa: E402
+from hypothesis.stateful import run_state_machine_as_test  # noqa: E402
+
+from tests.e2e.invariants import PrivacyMachine, machine_for  # noqa: E402
+
+
+def _models(arg: Path | None, tmp: Path) -> Path:
+    if arg is not None:
+        return arg
+    from tests.tiny_corpora import build_tiny_models
+
+    print("training the tiny models the suite uses (seconds)...", flush=True)
+    return build_tiny_models(tmp)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.invariants", description=__doc__)
+    parser.add_argument("--examples", type=int, default=200, help="random sequences to run")
+    parser.add_argument("--steps", type=int, default=25, help="most steps per sequence")
+    parser.add_argument("--seed", type=int, default=None, help="default: a random one")
+    parser.add_argument("--models", type=Path, default=None, help="default: tiny models")
+    parser.add_argument("--shrink", action="store_true", help="shrink a failing sequence")
+    args = parser.parse_args(argv)
+    run_seed = args.seed if args.seed is not None else random.randrange(2**32)
+    logging.getLogger("discord").setLevel(logging.WARNING)  # keep the console readable
+    with tempfile.TemporaryDirectory(prefix="bench-invariants-") as tmp:
+        machine = machine_for(_models(args.models, Path(tmp)))
+        steps: Counter[str] = Counter()
+        modes: Counter[str] = Counter()
+
+        class Counted(machine):  # type: ignore[misc,valid-type]
+            def teardown(self) -> None:
+                steps.update(self.counts)
+                modes[self.mode] += 1
+                PrivacyMachine.teardown(self)
+
+        phases = [Phase.generate, *([Phase.shrink] if args.shrink else [])]
+        config = settings(
+            max_examples=args.examples,
+            stateful_step_count=args.steps,
+            deadline=None,
+            database=None,
+            phases=phases,
+            suppress_health_check=list(HealthCheck),
+        )
+        print(f"{args.examples} sequences of up to {args.steps} steps, seed {run_seed}", flush=True)
+        started = time.monotonic()
+        failed = False
+        try:
+            seed(run_seed)(run_state_machine_as_test)(Counted, settings=config)
+        except BaseException as exc:  # the failing sequence is in the message
+            failed = True
+            print(f"FAILED: {type(exc).__name__}: {exc}")
+        took = time.monotonic() - started
+    print(
+        f"{'failed' if failed else 'passed'}: {sum(modes.values())} sequences "
+        f"({dict(modes)}), {sum(steps.values())} steps in {took:.0f} s"
+    )
+    print("steps: " + ", ".join(f"{k} {v}" for k, v in sorted(steps.items())))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

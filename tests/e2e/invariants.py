@@ -1,0 +1,498 @@
+"""The request log's privacy invariants as a hypothesis state machine (issue #23 §5).
+
+The real bot (``create_bot``, as ``python -m bot run`` builds it) runs in this process
+against the fake Discord, with real tiny models and a real SQLite file. Random sequences of
+steps: several users run every product and operator kind with a unique sentinel in every
+free-text option, in servers and DMs; they press Reroll, Continue and Delete on their own
+and each other's replies; ask /forget-me and confirm or cancel it (also while one of their
+generations is running, and across a restart); the log is pruned; the bot is restarted (the
+log closed and reopened); in ``full`` and in ``metadata`` mode. After every step:
+
+1. every interaction has exactly one row, or none because it was forgotten or pruned, or
+   is counted in the log's ``lost``;
+2. after U's forget, no byte of the database file or its ``-wal``, and no line of the
+   process log, holds a sentinel U typed before it; no row made before it holds U's id;
+3. in metadata mode no sentinel is anywhere, ever (database files and process log);
+4. the database directory is 0700 and its files 0600;
+5. /stats shows the caller only their own rows (this server's, or all of theirs in a DM),
+   and /server-stats only this server's rows, and only to members with Manage Server.
+
+``tests/e2e/test_privacy_invariants.py`` runs a short, derandomized run in the suite;
+``python -m bench.invariants --examples N`` runs a long one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import re
+import shutil
+import sqlite3
+import stat
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fakediscord import FakeDiscord, FakeUser, InteractionTrace
+from fakediscord.payloads import DEFAULT_PERMISSIONS
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    initialize,
+    invariant,
+    multiple,
+    precondition,
+    rule,
+)
+
+from tests.e2e.botharness import RunningBot, read_rows, running_bot
+from tests.e2e.checks import finished
+from tests.e2e.helpers import ModelControl
+
+MANAGER = int(DEFAULT_PERMISSIONS) | (1 << 5)  # Manage Server
+ENV = {
+    "BOT_EDIT_INTERVAL": "0.2",
+    "BOT_LOG_FLUSH_INTERVAL": "0.05",
+    "BOT_SHUTDOWN_GRACE": "0",
+    "BOT_CONFIG": "",  # set per machine: an operator names command, "tags"
+}
+OPERATOR = '[[commands]]\nname = "tags"\nmodel = "names"\nkind = "names"\n'
+STEP_TIMEOUT = 30.0
+# every sentinel looks like this; digits make it unlike anything a tiny model writes
+SENTINEL = re.compile(r"qz\d+u\d+w")
+USERS = ("alice", "bob", "carol")
+USER = st.integers(0, len(USERS) - 1)
+PLACE = st.integers(0, 2)  # the first server, the second, a DM
+EDITS = ("edit_original", "edit_followup", "followup")
+
+
+@dataclass
+class Sent:
+    """One interaction the machine made, and what the log should hold of it."""
+
+    interaction_id: int
+    user: int  # index into USERS
+    step: int
+    logged: bool = True  # a row is expected (the forget question's buttons have none)
+    gone: bool = False  # forgotten or pruned: no row expected
+
+
+@dataclass
+class Reply:
+    trace: InteractionTrace
+    user: int
+
+
+class LogCapture(logging.Handler):
+    """Every record the process logs at INFO and above, formatted as printed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+class PrivacyMachine(RuleBasedStateMachine):
+    """See the module docstring. ``models_dir``: the tiny models (tests/conftest.py)."""
+
+    models_dir: Path  # set by :func:`machine_for`
+
+    replies = Bundle("replies")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop = asyncio.new_event_loop()
+        self.tmp = Path(tempfile.mkdtemp(prefix="invariants-"))
+        self.db = self.tmp / "data" / "requests.db"
+        config = self.tmp / "bot.toml"
+        config.write_text(OPERATOR)
+        self.env = {**ENV, "BOT_CONFIG": str(config)}
+        self.capture = LogCapture()
+        logging.getLogger().addHandler(self.capture)
+        self.previous_level = logging.getLogger().level
+        logging.getLogger().setLevel(logging.INFO)
+        self.stack = contextlib.AsyncExitStack()
+        self.bot_stack: contextlib.AsyncExitStack | None = None
+        self.rb: RunningBot | None = None
+        self.sent: dict[int, Sent] = {}
+        self.step = 0
+        self.counter = itertools.count()
+        self.sentinels: list[tuple[str, int, int]] = []  # (sentinel, user, step)
+        self.forgotten_at: dict[int, int] = {}  # user -> step of their last forget
+        self.lost = 0  # over every bot run so far
+        self.mode = "full"
+        self.pruned_at = self.restarted_at = 0
+        self.counts: Counter[str] = Counter()  # steps by kind, for the long run's report
+
+    # ---- running things --------------------------------------------------------------------
+
+    def run(self, coro: Any) -> Any:
+        return self.loop.run_until_complete(asyncio.wait_for(coro, 4 * STEP_TIMEOUT))
+
+    async def _start(self) -> None:
+        self.fake = await self.stack.enter_async_context(FakeDiscord())
+        self.fake.done_rule = finished
+        self.users: list[FakeUser] = [self.fake.add_user(n) for n in USERS]
+        self.guilds = [self.fake.add_guild(n, members=self.users) for n in ("Writers", "Readers")]
+        await self._boot()
+
+    async def _boot(self) -> None:
+        self.bot_stack = contextlib.AsyncExitStack()
+        env = {**self.env, "BOT_LOG_CONTENT": self.mode}
+        self.rb = await self.bot_stack.enter_async_context(
+            running_bot(self.fake, self.models_dir, self.db, env=env, sync=False)
+        )
+
+    async def _shutdown(self) -> None:
+        assert self.rb is not None and self.bot_stack is not None
+        log = self.rb.bot.request_log
+        await self.bot_stack.aclose()
+        self.lost += log.lost if log is not None else 0
+        self.rb = self.bot_stack = None
+
+    def teardown(self) -> None:
+        try:
+            if self.rb is not None:
+                self.run(self._shutdown())
+            self.run(self.stack.aclose())
+        finally:
+            self.loop.run_until_complete(_cancel_all())
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.close()
+            logging.getLogger().removeHandler(self.capture)
+            logging.getLogger().setLevel(self.previous_level)
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    @property
+    def bot(self) -> Any:
+        assert self.rb is not None
+        return self.rb.bot
+
+    def where(self, place: int) -> dict[str, Any]:
+        """Where a command runs: place 0 and 1 are the two servers, 2 a DM."""
+        return {"user_installed": True} if place == 2 else {"guild": self.guilds[place]}
+
+    def tick(self, what: str) -> None:
+        self.step += 1
+        self.counts[what] += 1
+
+    def sentinel(self, user: int) -> str:
+        text = f"qz{next(self.counter)}u{user}w"
+        self.sentinels.append((text, user, self.step))
+        return text
+
+    def note(self, trace: InteractionTrace, user: int, *, logged: bool = True) -> None:
+        self.sent[int(trace.interaction_id)] = Sent(int(trace.interaction_id), user, self.step,
+                                                    logged)  # fmt: skip
+
+    async def settle(self, trace: InteractionTrace) -> InteractionTrace:
+        """Until the bot has taken the interaction (acknowledged it), every request it holds
+        has logged its row, and the rows are written."""
+        await trace.wait_for(lambda t: t.acknowledged, STEP_TIMEOUT)
+        assert await self.bot.requests.wait_idle(STEP_TIMEOUT), "a request never finished"
+        await self.bot.request_log.flush()
+        return trace
+
+    # ---- steps -----------------------------------------------------------------------------
+
+    @initialize(mode=st.sampled_from(["full", "metadata"]))
+    def start(self, mode: str) -> None:
+        self.mode = mode
+        self.run(self._start())
+
+    # one rule per product, so that commands make up most steps
+    @rule(target=replies, user=USER, place=PLACE)
+    def lovecraft(self, user: int, place: int) -> Any:
+        return self._product(user, "lovecraft", place, valid=True)
+
+    @rule(target=replies, user=USER, place=PLACE)
+    def poem(self, user: int, place: int) -> Any:
+        return self._product(user, "poem", place, valid=True)
+
+    @rule(target=replies, user=USER, place=PLACE)
+    def story(self, user: int, place: int) -> Any:
+        return self._product(user, "story", place, valid=True)
+
+    @rule(target=replies, user=USER, place=PLACE, valid=st.booleans())
+    def name(self, user: int, place: int, valid: bool) -> Any:
+        return self._product(user, "name", place, valid)
+
+    @rule(target=replies, user=USER, place=PLACE, valid=st.booleans())
+    def write(self, user: int, place: int, valid: bool) -> Any:
+        return self._product(user, "write", place, valid)
+
+    @rule(target=replies, user=USER, place=PLACE, valid=st.booleans())
+    def operator_names(self, user: int, place: int, valid: bool) -> Any:
+        return self._product(user, "tags", place, valid)
+
+    @rule(target=replies, user=USER)
+    def christen(self, user: int) -> Any:
+        return self._product(user, "Christen", 0, valid=True)
+
+    def _product(self, user: int, product: str, place: int, valid: bool) -> Any:
+        self.tick(product)
+        trace = self.run(self._command(user, product, place, valid))
+        return multiple() if trace.ephemeral else Reply(trace, user)
+
+    async def _command(self, user: int, product: str, place: int, valid: bool) -> InteractionTrace:
+        s = self.sentinel(user)  # a sentinel in every free-text option
+        options: dict[str, Any] = {
+            "lovecraft": {"prompt": s, "length": 12},
+            "poem": {"first_line": s, "lines": 2},
+            "name": {"count": 2} if valid else {"starts_with": s[:10], "count": 2},
+            "story": {"seed_words": s, "length": 6},
+            "write": {"model": "lovecraft" if valid else s, "prompt": s, "length": 12},
+            "tags": {"style": "english" if valid else s, "count": 2},
+            "Christen": {},
+        }[product]
+        where = self.where(place)
+        if product == "Christen":
+            where = {"guild": self.guilds[0], "target": self.users[(user + 1) % 3]}
+        trace = await self.fake.run_command(
+            user=self.users[user], name=product, options=options, **where
+        )
+        self.note(trace, user)
+        return await self.settle(trace)
+
+    @rule(target=replies, reply=replies, user=USER)
+    def reroll(self, reply: Reply, user: int) -> Any:
+        return self._again(reply, user, "Reroll")
+
+    @rule(target=replies, reply=replies, user=USER)
+    def continue_(self, reply: Reply, user: int) -> Any:
+        return self._again(reply, user, "Continue")
+
+    def _again(self, reply: Reply, user: int, action: str) -> Any:
+        self.tick(action)
+        trace = self.run(self._press(reply, user, action))
+        return multiple() if trace is None or trace.ephemeral else Reply(trace, user)
+
+    async def _press(self, reply: Reply, user: int, action: str) -> InteractionTrace | None:
+        try:
+            trace = await self.fake.click(reply.trace, action, user=self.users[user])
+        except ValueError:
+            return None  # no such button on this reply (metadata mode, not continuable)
+        self.counts[f"pressed {action}"] += 1
+        self.note(trace, user)
+        return await self.settle(trace)
+
+    @rule(reply=consumes(replies), user=USER)
+    def delete(self, reply: Reply, user: int) -> None:
+        self.tick("delete")
+        self.run(self._press(reply, user, "Delete"))
+
+    @rule(user=USER, confirm=st.booleans(), running=st.booleans())
+    def forget_me(self, user: int, confirm: bool, running: bool) -> None:
+        self.tick("forget_me")
+        self.run(self._forget(user, confirm, running))
+
+    async def _forget(self, user: int, confirm: bool, running: bool) -> None:
+        ask = await self.fake.run_command(user=self.users[user], name="forget-me",
+                                          guild=self.guilds[0])  # fmt: skip
+        self.note(ask, user)
+        await ask.wait_for(lambda t: t.answered, STEP_TIMEOUT)
+        await self.bot.request_log.flush()
+        control = ModelControl(self.bot, "lovecraft")
+        busy: InteractionTrace | None = None
+        with control:
+            if running:  # a generation of theirs is running when they confirm
+                control.hold()
+                s = self.sentinel(user)
+                busy = await self.fake.run_command(
+                    user=self.users[user], name="lovecraft", options={"prompt": s, "length": 12},
+                    guild=self.guilds[0],
+                )  # fmt: skip
+                self.note(busy, user)
+                await control.wait_held()
+            answer = await self.fake.click(ask, "Delete my data" if confirm else "Cancel")
+            self.note(answer, user, logged=False)
+            await answer.wait_for(
+                lambda t: t.final_text.startswith(("Done", "Nothing")), STEP_TIMEOUT
+            )
+            if confirm:
+                self.forgotten_at[user] = self.step
+                for sent in self.sent.values():
+                    if sent.user == user:
+                        sent.gone = True
+            control.release()
+        if busy is not None:
+            await self.settle(busy)
+        assert await self.bot.requests.wait_idle(STEP_TIMEOUT)
+        await self.bot.request_log.flush()
+
+    @precondition(lambda self: len(self.sent) - self.pruned_at >= 8)  # not too often
+    @rule()
+    def prune(self) -> None:
+        self.tick("prune")
+        self.pruned_at = len(self.sent)
+        self.run(self._prune())
+
+    async def _prune(self) -> None:
+        await self.bot.request_log.flush()
+        await asyncio.sleep(0.01)
+        await self.bot.request_log.prune(0.0)  # everything logged so far
+        for sent in self.sent.values():
+            sent.gone = True
+
+    @precondition(lambda self: self.step - self.restarted_at >= 4)  # not too often
+    @rule()
+    def restart(self) -> None:
+        self.tick("restart")
+        self.restarted_at = self.step
+        self.run(self._restart())
+
+    async def _restart(self) -> None:
+        await self._shutdown()
+        await self._boot()
+
+    @precondition(lambda self: self.step - self.restarted_at >= 8)  # slow: ~3 s each
+    @rule(user=USER, slow=st.booleans(), locked=st.booleans())
+    def restart_while_running(self, user: int, slow: bool, locked: bool) -> None:
+        """Shut down while a generation streams, Discord answers no edit (``slow``) and/or
+        another connection holds the database's write lock (``locked``)."""
+        self.tick("restart_while_running")
+        self.restarted_at = self.step
+        self.run(self._restart_while_running(user, slow, locked))
+
+    async def _restart_while_running(self, user: int, slow: bool, locked: bool) -> None:
+        other = sqlite3.connect(self.db, timeout=10, isolation_level=None)
+        holds = []
+        try:
+            with ModelControl(self.bot, "lovecraft", step_s=0.001):  # streams for >= 2 s
+                s = self.sentinel(user)
+                trace = await self.fake.run_command(
+                    user=self.users[user], name="lovecraft", guild=self.guilds[0],
+                    options={"prompt": s, "length": 2000},
+                )  # fmt: skip
+                self.note(trace, user)
+                await trace.wait_for(lambda t: t.first_text_at is not None, STEP_TIMEOUT)
+                if slow:
+                    holds = [self.fake.faults.hold(r, times=None) for r in EDITS]
+                if locked:
+                    other.execute("BEGIN EXCLUSIVE")
+                await self._shutdown()
+        finally:
+            for hold in holds:
+                hold.release()
+            if other.in_transaction:
+                other.rollback()
+            other.close()
+        await self._boot()
+
+    @rule(user=USER, place=PLACE)
+    def stats(self, user: int, place: int) -> None:
+        self.tick("stats")
+        self.run(self._stats(user, place, server=False, manager=False))
+
+    @rule(user=USER, place=st.integers(0, 1), manager=st.booleans())
+    def server_stats(self, user: int, place: int, manager: bool) -> None:
+        self.tick("server-stats")
+        self.run(self._stats(user, place, server=True, manager=manager))
+
+    async def _stats(self, user: int, place: int, *, server: bool, manager: bool) -> None:
+        """Invariant 5, checked against the rows as they are when the command runs."""
+        who = self.users[user]
+        await self.bot.request_log.flush()
+        rows = read_rows(self.db)
+        guild = None if place == 2 else int(self.guilds[place].id)
+        if server:
+            trace = await self.fake.run_command(
+                user=who, name="server-stats", guild=self.guilds[place],
+                permissions=MANAGER if manager else None,
+            )  # fmt: skip
+            want = [r for r in rows if r["guild_id"] == guild]
+        else:
+            trace = await self.fake.run_command(user=who, name="stats", **self.where(place))
+            want = [r for r in rows if int(r["user_id"]) == int(who.id)
+                    and (guild is None or r["guild_id"] == guild)]  # fmt: skip
+        self.note(trace, user)
+        await self.settle(trace)
+        text = trace.final_text
+        assert trace.ephemeral, text
+        if server and not manager:
+            assert "cannot use this command" in text, text
+            return
+        total = re.search(r"\): (\d+)$", text.splitlines()[0])
+        count = int(total.group(1)) if total else 0
+        assert count == len(want), (text, len(want))
+        members = {int(r["user_id"]) for r in want}
+        for other in self.users:
+            if int(other.id) not in members:
+                assert other.mention not in text and other.id not in text, text
+
+    # ---- invariants --------------------------------------------------------------------------
+
+    @invariant()
+    def one_row_each(self) -> None:
+        if self.rb is None:
+            return
+        self.run(self.bot.request_log.flush())
+        lost = self.lost + self.bot.request_log.lost
+        rows: dict[int, int] = {}
+        for r in read_rows(self.db):
+            rows[int(r["interaction_id"])] = rows.get(int(r["interaction_id"]), 0) + 1
+        missing = 0
+        for sent in self.sent.values():
+            n = rows.pop(sent.interaction_id, 0)
+            if not sent.logged or sent.gone:
+                assert n == 0, (sent, n)
+            else:
+                assert n <= 1, (sent, n)
+                missing += 1 - n
+        assert rows == {}, f"rows of unknown interactions: {rows}"
+        assert missing <= lost, f"{missing} row(s) missing, {lost} counted lost"
+
+    @invariant()
+    def forgotten_and_metadata_leave_no_text(self) -> None:
+        if self.rb is None:
+            return
+        stored = b"".join(p.read_bytes() for p in self._files() if not p.name.endswith("-shm"))
+        logged = self.capture.text
+        for text, user, step in self.sentinels:
+            forgotten = self.forgotten_at.get(user, -1) >= step
+            if forgotten or self.mode == "metadata":
+                assert text.encode() not in stored, f"{text} of user {user} is on disk"
+                assert text not in logged, f"{text} of user {user} is in the process log"
+        for r in read_rows(self.db):
+            sent = self.sent.get(int(r["interaction_id"]))
+            assert sent is not None and not sent.gone, r
+            for user, step in self.forgotten_at.items():
+                if sent.step <= step:  # made before the user's forget: no trace of their id
+                    assert self.users[user].id not in str(r["params"]), r
+
+    @invariant()
+    def files_are_private(self) -> None:
+        if not self.db.parent.exists():
+            return
+        assert stat.S_IMODE(self.db.parent.stat().st_mode) == 0o700
+        for f in self._files():
+            assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+
+    def _files(self) -> list[Path]:
+        return [p for p in self.db.parent.iterdir() if p.name.startswith(self.db.name)]
+
+
+async def _cancel_all() -> None:
+    """Cancel what is left on the machine's loop (the fake's and discord.py's tasks)."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def machine_for(models_dir: Path) -> type[PrivacyMachine]:
+    """The machine class bound to ``models_dir``."""
+    return type("PrivacyInvariants", (PrivacyMachine,), {"models_dir": models_dir})
