@@ -22,29 +22,98 @@ from bot.engine.engine import Engine
 from bot.generators import start
 from bot.generators.base import GenerationError, InvalidRequest, UnknownModel
 from bot.options import request
-from bot.products import BUILTIN, KINDS, SAMPLING, Kind, Product, by_command, model_product
+from bot.products import BUILTIN, KINDS, Kind, Option, Product, by_command, model_product
 from bot.startup import add_settings_arguments, cli_settings, open_engine
 
 MAX_SAMPLES = 100
-SAMPLED = tuple(option.name for option in SAMPLING)  # --temperature --seed --top-k --top-p
+METAVARS = {int: "N", float: "X", str: "TEXT"}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _registry_options() -> dict[str, list[tuple[Kind, Option]]]:
+    """Every option a kind takes (but ``length``, which --length covers) -> (kind, option)
+    pairs, in registry order: one command-line flag each."""
+    table: dict[str, list[tuple[Kind, Option]]] = {}
+    for kind in KINDS.values():
+        for option in kind.options:
+            if option.name != "length":
+                table.setdefault(option.name, []).append((kind, option))
+    return table
+
+
+OPTIONS = _registry_options()
+
+
+def _described(option: Option, kind: Kind | None = None) -> str:
+    """``Characters to write (1 to 2000, default 400)``, from the registry."""
+    facts: list[str] = []
+    if option.type is str and option.high is not None:
+        facts.append(f"up to {option.high:.0f} characters")
+    elif option.low is not None and option.high is not None:
+        facts.append(f"{_number(option.low)} to {_number(option.high)}")
+    labels = [c for p in BUILTIN if p.spec is kind for c in p.labels]
+    if option.type is str and option.high is None and labels:
+        facts.append(", ".join(labels))
+    if option.default is not None:
+        facts.append(f"default {option.default}")
+    return f"{option.description} ({', '.join(facts)})" if facts else option.description
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _help(pairs: list[tuple[Kind, Option]]) -> str:
+    """One option's help: once if every kind shares it, else per kind."""
+    if all(option is pairs[0][1] for _, option in pairs) and len(pairs) == len(KINDS):
+        return _described(pairs[0][1])
+    return "; ".join(f"{kind.name}: {_described(option, kind)}" for kind, option in pairs)
+
+
+def add_option_flags(parser: argparse.ArgumentParser) -> None:
+    """--prompt, --length and one flag per registry option, with its help, range and
+    default (all unset by default: a product's defaults apply)."""
+    kinds = KINDS.values()
+    parser.add_argument(
+        "--prompt", metavar="TEXT", help=_help([(kind, kind.text) for kind in kinds])
+    )
+    parser.add_argument(
+        "--length",
+        type=int,
+        metavar="N",
+        help=_help([(kind, kind.option(kind.length)) for kind in kinds]),
+    )
+    for name, pairs in OPTIONS.items():
+        option = pairs[0][1]
+        if option.type is bool:
+            parser.add_argument(
+                _flag(name), action=argparse.BooleanOptionalAction, help=_help(pairs)
+            )
+        else:
+            metavar = METAVARS[option.type]
+            parser.add_argument(_flag(name), type=option.type, metavar=metavar, help=_help(pairs))
 
 
 def build_kwargs(kind: Kind, args: argparse.Namespace) -> dict[str, Any]:
     """Generator keyword arguments from the command line, checked; InvalidRequest naming the
     flag (``--length must be ...``), or for a flag the kind has no use for."""
-    values: dict[str, Any] = {name: getattr(args, name) for name in SAMPLED}
-    called = {name: "--" + name.replace("_", "-") for name in SAMPLED}
-    called |= {kind.length: "--length", kind.text.name: "--prompt"}
+    values: dict[str, Any] = {}
+    called = {kind.text.name: "--prompt"}
     if args.length is not None:
-        values[kind.length] = args.length
-    for name in ("style", "count"):
+        values[kind.length], called[kind.length] = args.length, "--length"
+    for name, pairs in OPTIONS.items():
         value = getattr(args, name)
         if value is None:
             continue
-        if not any(option.name == name for option in kind.options):
-            having = [k.name for k in KINDS.values() if name in {o.name for o in k.options}]
-            raise InvalidRequest(f"--{name} only applies to {', '.join(having)}.")
-        values[name], called[name] = value, f"--{name}"
+        if all(owner is not kind for owner, _ in pairs):
+            having = ", ".join(owner.name for owner, _ in pairs)
+            raise InvalidRequest(f"{_flag(name)} only applies to {having}.")
+        if name in values:
+            raise InvalidRequest(f"--length and {_flag(name)} both set {name}: give one.")
+        values[name], called[name] = value, _flag(name)
     text = args.prompt or "" if args.prompt is not None or kind.needs_text else None
     return request(kind, values, text, called)
 
@@ -156,21 +225,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "target", metavar="NAME", help=f"a product ({products}, ...) or a model's name"
     )
     parser.add_argument(
-        "--prompt",
-        help="text to continue (prose, story, /write); poem: first line; names: first letters",
-    )
-    parser.add_argument("--seed", type=int, help="sample i uses seed + i")
-    parser.add_argument("--temperature", type=float)
-    parser.add_argument("--top-k", type=int, help="sample from the K likeliest tokens only")
-    parser.add_argument("--top-p", type=float, help="nucleus sampling: keep this much mass")
-    parser.add_argument("--samples", type=int, default=1, help="how many generations")
-    parser.add_argument(
-        "--length",
+        "--samples",
         type=int,
-        help="prose: characters; story: words; poem: maximum lines; names: maximum name length",
+        default=1,
+        metavar="N",
+        help="how many generations (sample i uses seed + i)",
     )
-    parser.add_argument("--style", help="names: english, jinyong or gulong (or the model's own)")
-    parser.add_argument("--count", type=int, help="names: how many")
+    add_option_flags(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
     add_settings_arguments(parser)
     parser.set_defaults(func=run)
