@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.tiny_corpora import write_prose
-from training.config import ConfigError, TrainConfig, load_config
+from training.config import ConfigError, TrainConfig, command_line, load_config
 from training.settings import declarations, literal, markdown_table
-from training.train import command_line, main, train
+from training.train import main, train
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -104,7 +104,7 @@ def help_entries(
     """``python -m training.train --help``'s entry per option, on one line each."""
     monkeypatch.setenv("COLUMNS", "400")  # no wrapping, so no word is split at a hyphen
     with pytest.raises(SystemExit) as done:
-        command_line(["--help"])
+        main(["--help"])
     assert done.value.code == 0
     entries = [
         " ".join(("--" + entry).split()) for entry in capsys.readouterr().out.split("\n  --")

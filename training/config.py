@@ -8,6 +8,7 @@ one ``ConfigError``; building a ``TrainConfig`` in code checks the same way.
 
 from __future__ import annotations
 
+import argparse
 import os
 import tomllib
 from collections.abc import Mapping
@@ -16,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from training.data import CORPUS_KINDS, CorpusError, level_of
-from training.settings import ConfigError, check_values, markdown_table, parse_given, setting
+from training.settings import (
+    ConfigError,
+    add_arguments,
+    check_values,
+    given,
+    markdown_table,
+    parse_given,
+    setting,
+)
 
 # Where a relative corpus_path is looked for, after the path as given (relative to the working
 # directory): the corpora_root setting, then $LSTM_CORPORA_ROOT, then these defaults in order.
@@ -175,6 +184,22 @@ def load_config(path: Path | None, overrides: Mapping[str, Any] | None = None) -
     if problems:
         raise ConfigError(problems)
     return TrainConfig(**values)
+
+
+def command_line(
+    argv: list[str] | None, description: str | None = None
+) -> tuple[TrainConfig, bool]:
+    """``python -m training.train``'s config and --resume; every bad setting in one ConfigError."""
+    parser = argparse.ArgumentParser(
+        prog="python -m training.train",
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("config", type=Path, nargs="?", help="TOML config (training/configs/)")
+    parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.*")
+    add_arguments(parser, TrainConfig, "settings (each overrides the config file's)")
+    args = parser.parse_args(argv)
+    return load_config(args.config, given(args, TrainConfig)), args.resume
 
 
 def corpora_roots(setting: str = "") -> list[Path]:

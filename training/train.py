@@ -14,7 +14,6 @@ sample is printed and appended to ``runs/NAME/samples.txt``.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import math
@@ -37,7 +36,7 @@ from tqdm import tqdm
 from bot.engine.contract import SpecialTokens
 from training import checkpoint as ckpt
 from training.checkpoint import Checkpoint, CheckpointError, Progress
-from training.config import ConfigError, TrainConfig, load_config
+from training.config import ConfigError, TrainConfig, command_line
 from training.data import (
     Corpus,
     CorpusError,
@@ -51,7 +50,6 @@ from training.finetune import InitError, Shipped, grow_rows, load_shipped, merge
 from training.models import LSTMLanguageModel, State, build_model
 from training.runtime import Runtime, setup_runtime
 from training.samples import draw_sample, record_sample
-from training.settings import add_arguments, given
 
 # ---------------------------------------------------------------------------------------------
 # Data
@@ -530,23 +528,9 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
     return session.run_dir / "best.safetensors"
 
 
-def command_line(argv: list[str] | None = None) -> tuple[TrainConfig, bool]:
-    """The config and --resume from the command line; every bad setting in one ConfigError."""
-    parser = argparse.ArgumentParser(
-        prog="python -m training.train",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("config", type=Path, nargs="?", help="TOML config (training/configs/)")
-    parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.*")
-    add_arguments(parser, TrainConfig, "settings (each overrides the config file's)")
-    args = parser.parse_args(argv)
-    return load_config(args.config, given(args, TrainConfig)), args.resume
-
-
 def main(argv: list[str] | None = None) -> int:
     try:
-        config, resume = command_line(argv)
+        config, resume = command_line(argv, __doc__)
         best = train(config, resume=resume)
     except ConfigError as exc:  # bad settings, or ones this machine or init_from cannot take
         for problem in exc.problems:
