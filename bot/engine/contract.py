@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import math
+import types
+import typing
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -191,42 +193,39 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     return " or ".join(k.__name__ for k in _as_tuple(kind))
 
 
-_SCALAR_TYPES: dict[str, type | tuple[type, ...]] = {
-    "int": int,
-    "float": float,
-    "str": str,
-    "bool": bool,
-    "str | None": (str, type(None)),
-}
-
-
 def _build(cls: type, data: Any, prefix: str, path: Path) -> Any:
-    """Build a flat dataclass of scalars (and dict/list fields) from JSON, checking types."""
+    """Build a flat dataclass of scalars (and dict/list fields) from JSON, checking each
+    value against its field's annotation."""
     if not isinstance(data, dict):
         raise MetadataError(path, prefix.rstrip("."), "must be a JSON object")
     values: dict[str, Any] = {}
+    hints = typing.get_type_hints(cls)
     for f in fields(cls):
         name = prefix + f.name
         if f.name not in data:
             if f.default is not MISSING or f.default_factory is not MISSING:
                 continue
             raise MetadataError(path, name, "is missing")
-        value = data[f.name]
-        type_name = str(f.type)
-        if type_name in _SCALAR_TYPES:
-            values[f.name] = _typed(value, _SCALAR_TYPES[type_name], name, path)
-        elif type_name.startswith("dict"):
-            values[f.name] = _typed(value, dict, name, path)
-        elif type_name.startswith("list"):
-            items = _typed(value, list, name, path)
-            for i, item in enumerate(items):
-                _typed(item, str, f"{name}[{i}]", path)
-            values[f.name] = items
-        elif type_name.startswith("Literal") or type_name in ("Level", "CorpusKind"):
-            values[f.name] = _typed(value, str, name, path)
-        else:  # pragma: no cover - a schema bug, not bad input
-            raise TypeError(f"unsupported field type {type_name}")
+        values[f.name] = _checked(data[f.name], hints[f.name], name, path)
     return cls(**values)
+
+
+def _checked(value: Any, hint: Any, name: str, path: Path) -> Any:
+    """``value`` if it has the JSON type ``hint`` allows (``str | None``, a Literal of
+    strings, ``list[str]``, a dict); MetadataError naming the field otherwise."""
+    origin = typing.get_origin(hint)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        for i, element in enumerate(items := _typed(value, list, name, path)):
+            _typed(element, item, f"{name}[{i}]", path)
+        return items
+    if origin is dict:
+        return _typed(value, dict, name, path)
+    if origin is Literal:
+        return _typed(value, str, name, path)
+    if origin is types.UnionType:
+        return _typed(value, typing.get_args(hint), name, path)
+    return _typed(value, hint, name, path)
 
 
 NAME_MAX = 255  # bytes in one file name on the file systems the bot runs on
