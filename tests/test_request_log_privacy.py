@@ -6,6 +6,7 @@ written is not answered "gone", and the files are private."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import stat
@@ -290,3 +291,27 @@ def test_a_redacted_traceback_names_classes_and_frames_but_no_message() -> None:
     assert SENTINEL not in text
     assert text.index("KeyError") < text.index("ValueError")  # the cause first, as Python does
     assert "in fail" in text and "raise KeyError(SENTINEL)" in text  # frames: code, not data
+
+
+async def test_a_reader_holding_the_wal_delays_its_truncation_and_is_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "log.db"
+    rl = await RequestLog.open(path, flush_interval=0.01, busy_timeout_ms=50)
+    try:
+        rl.log(RequestRow(user_id=1, command="poem", status="ok", prompt=SENTINEL))
+        rl.log(RequestRow(user_id=2, command="poem", status="ok"))
+        assert await rl.flush()
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN")
+        other.execute("SELECT COUNT(*) FROM requests").fetchone()  # a snapshot held open
+        with caplog.at_level(logging.WARNING, logger="bot.storage"):
+            assert (await rl.forget(1)).deleted == 1  # the deletion itself is done
+        assert "could not be truncated" in caplog.text
+        other.execute("COMMIT")
+        other.close()
+        await rl.forget(3)  # the next checkpoint completes
+        assert Path(f"{path}-wal").stat().st_size == 0
+        assert SENTINEL.encode() not in _on_disk(path)
+    finally:
+        await rl.close()

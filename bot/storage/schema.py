@@ -71,7 +71,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
 SIDE_FILES = ("-wal", "-shm", "-journal")
-CHECKPOINT_TRIES = 20
+CHECKPOINT_TRIES = 3  # each waits up to busy_timeout for the readers
 
 
 class StorageError(RuntimeError):
@@ -183,7 +183,7 @@ async def checkpoint(db: aiosqlite.Connection, path: Path) -> bool:
         rows = list(await db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)"))
         if rows and int(rows[0][0]) == 0:
             return True
-        await asyncio.sleep(0.01 * (attempt + 1))
+        await asyncio.sleep(0.05 * (attempt + 1))
     log.warning(
         "request log %s: the WAL could not be truncated (a reader is busy); deleted rows may "
         "stay in %s-wal until the next checkpoint",
