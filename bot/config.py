@@ -76,10 +76,6 @@ def _no_duplicates(ids: list[int]) -> str | None:
     return "has duplicates" if len(set(ids)) != len(ids) else None
 
 
-def _commands(entries: Any, source: str) -> tuple[Product, ...]:
-    return operator_products(entries, source)
-
-
 @dataclass(frozen=True)
 class Settings:
     """Every bot setting, declared once: TOML key (the field), environment variable, type,
@@ -195,7 +191,7 @@ class Settings:
         "operator commands for your own models, `[[commands]]` tables: name, model, kind, "
         "description, title (see [below](#your-own-model-from-a-folder-of-text-to-discord))",
         shown_default="none",
-        read=_commands,
+        read=operator_products,
     )
     log_level: str = setting("INFO", "BOT_LOG_LEVEL", "the process log's level", choices=LOG_LEVELS)
     # For tests and proxies only: point discord.py at another REST base / gateway.
@@ -253,11 +249,12 @@ def load_settings(
         problems.append(f"{config_file}: unknown setting(s) {', '.join(unknown)}")
     values: dict[str, Any] = {}
     failed = set()
-    for declaration in sorted(declared, key=lambda d: d.env is not None):  # the file's first
+    # TOML-only settings first: the file's own problems head the list
+    for declaration in sorted(declared, key=lambda d: d.env is not None):
         in_env = declaration.env is not None and declaration.env in env
         if not in_env and declaration.name not in raw:
             continue
-        value = env[declaration.env] if in_env else raw[declaration.name]  # type: ignore[index]
+        value = env[declaration.env or ""] if in_env else raw[declaration.name]
         try:
             values[declaration.name] = declaration.normal(
                 declaration.parse(value, str(config_file))
