@@ -32,7 +32,7 @@ import torch
 from bot.engine.bundle import ModelBundle
 from bot.engine.sampling import SamplingParams
 from bot.engine.scheduler import Scheduler
-from tests.helpers_engine import export_random_model
+from training.random_model import export_random_model
 
 PARAMS = SamplingParams(temperature=1.0)
 

@@ -16,7 +16,7 @@ from bot.console import parse_command, parse_options
 from bot.engine.engine import Engine
 from bot.engine.errors import InvalidRequest
 from bot.products import BUILTIN, by_command
-from tests.helpers_engine import export_random_model
+from training.random_model import export_random_model
 
 ROOT = Path(__file__).resolve().parent.parent
 # The two subcommands registered exactly as bot/__main__.py does, without the other modules

@@ -14,7 +14,7 @@ from bot.console import open_console
 from bot.engine.engine import Engine
 from bot.oneshot import resolve
 from bot.products import BUILTIN
-from tests.helpers_engine import export_random_model
+from training.random_model import export_random_model
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bench import int8_floor
-from tests.helpers_engine import export_random_model
+from training.random_model import export_random_model
 
 
 def test_both_graphs_multiply_one_row_by_each_matrix() -> None:

@@ -17,7 +17,7 @@ from bot.engine.contract import load_metadata
 from bot.engine.engine import Engine
 from bot.engine.sampling import SamplingParams
 from bot.engine.scheduler import Scheduler
-from tests.helpers_engine import export_random_model, write_ngram_artefact
+from training.random_model import export_random_model, write_ngram_artefact
 
 PARAMS = SamplingParams(temperature=1.0)
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import bot.engine.bundle as bundle_module
 from bot.engine.engine import Engine
-from tests.helpers_engine import export_random_model
+from training.random_model import export_random_model
 
 GOOD = ("alpha", "beta")
 

@@ -17,7 +17,7 @@ from bot.engine.engine import Engine
 from bot.engine.sampling import SamplingParams
 from bot.engine.scheduler import Scheduler
 from bot.generators.base import Busy, GenerationError, InvalidRequest, UnknownModel
-from tests.helpers_engine import export_random_model
+from training.random_model import export_random_model
 
 PARAMS = SamplingParams(temperature=1.0)
 

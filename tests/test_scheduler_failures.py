@@ -14,7 +14,7 @@ from bot.engine.bundle import ModelBundle
 from bot.engine.sampling import SamplingParams
 from bot.engine.scheduler import Scheduler
 from bot.generators.base import GenerationError
-from tests.helpers_engine import export_random_model
+from training.random_model import export_random_model
 
 PARAMS = SamplingParams(temperature=1.0)
 STEP_FAILED = "scheduler step failed"  # the log line of the worker's last-resort handler

@@ -14,7 +14,7 @@ from bot.engine.bundle import ModelBundle
 from bot.engine.sampling import SamplingParams
 from bot.engine.scheduler import MAX_TOKENS_PER_REQUEST, Scheduler
 from bot.generators.base import Busy, GenerationError, InvalidRequest
-from tests.helpers_engine import export_random_model
+from training.random_model import export_random_model
 
 PARAMS = SamplingParams(temperature=1.0)
 

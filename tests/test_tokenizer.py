@@ -9,7 +9,7 @@ import pytest
 
 from bot.engine.contract import SpecialTokens
 from bot.engine.tokenizer import Tokenizer, detokenize_words, split_words
-from tests.helpers_engine import CHARS, WORDS
+from training.random_model import CHARS, WORDS
 
 
 class _Meta:

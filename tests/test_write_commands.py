@@ -11,7 +11,7 @@ import pytest
 
 from bot.config import ConfigError, load_settings
 from bot.discord.bot import create_bot
-from tests.helpers_engine import export_random_model
+from training.random_model import export_random_model
 
 COMMANDS = """
 [[commands]]

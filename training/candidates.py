@@ -46,12 +46,12 @@ from typing import Any
 from bench.engine import engine_run
 from bot.engine.bundle import ModelBundle
 from bot.engine.contract import ModelMetadata, load_metadata
-from tests.helpers_engine import export_random_model
 from training.config import ConfigError, TrainConfig, load_config
 from training.data import encode_documents
 from training.eval_loss import heldout_loss, load_training_corpus
 from training.evaluate import tail_loss
 from training.export import export
+from training.random_model import export_random_model
 from training.settings import add_arguments, check_values, given, parse_given
 from training.train import train
 

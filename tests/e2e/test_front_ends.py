@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fakediscord import FakeDiscord
 
-from tests.helpers_engine import export_random_model
+from training.random_model import export_random_model
 
 from .botharness import bot_env, bot_subprocess
 

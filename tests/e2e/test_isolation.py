@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fakediscord import FakeDiscord
 
-from tests.helpers_engine import export_random_model
+from training.random_model import export_random_model
 
 from .botharness import read_rows, running_bot
 from .checks import assert_answered_once, assert_discord_valid, make_world, row_for

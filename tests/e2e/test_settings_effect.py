@@ -29,7 +29,7 @@ from bot.discord.bot import LSTMBotBase, apply_endpoint_overrides, create_bot
 from bot.discord.runner import setup_logging
 from bot.discord.streaming import StreamingReply
 from bot.setting import declarations
-from tests.helpers_engine import export_random_model
+from training.random_model import export_random_model
 
 from .botharness import read_rows
 
@@ -132,14 +132,15 @@ def _identified(live: Live) -> list[Any]:
 
 def _logging_level(live: Live) -> bool:
     """``run`` sets the process log up with :func:`setup_logging`."""
-    root = logging.getLogger()
-    saved = (root.level, list(root.handlers))
+    root, library = logging.getLogger(), logging.getLogger("discord")
+    saved = (root.level, list(root.handlers), library.level)
     try:
         setup_logging(live.settings)
         return root.level == logging.WARNING
     finally:
         root.setLevel(saved[0])
         root.handlers[:] = saved[1]
+        library.setLevel(saved[2])
 
 
 # setting -> did the non-default value take effect where it is used?
