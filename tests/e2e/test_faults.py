@@ -70,7 +70,7 @@ async def test_gateway_drop_mid_stream_resumes_and_loses_nothing(
         assert row_for(rows, t)["tokens"] >= 1000
 
 
-async def _lovecraft_text(
+async def _long_reply_text(
     fake: FakeDiscord, tiny_models_dir: Path, db_path: Path, *, faults: bool
 ) -> tuple[str, list[int], int]:
     """One long reply (spilling into a follow-up).
@@ -86,8 +86,8 @@ async def _lovecraft_text(
         trace = await fake.complete_command(
             user=w.alice,
             guild=w.guild,
-            name="lovecraft",
-            options={"prompt": "Cthulhu @everyone <@&1> dreams", "length": 2000, "seed": 99},
+            name="poem",  # 64 lines: > 2,000 characters (a 2,000-char /lovecraft may fit one)
+            options={"first_line": "Cthulhu @everyone <@&1> dreams", "lines": 64, "seed": 99},
             settle_s=SETTLE,
             timeout=60,
         )
@@ -109,15 +109,15 @@ async def test_rate_limited_edits_are_retried_without_duplicates(
     tiny_models_dir: Path, tmp_path: Path
 ) -> None:
     async with FakeDiscord() as fake:
-        clean_text, clean_shape, _ = await _lovecraft_text(
+        clean_text, clean_shape, _ = await _long_reply_text(
             fake, tiny_models_dir, tmp_path / "a.db", faults=False
         )
     async with FakeDiscord() as fake:
-        text, shape, hits = await _lovecraft_text(
+        text, shape, hits = await _long_reply_text(
             fake, tiny_models_dir, tmp_path / "b.db", faults=True
         )
     assert hits >= 3  # the bot really met the 429s
-    assert clean_shape[0] >= 2  # a 2,000-char story plus title needs a follow-up
+    assert clean_shape[0] >= 2  # a 64-line poem needs a follow-up
     assert shape == clean_shape  # as many messages and follow-ups: none duplicated or lost
     assert text == clean_text  # same seed: the final text is intact
 
