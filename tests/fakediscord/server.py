@@ -33,6 +33,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from .bulk import BulkGuilds
 from .driver import InteractionTrace, build_interaction_payload
 from .faults import Fault, FaultPlan, rate_limit_body, rate_limit_headers
 from .payloads import (
@@ -379,6 +380,8 @@ class FakeGateway:
         session.conn = conn
         conn.session = session
         guilds = [g for g in fake.guilds.values() if (int(g.id) >> 22) % shard[1] == shard[0]]
+        bulk = [] if fake.bulk_guilds is None else fake.bulk_guilds.for_shard(shard)
+        bulk = [b for b in bulk if str(b.id) not in fake.guilds]
         ready = {
             "v": 10,
             "user_settings": {},
@@ -395,7 +398,8 @@ class FakeGateway:
             "relationships": [],
             "private_channels": [],
             "presences": [],
-            "guilds": [{"id": g.id, "unavailable": True} for g in guilds],
+            "guilds": [{"id": g.id, "unavailable": True} for g in guilds]
+            + [{"id": str(b.id), "unavailable": True} for b in bulk],
             "guild_join_requests": [],
             "geo_ordered_rtc_regions": ["fake"],
             "auth": {},
@@ -409,6 +413,12 @@ class FakeGateway:
         await conn.send(msg)
         for g in guilds:
             await self.dispatch_to(session, "GUILD_CREATE", guild_create_payload(g, fake.bot_user))
+        for i, b in enumerate(bulk):  # built, sent, dropped: not kept for a RESUME's replay
+            data = fake.bulk_guilds.payload(b, fake.bot_user)  # type: ignore[union-attr]
+            msg = {"op": OP_DISPATCH, "t": "GUILD_CREATE", "s": session.next_seq(), "d": data}
+            await conn.send(msg)
+            if i % 20 == 19:  # other shards connect meanwhile, as on Discord
+                await asyncio.sleep(0)
         self.identifies += 1
         self._changed()
 
@@ -492,6 +502,8 @@ class FakeDiscord:
         self.messages: dict[str, StoredMessage] = {}
         self.global_commands: list[dict[str, Any]] = []
         self.guild_commands: dict[str, list[dict[str, Any]]] = {}
+        # generated guilds for scaling benchmarks (bulk.py), besides ``guilds``
+        self.bulk_guilds: BulkGuilds | None = None
 
         # default "finished" rule given to every InteractionTrace (see driver.wait_final)
         self.done_rule: Callable[[InteractionTrace], bool] | None = None
