@@ -180,8 +180,11 @@ class LSTMBotBase(_Base):
         too slow), then cancel their tasks before the HTTP session closes under them."""
         budget = self.shutdown_budget
         overrun = ShutdownOverrun(f"reply not closed within {budget.stop_s:g} s of shutdown")
+        log.warning(
+            "%d request(s) could not close their replies in time: logged as cancelled",
+            self.requests.in_flight,
+        )
         tasks = self.requests.abandon(overrun)
-        log.warning("%d reply(ies) could not be closed in time: logged as cancelled", len(tasks))
         for task in tasks:
             task.cancel()
         if tasks:
