@@ -61,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
                 steps.update(self.counts)
                 modes[self.mode] += 1
                 PrivacyMachine.teardown(self)
+                done = sum(modes.values())
+                if done % 50 == 0:
+                    took = time.monotonic() - started
+                    print(f"  {done} sequences, {sum(steps.values())} steps, {took:.0f} s",
+                          flush=True)  # fmt: skip
 
         phases = [Phase.generate, *([Phase.shrink] if args.shrink else [])]
         config = settings(
