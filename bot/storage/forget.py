@@ -21,6 +21,7 @@ import aiosqlite
 from bot.storage.rows import (
     COLUMNS,
     CREATED,
+    ERROR,
     INTERACTION,
     PARAMS,
     PARENT,
@@ -94,7 +95,7 @@ async def forget_written(
                 await db.execute(
                     "UPDATE requests SET params = ?, prompt = NULL, output = NULL, error = ? "
                     "WHERE id = ?",
-                    (bare[PARAMS], bare[COLUMNS.index("error")], row_id),
+                    (bare[PARAMS], bare[ERROR], row_id),
                 )
                 cleared += 1
     cursor = await db.execute("DELETE FROM requests WHERE user_id = ?", (user_id,))
