@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
+from training.card_sources import licence_notes
 from training.config import CORPORA_ROOT_ENV, ConfigError, load_config
 from training.corpora.__main__ import main as corpora_main
 from training.corpora.download import FetchError
 from training.corpora.fetch import Digest, fetch, rebuild_note
 from training.corpora.prepare import prepare_names, recase_opening
-from training.model_card import licence_notes
 
 REPO = Path(__file__).resolve().parents[1]
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

@@ -17,10 +17,20 @@ import pytest
 from bot.engine.bundle import ModelBundle
 from bot.engine.ngrams import ngram_hashes, words_for_ngrams
 from tests.tiny_corpora import TINY_TAILS
-from training import eval_names, eval_stats, evaluate, model_card
+from training import (
+    card_names,
+    card_quality,
+    card_sections,
+    card_sources,
+    eval_names,
+    eval_stats,
+    evaluate,
+    model_card,
+)
 from training.data import Corpus, Document, encode_documents
 from training.eval_loss import load_training_corpus
 from training.evaluate import EvaluationError, Options
+from training.report import Report
 
 MODELS = ("fables", "lovecraft", "names", "poems")
 ARGS = ["--samples", "4", "--temperatures", "0.8", "1.0", "--replies", "5", "--seed", "3"]
@@ -218,14 +228,14 @@ def test_poem_statistics_on_constructed_poems() -> None:
         train_bigrams=set(),
         cloud_words=[],
     )
-    share = lambda texts: evaluate.poem_statistics(texts, reference)["copied_4gram_share"]  # noqa: E731
+    share = lambda texts: evaluate.poem_statistics(texts, reference).copied_4gram_share  # noqa: E731
     assert share(["the sea is dark\ntonight and the wind"]) == 1.0  # all training 4-grams
     assert share(["purple frogs sing loudly at noon"]) == 0.0
     # [the wind is cold] copied; [wind is cold and], [is cold and bright] new; pooled with
     # [purple frogs sing loudly]: 1 of 4
     assert share(["The wind is cold and bright", "purple frogs sing loudly"]) == 0.25
     stats = evaluate.poem_statistics(["one two\nthree four five\n\nsix"], reference)
-    assert (stats["mean_lines"], stats["mean_stanzas"], stats["mean_words_per_line"]) == (3, 2, 2)
+    assert (stats.mean_lines, stats.mean_stanzas, stats.mean_words_per_line) == (3, 2, 2)
 
 
 def test_names_report_per_style(reports: Path) -> None:
@@ -511,20 +521,56 @@ def test_card_refuses_missing_or_stale_reports(
     assert not (tmp_path / "card.md").exists()
 
 
+def test_reports_read_back_as_written(reports: Path) -> None:
+    """The typed report holds every field evaluate writes, in its order."""
+    for name in MODELS:
+        data = load(reports, name)
+        again = Report.from_json(data).to_json()
+        assert again == data and list(again) == list(data), name
+    assert Report.from_json(load(reports, "names")).kind == "names"
+
+
+def test_an_older_names_report_still_makes_a_card(reports: Path) -> None:
+    """A report from before the character check: its figures default, its part is left out."""
+    old = load(reports, "names")
+    del old["rare_char_examples"]
+    for row in old["temperatures"]:
+        del row["rare_char_share"], row["shown"]
+    for style in old["plausibility"].values():
+        for key in [k for k in style if k.startswith(("chars_", "both_"))]:
+            del style[key]
+    report = Report.from_json(old)
+    assert all(row.rare_char_share is None for row in report.names.temperatures)
+    assert card_names.char_lines(report.names) == []
+    table = "\n".join(card_quality.names_table(report.names))
+    assert "| 0.8 | english | – |" in table
+
+
+def test_a_report_without_a_field_is_refused_by_name(
+    reports: Path, tiny_models_dir: Path, tmp_path: Path, capsys
+) -> None:
+    broken = load(reports, "poems")
+    del broken["heldout_text"]["letter_tv"]
+    (tmp_path / "poems.json").write_text(json.dumps(broken), "utf-8")
+    args = ["--reports", str(tmp_path), "--out", str(tmp_path / "card.md")]
+    assert model_card.main([*args, "--models-dir", str(tiny_models_dir)]) == 1
+    assert "heldout_text: no field 'letter_tv'" in capsys.readouterr().err
+
+
 def test_licence_notes_from_the_real_sources_layout() -> None:
-    notes = model_card.licence_notes(SOURCES_MD, "names")
+    notes = card_sources.licence_notes(SOURCES_MD, "names")
     assert notes == [
         "english.txt: **Source:** random syllables.",
         "english.txt: **Licence:** none needed.",
     ]
-    assert model_card.licence_notes(SOURCES_MD, "missing") == []
-    assert model_card.licence_notes(SOURCES_MD, "prose") == [
+    assert card_sources.licence_notes(SOURCES_MD, "missing") == []
+    assert card_sources.licence_notes(SOURCES_MD, "prose") == [
         "**Source:** written by tests/tiny_corpora.py, prose edition.",
         "**Licence:** test data, no rights reserved.",
     ]
 
 
 def test_card_says_when_training_time_is_cpu_time() -> None:
-    assert model_card.clock_note({"budget_clock": "cpu"}) == " of CPU time"
-    assert model_card.clock_note({"budget_clock": "wall"}) == ""
-    assert model_card.clock_note({}) == ""  # metadata from before budget_clock
+    assert card_sections.clock_note({"budget_clock": "cpu"}) == " of CPU time"
+    assert card_sections.clock_note({"budget_clock": "wall"}) == ""
+    assert card_sections.clock_note({}) == ""  # metadata from before budget_clock

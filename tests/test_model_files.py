@@ -156,7 +156,7 @@ async def test_int8_seeded_text_is_the_same_alone_or_batched(source: Path) -> No
 
 
 def test_model_card_gives_both_losses(source: Path) -> None:
-    from training.model_card import int8_rows
+    from training.card_loss import int8_rows
 
     meta = load_metadata(source)
     (row,) = int8_rows(meta, source.parent)

@@ -5,6 +5,7 @@ held-out names by training/calibrate_names.py; English names are never judged by
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -22,6 +23,7 @@ from tests.tiny_corpora import GIVEN, SURNAMES
 from training.calibrate_names import calibrate, chars_passed, train_char_usage, write_plausibility
 from training.card_names import char_lines
 from training.data import Document
+from training.report import CharFigures, NameCounts, NameResults, NameRow, StylePlausibility
 
 STYLE = "jinyong"
 
@@ -157,19 +159,46 @@ def test_a_malformed_k_is_the_models_load_error(judged: Path, tmp_path: Path, va
 
 
 def test_the_card_shows_the_character_check_per_style() -> None:
-    row = {"chars_heldout_passed": 0.961, "chars_tail_passed": 0.891}
-    report = {
-        "plausibility": {
-            "english": {"threshold": -3.0},
-            "gulong": {**row, "chars_min_names": 1, "both_heldout_passed": 0.913},
-            STYLE: {**row, "chars_min_names": None, "both_heldout_passed": None},
-        },
-        "temperatures": [{"temperature": 1.0, "style": "gulong", "rare_char_share": 0.02}],
-        "rare_char_examples": {"1": {"gulong": ["眇圻"]}},
-    }
-    for style in ("gulong", STYLE):
-        report["plausibility"][style]["both_tail_passed"] = None
-    text = "\n".join(char_lines(report))
+    judged = CharFigures(
+        chars_min_names=1,
+        chars_heldout_passed=0.961,
+        both_heldout_passed=0.913,
+        chars_tail_passed=0.891,
+        both_tail_passed=None,
+    )
+    unjudged = dataclasses.replace(judged, chars_min_names=None, both_heldout_passed=None)
+
+    def style(chars: CharFigures | None) -> StylePlausibility:
+        return StylePlausibility(
+            threshold=-3.0,
+            calibrated_on="fp32",
+            heldout_names=0,
+            heldout_passed=None,
+            tail_names=0,
+            tail_passed=None,
+            chars=chars,
+        )
+
+    row = NameRow(
+        temperature=1.0,
+        style="gulong",
+        samples=100,
+        empty_share=0.0,
+        novelty=1.0,
+        duplicates=0.0,
+        mean_length=3.0,
+        train_mean_length=3.0,
+        length_tv=0.1,
+        rare_char_share=0.02,
+    )
+    results = NameResults(
+        temperatures=[row],
+        examples={},
+        rare_char_examples={"1": {"gulong": ["眇圻"]}},
+        plausibility={"english": style(None), "gulong": style(judged), STYLE: style(unjudged)},
+        reference=NameCounts(length_counts={}),
+    )
+    text = "\n".join(char_lines(results))
     assert "| gulong | 1 | 96.1% | 89.1% | 91.3% | n/a | 2.0% |" in text
     assert f"| {STYLE} | off | 96.1% | 89.1% | n/a | n/a | n/a |" in text
     assert "- T=1, gulong: 眇圻" in text and "| english" not in text

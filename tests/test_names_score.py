@@ -5,6 +5,7 @@ training/calibrate_names.py sets from held-out names and writes into the metadat
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import shutil
@@ -24,6 +25,7 @@ from training.calibrate_names import calibrate, main, write_plausibility
 from training.card_names import plausibility_lines
 from training.data import Document
 from training.eval_loss import load_training_corpus
+from training.report import NameCounts, NameResults, NameRow, StylePlausibility
 
 STYLE = "jinyong"  # Han names: no case, so a shown name is scored as the model wrote it
 
@@ -176,14 +178,36 @@ def test_the_filter_judges_scores_only_with_a_threshold() -> None:
 
 
 def test_the_card_shows_both_figures_per_style_with_dropped_names() -> None:
-    row = {"threshold": -3.0, "calibrated_on": "int8", "heldout_names": 100, "tail_names": 40}
-    report = {
-        "plausibility": {STYLE: {**row, "heldout_passed": 0.95, "tail_passed": 0.9}},
-        "temperatures": [{"temperature": 0.8, "style": STYLE, "unlikely_share": 0.05}],
-        "unlikely_examples": {"0.8": {STYLE: ["石死意"]}},
-    }
-    text = "\n".join(plausibility_lines(report))
+    figures = StylePlausibility(
+        threshold=-3.0,
+        calibrated_on="int8",
+        heldout_names=100,
+        heldout_passed=0.95,
+        tail_names=40,
+        tail_passed=0.9,
+    )
+    row = NameRow(
+        temperature=0.8,
+        style=STYLE,
+        samples=100,
+        empty_share=0.0,
+        novelty=1.0,
+        duplicates=0.0,
+        mean_length=3.0,
+        train_mean_length=3.0,
+        length_tv=0.1,
+        unlikely_share=0.05,
+    )
+    results = NameResults(
+        temperatures=[row],
+        examples={},
+        unlikely_examples={"0.8": {STYLE: ["石死意"]}},
+        plausibility={STYLE: figures},
+        reference=NameCounts(length_counts={}),
+    )
+    text = "\n".join(plausibility_lines(results))
     assert f"| {STYLE} | -3.000 | 95.0% of 100 | 90.0% of 40 | 5.0% |" in text
     assert "- T=0.8, jinyong: 石死意" in text and "int8 file" in text
-    report["plausibility"][STYLE]["threshold"] = None
-    assert "No thresholds in the metadata" in "\n".join(plausibility_lines(report))
+    off = dataclasses.replace(figures, threshold=None)
+    results = dataclasses.replace(results, plausibility={STYLE: off})
+    assert "No thresholds in the metadata" in "\n".join(plausibility_lines(results))

@@ -129,7 +129,7 @@ def measure(json_path: Path, checkpoint: str = "") -> Measured:
         json_path=str(json_path),
         params=meta.architecture.parameters,
         random_docs=heldout_loss(bundle, validation, rows, progress=False),
-        tail=None if tail is None else tail["nats_per_token"],
+        tail=None if tail is None else tail.nats_per_token,
         int8="int8" in meta.quantized,
         checkpoint=checkpoint,
     )

@@ -4,27 +4,24 @@ same for the character check of the Han styles."""
 
 from __future__ import annotations
 
-from typing import Any
+from training.card_format import pct, table
+from training.report import NameResults, StyleExamples
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"
-
-
-def plausibility_lines(report: dict[str, Any]) -> list[str]:
+def plausibility_lines(names: NameResults) -> list[str]:
     """Markdown for the report's ``plausibility`` figures (nothing for an older report)."""
-    figures = report.get("plausibility")
+    figures = names.plausibility
     if not figures:
         return []
     lines = ["### Plausibility filter", ""]
-    if all(row["threshold"] is None for row in figures.values()):
+    if all(row.threshold is None for row in figures.values()):
         return [
             *lines,
             "No thresholds in the metadata: /name shows names however unlikely the model finds "
             "them (`python -m training.calibrate_names NAME.json` sets them).",
             "",
         ]
-    precision = next(row["calibrated_on"] for row in figures.values() if row["threshold"])
+    precision = next(row.calibrated_on for row in figures.values() if row.threshold)
     lines.append(
         "/name drops a candidate whose mean log-likelihood per character (the end of the name "
         "counted as one, at temperature 1) is under its style's threshold, set by "
@@ -35,32 +32,28 @@ def plausibility_lines(report: dict[str, Any]) -> list[str]:
         "Dropped: the share of the finished raw candidates under the threshold."
     )
     lines.append("")
-    temperatures = sorted({row["temperature"] for row in report["temperatures"]})
+    temperatures = sorted({row.temperature for row in names.temperatures})
     header = ["style", "threshold (nats/char)", "held-out names passing", "tail passing"]
     header += [f"dropped at T={t:g}" for t in temperatures]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for style, row in figures.items():
-        dropped = {
-            r["temperature"]: r.get("unlikely_share")
-            for r in report["temperatures"]
-            if r["style"] == style
-        }
-        threshold = "off" if row["threshold"] is None else f"{row['threshold']:.3f}"
+        dropped = {r.temperature: r.unlikely_share for r in names.temperatures if r.style == style}
+        threshold = "off" if row.threshold is None else f"{row.threshold:.3f}"
         cells = [style, threshold]
-        cells.append(f"{_pct(row['heldout_passed'])} of {row['heldout_names']}")
-        cells.append(f"{_pct(row['tail_passed'])} of {row['tail_names']}")
-        cells += [_pct(dropped.get(t)) for t in temperatures]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines.append("")
-    shown = _examples(report.get("unlikely_examples", {}))
+        cells.append(f"{pct(row.heldout_passed)} of {row.heldout_names}")
+        cells.append(f"{pct(row.tail_passed)} of {row.tail_names}")
+        cells += [pct(dropped.get(t)) for t in temperatures]
+        rows.append(cells)
+    lines += table(header, rows)
+    shown = _examples(names.unlikely_examples)
     if not shown:
         lines += ["No sampled name was dropped in these batches.", ""]
     else:
         lines += ["Dropped names, as sampled (the first of each batch):", "", *shown, ""]
-    return lines + char_lines(report)
+    return lines + char_lines(names)
 
 
-def _examples(by_temperature: dict[str, dict[str, list[str]]]) -> list[str]:
+def _examples(by_temperature: StyleExamples) -> list[str]:
     return [
         f"- T={t}, {style}: " + ", ".join(names)
         for t, by_style in by_temperature.items()
@@ -69,9 +62,9 @@ def _examples(by_temperature: dict[str, dict[str, list[str]]]) -> list[str]:
     ]
 
 
-def char_lines(report: dict[str, Any]) -> list[str]:
+def char_lines(names: NameResults) -> list[str]:
     """Markdown for the character check's figures (nothing for a report without them)."""
-    figures = {s: r for s, r in report["plausibility"].items() if "chars_min_names" in r}
+    figures = {s: r.chars for s, r in names.plausibility.items() if r.chars is not None}
     if not figures:
         return []
     lines = [
@@ -86,24 +79,20 @@ def char_lines(report: dict[str, Any]) -> list[str]:
         "of the finished raw candidates (100 per style and temperature) it drops.",
         "",
     ]
-    temperatures = sorted({row["temperature"] for row in report["temperatures"]})
+    temperatures = sorted({row.temperature for row in names.temperatures})
     header = ["style", "K", "held-out passing", "tail passing", "both: held-out", "both: tail"]
     header += [f"dropped at T={t:g}" for t in temperatures]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for style, row in figures.items():
-        dropped = {
-            r["temperature"]: r.get("rare_char_share")
-            for r in report["temperatures"]
-            if r["style"] == style
-        }
-        k = row["chars_min_names"]
+        dropped = {r.temperature: r.rare_char_share for r in names.temperatures if r.style == style}
+        k = row.chars_min_names
         cells = [style, "off" if k is None else str(k)]
-        cells += [_pct(row[f"{key}_passed"]) for key in ("chars_heldout", "chars_tail")]
-        cells += [_pct(row[f"{key}_passed"]) for key in ("both_heldout", "both_tail")]
-        cells += [_pct(dropped.get(t)) for t in temperatures]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines.append("")
-    shown = _examples(report.get("rare_char_examples", {}))
+        cells += [pct(row.chars_heldout_passed), pct(row.chars_tail_passed)]
+        cells += [pct(row.both_heldout_passed), pct(row.both_tail_passed)]
+        cells += [pct(dropped.get(t)) for t in temperatures]
+        rows.append(cells)
+    lines += table(header, rows)
+    shown = _examples(names.rare_char_examples)
     if not shown:
         return [*lines, "No sampled name was dropped for its characters in these batches.", ""]
     return [*lines, "Dropped for their characters, as sampled:", "", *shown, ""]

@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from training.card_format import pct, table
 from training.eval_replies import LOOP_REPEATS
+from training.report import Replies
 
 
-def share(value: float | None, digits: int = 1) -> str:
-    return "n/a" if value is None else f"{100 * value:.{digits}f}%"
-
-
-def reply_lines(report: dict[str, Any]) -> list[str]:
+def reply_lines(level: str, replies: Replies | None) -> list[str]:
     """How replies end, doubled words and loops per temperature (text models only)."""
-    replies = report.get("replies")
     if not replies:
         return []
-    sentences = replies["length"] is not None
+    sentences = replies.length is not None
     lines = ["### Replies: sentence ends, doubled words, loops", ""]
     if sentences:
-        unit = "words" if report.get("level") == "word" else "characters"
+        unit = "words" if level == "word" else "characters"
         lines.append(
-            f"{replies['count']} seeded replies per temperature, made as the bot makes them at "
-            f"its default options: a held-out opening continued by at most {replies['length']} "
+            f"{replies.count} seeded replies per temperature, made as the bot makes them at "
+            f"its default options: a held-out opening continued by at most {replies.length} "
             f"{unit} (the default length), steered to a sentence end from three quarters of "
             "it and cut back to the last sentence (or, failing that, a whole word marked …) at "
             "the length, with the word guard of the sampling loop (no doubled word, no word "
@@ -30,33 +25,34 @@ def reply_lines(report: dict[str, Any]) -> list[str]:
         )
     else:
         lines.append(
-            f"{replies['count']} seeded poems per temperature of the default number of lines, "
+            f"{replies.count} seeded poems per temperature of the default number of lines, "
             "sampled as the bot samples (with the word guard: no doubled word, no word 4-gram "
             "a third time)."
         )
     lines.append(
         "Doubled words: words equal to the word just before them (only a space between); "
         f"looping: replies in which some word 4-gram occurs {LOOP_REPEATS} times or more. "
-        f"The model's default temperature is {replies['default_temperature']:g}."
+        f"The model's default temperature is {replies.default_temperature:g}."
     )
     lines.append("")
     header = ["temperature", "replies"]
     header += ["ending at a sentence end"] if sentences else []
     header += ["doubled words", "looping replies", "words per reply"]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in replies["rows"]:
-        cells = [f"{row['temperature']:g}", str(row["replies"])]
-        cells += [share(row["sentence_end_share"])] if sentences else []
+    rows = []
+    for row in replies.rows:
+        cells = [f"{row.temperature:g}", str(row.replies)]
+        cells += [pct(row.sentence_end_share)] if sentences else []
         cells += [
-            share(row["doubled_word_share"], 2),
-            share(row["looping_share"]),
-            f"{row['mean_words']:.1f}",
+            pct(row.doubled_word_share, 2),
+            pct(row.looping_share),
+            f"{row.mean_words:.1f}",
         ]
-        lines.append("| " + " | ".join(cells) + " |")
-    human = replies["heldout_doubled_word_share"]
-    lines += ["", f"Held-out human text doubles {share(human, 2)} of its words.", ""]
-    if replies.get("examples"):
-        lines += [f"Two replies at T={replies['default_temperature']:g}:", ""]
-        for text in replies["examples"]:
+        rows.append(cells)
+    lines += table(header, rows)
+    human = replies.heldout_doubled_word_share
+    lines += [f"Held-out human text doubles {pct(human, 2)} of its words.", ""]
+    if replies.examples:
+        lines += [f"Two replies at T={replies.default_temperature:g}:", ""]
+        for text in replies.examples:
             lines += ["```text", text.replace("```", "'''"), "```", ""]
     return lines

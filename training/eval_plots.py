@@ -11,6 +11,7 @@ import numpy as np
 
 from training import metrics
 from training.eval_stats import TextReference
+from training.report import NameRow, TextRow
 
 BAR_TEMPERATURE_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3")
 
@@ -37,14 +38,12 @@ def _save(fig: Any, path: Path) -> str:
     return path.name
 
 
-def plot_letters(
-    name: str, reference: TextReference, rows: Sequence[dict[str, Any]], out: Path
-) -> str:
+def plot_letters(name: str, reference: TextReference, rows: Sequence[TextRow], out: Path) -> str:
     """Letter frequencies of the training text and of the samples at each temperature."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 3))
     series = [("training text", reference.letters.tolist())]
-    series += [(f"T={r['temperature']:g}", r["letter_counts"]) for r in rows]
+    series += [(f"T={r.temperature:g}", r.stats.letter_counts) for r in rows]
     width = 0.8 / len(series)
     x = np.arange(26)
     colours = ("#333333", *BAR_TEMPERATURE_COLOURS)
@@ -58,7 +57,7 @@ def plot_letters(
 
 
 def plot_word_lengths(
-    name: str, reference: TextReference, rows: Sequence[dict[str, Any]], out: Path
+    name: str, reference: TextReference, rows: Sequence[TextRow], out: Path
 ) -> str:
     """Word-length distributions of the training text and the samples."""
     plt = _pyplot()
@@ -67,8 +66,8 @@ def plot_word_lengths(
     ax.plot(x, metrics.normalise(reference.word_lengths), "k-o", ms=3, label="training text")
     for k, r in enumerate(rows):
         colour = BAR_TEMPERATURE_COLOURS[k % 5]
-        share = metrics.normalise(r["word_length_counts"])
-        ax.plot(x, share, "--", color=colour, label=f"T={r['temperature']:g}")
+        share = metrics.normalise(r.stats.word_length_counts)
+        ax.plot(x, share, "--", color=colour, label=f"T={r.temperature:g}")
     ax.set_xlabel(f"word length (letters; {metrics.MAX_WORD_LENGTH} = that or longer)")
     ax.set_ylabel("share of words")
     ax.set_title(f"{name}: word lengths")
@@ -79,7 +78,7 @@ def plot_word_lengths(
 def plot_name_lengths(
     name: str,
     train_lengths: dict[str, list[int]],
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[NameRow],
     out: Path,
 ) -> str:
     """Name-length distributions per style: training names and samples."""
@@ -89,15 +88,15 @@ def plot_name_lengths(
     for ax, style in zip(axes[0], styles, strict=True):
         train = np.bincount(train_lengths[style])
         ax.plot(np.arange(train.size), metrics.normalise(train), "k-o", ms=3, label="training")
-        for k, r in enumerate(row for row in rows if row["style"] == style):
-            counts = r["length_counts"]
+        for k, r in enumerate(row for row in rows if row.style == style):
+            counts = r.length_counts
             colour = BAR_TEMPERATURE_COLOURS[k % 5]
             ax.plot(
                 np.arange(len(counts)),
                 metrics.normalise(counts),
                 "--",
                 color=colour,
-                label=f"T={r['temperature']:g}",
+                label=f"T={r.temperature:g}",
             )
         ax.set_title(style)
         ax.set_xlabel("characters")

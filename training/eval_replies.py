@@ -32,7 +32,8 @@ from bot.engine.ngrams import words_for_ngrams
 from bot.engine.tokenizer import detokenize_words, split_words
 from bot.products import KINDS
 from training.data import Corpus
-from training.eval_stats import make_rngs, params_at, prose_prompts, story_seeds
+from training.eval_stats import make_rngs, params_at, prose_prompts, story_seeds, target
+from training.report import Replies, ReplyRow, Target
 
 REPLY_TEMPERATURES = (0.0, 0.5, 0.8, 1.0)
 SENTENCE_END_MIN = 0.98
@@ -138,7 +139,7 @@ def draw_replies(
 
 def evaluate_replies(
     bundle: ModelBundle, corpus: Corpus, count: int, seed: int, progress: bool
-) -> dict[str, Any]:
+) -> Replies:
     """The reply measures per temperature, with a few examples at the default temperature."""
     default = bundle.meta.sampling.temperature
     temperatures = sorted({*REPLY_TEMPERATURES, default})
@@ -146,48 +147,33 @@ def evaluate_replies(
     rows, examples = [], []
     for temperature in temperatures:
         texts = draw_replies(bundle, corpus, count, temperature, seed, progress)
-        rows.append({"temperature": temperature, **reply_statistics(texts, sentences=sentences)})
+        stats = reply_statistics(texts, sentences=sentences)
+        rows.append(ReplyRow(temperature=temperature, **stats))
         if temperature == default:
             examples = texts[:2]
     doubled, words = map(sum, zip(*(doubled_words(d.text) for d in corpus.validation), strict=True))
-    return {
-        "count": count,
-        "default_temperature": default,
-        "length": reply_length(bundle) if sentences else None,
-        "rows": rows,
-        "examples": examples,
-        "heldout_doubled_word_share": doubled / words if words else None,
-    }
+    return Replies(
+        count=count,
+        default_temperature=default,
+        length=reply_length(bundle) if sentences else None,
+        rows=rows,
+        examples=examples,
+        heldout_doubled_word_share=doubled / words if words else None,
+    )
 
 
-def reply_targets(replies: dict[str, Any]) -> list[dict[str, Any]]:
-    """The reply targets in the report's target format (``human``: held-out text's value)."""
+def reply_targets(replies: Replies) -> list[Target]:
+    """The reply targets (``human``: held-out text's doubled words)."""
     out = []
-    human = replies["heldout_doubled_word_share"]
-    for row in replies["rows"]:
-        t = f"T={row['temperature']:g}"
-        checks = [
-            (f"doubled words at {t}", row["doubled_word_share"], "<=", DOUBLED_WORDS_MAX, human),
-            (f"looping replies at {t}", row["looping_share"], "<=", LOOPING_MAX, None),
-        ]
-        share = row["sentence_end_share"]
-        if row["temperature"] == replies["default_temperature"] and share is not None:
+    human = replies.heldout_doubled_word_share
+    for row in replies.rows:
+        t = f"T={row.temperature:g}"
+        share = row.sentence_end_share
+        if row.temperature == replies.default_temperature and share is not None:
             name = f"replies ending at a sentence end at {t} (default)"
-            checks.insert(0, (name, share, ">=", SENTENCE_END_MIN, None))
-        for name, value, op, threshold, yardstick in checks:
-            met = (
-                None
-                if value is None
-                else (value >= threshold if op == ">=" else value <= threshold)
-            )
-            out.append(
-                {
-                    "target": name,
-                    "value": value,
-                    "op": op,
-                    "threshold": threshold,
-                    "met": met,
-                    "human": yardstick,
-                }
-            )
+            out.append(target(name, share, ">=", SENTENCE_END_MIN))
+        out.append(
+            target(f"doubled words at {t}", row.doubled_word_share, "<=", DOUBLED_WORDS_MAX, human)
+        )
+        out.append(target(f"looping replies at {t}", row.looping_share, "<=", LOOPING_MAX))
     return out

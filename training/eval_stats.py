@@ -7,6 +7,7 @@ own statistics as the human yardstick, and the targets checked at T=0.8.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ from bot.products import KINDS, kind_for
 from training import metrics
 from training.data import Corpus
 from training.eval_loss import EvaluationError
+from training.report import Loss, NameResults, PoemStats, Target, TextResults, TextStats
 
 TARGET_TEMPERATURE = 0.8
 IMPLAUSIBLE_OPENINGS_MAX = 0.02  # names opening with a pair no training name opens with
@@ -160,7 +162,7 @@ def statistics_of(
     texts: Sequence[str],
     ids: Sequence[Sequence[int]],
     reference: TextReference,
-) -> dict[str, Any]:
+) -> TextStats:
     """Text statistics of samples (or encoded documents), compared with the training split."""
     words: list[str] = []
     unknown = 0
@@ -169,7 +171,7 @@ def statistics_of(
         words += seq_words
         unknown += seq_unknown
     stats = metrics.text_statistics(texts, words, reference.vocabulary, unknown)
-    return compare(stats, reference)
+    return TextStats(**compare(stats, reference))
 
 
 def compare(stats: dict[str, Any], reference: TextReference) -> dict[str, Any]:
@@ -187,15 +189,14 @@ def compare(stats: dict[str, Any], reference: TextReference) -> dict[str, Any]:
     return stats
 
 
-def poem_statistics(texts: Sequence[str], reference: TextReference) -> dict[str, Any]:
+def poem_statistics(texts: Sequence[str], reference: TextReference) -> PoemStats:
     """Mean poem shape and the share of word 4-grams copied from the training split."""
     shapes = [metrics.poem_shape(t) for t in texts]
     keys = ("lines", "stanzas", "lines_per_stanza", "words_per_line", "chars_per_line")
-    result: dict[str, Any] = {
-        f"mean_{k}": metrics.mean([s[k] for s in shapes if s["lines"]]) for k in keys
-    }
-    result["copied_4gram_share"] = metrics.copied_ngram_share(texts, reference.train_hashes)
-    return result
+    return PoemStats(
+        **{f"mean_{k}": metrics.mean([s[k] for s in shapes if s["lines"]]) for k in keys},
+        copied_4gram_share=metrics.copied_ngram_share(texts, reference.train_hashes),
+    )
 
 
 def story_seeds(corpus: Corpus, count: int, seed: int) -> list[list[str]]:
@@ -229,7 +230,7 @@ def story_statistics(
     seeds: Sequence[Sequence[str]],
     samples: Sequence[Sequence[int]],
     reference: TextReference,
-) -> dict[str, Any]:
+) -> dict[str, float | None]:
     """The bigram check of every continuation, averaged over the samples."""
     checks = []
     for seed_words, ids in zip(seeds, samples, strict=True):
@@ -246,18 +247,17 @@ def story_statistics(
     }
 
 
-def heldout_statistics(
-    bundle: ModelBundle, corpus: Corpus, reference: TextReference
-) -> dict[str, Any]:
+def heldout_statistics(bundle: ModelBundle, corpus: Corpus, reference: TextReference) -> TextStats:
     """The statistics of the held-out documents: what human text scores on every metric."""
     texts = [doc.text for doc in corpus.validation]
     stats = statistics_of(bundle, texts, [bundle.tokenizer.encode(t).ids for t in texts], reference)
     if corpus.kind == "poems":
-        stats.update(poem_statistics(texts, reference))
+        stats = dataclasses.replace(stats, poem=poem_statistics(texts, reference))
     if bundle.meta.level == "word":
-        stats["bigram_seen_rate"] = metrics.bigram_seen_share(
+        seen = metrics.bigram_seen_share(
             [model_tokens(bundle, split_words(t)) for t in texts], reference.train_bigrams
         )
+        stats = dataclasses.replace(stats, bigram_seen_rate=seen)
     return stats
 
 
@@ -266,59 +266,60 @@ def closest(values: Sequence[float], target: float) -> float:
     return min(values, key=lambda v: abs(v - target))
 
 
-def check_targets(kind: str, report: dict[str, Any]) -> list[dict[str, Any]]:
+def target(
+    name: str, value: float | None, op: str, threshold: float, human: float | None = None
+) -> Target:
+    """A target and whether ``value`` meets it (None: not measured); ``human``: the same
+    statistic of held-out human text, for context."""
+    compare = {"<=": float.__le__, "<": float.__lt__, ">=": float.__ge__}[op]
+    met = None if value is None else compare(float(value), threshold)
+    return Target(target=name, value=value, op=op, threshold=threshold, met=met, human=human)
+
+
+def check_targets(kind: str, heldout: Loss, results: TextResults | NameResults) -> list[Target]:
     """Each target with its measured value and whether it is met (None: not measured)."""
-    at = {row["temperature"]: row for row in report["temperatures"] if "style" not in row}
-    measured_t = TARGET_TEMPERATURE in {row["temperature"] for row in report["temperatures"]}
-    row = at.get(TARGET_TEMPERATURE, {})
-
-    human = report.get("heldout_text", {})
-
-    def target(
-        name: str, value: float | None, op: str, threshold: float, key: str | None = None
-    ) -> dict[str, Any]:
-        """``key``: the same statistic of held-out human text, for context."""
-        compare = {"<=": float.__le__, "<": float.__lt__, ">=": float.__ge__}[op]
-        met = None if value is None else compare(float(value), threshold)
-        result = {"target": name, "value": value, "op": op, "threshold": threshold, "met": met}
-        return {**result, "human": human.get(key) if key else None}
-
+    if isinstance(results, NameResults):
+        return name_targets(results) if kind == "names" else []
+    at = {row.temperature: row.stats for row in results.temperatures}
+    row, human = at.get(TARGET_TEMPERATURE), results.heldout_text
     if kind == "prose":
         return [
-            target("held-out loss (nats/char)", report["heldout"]["nats_per_token"], "<=", 1.30),
-            target("real words at T=0.8", row.get("real_word_rate"), ">=", 0.95, "real_word_rate"),
-        ]
-    if kind == "poems":
-        return [
+            target("held-out loss (nats/char)", heldout.nats_per_token, "<=", 1.30),
             target(
-                "copied word 4-grams at T=0.8",
-                row.get("copied_4gram_share"),
-                "<=",
-                0.05,
-                "copied_4gram_share",
+                "real words at T=0.8",
+                row.real_word_rate if row else None,
+                ">=",
+                0.95,
+                human.real_word_rate,
             ),
         ]
-    if kind == "names":
-        out = []
-        for style_row in report["temperatures"]:
-            if style_row["temperature"] != TARGET_TEMPERATURE:
-                continue
-            style = style_row["style"]
-            shown = f"{style}: names shown at T=0.8"
-            out.append(target(f"{shown} that are novel", style_row["shown_novelty"], ">=", 1.0))
-            out.append(target(f"{shown} that repeat", style_row["shown_duplicates"], "<=", 0.0))
-            out.append(
-                target(
-                    f"{shown} that open as no training name of the style does",
-                    style_row["shown_implausible_openings"],
-                    "<=",
-                    IMPLAUSIBLE_OPENINGS_MAX,
-                )
-            )
-        if not measured_t:
-            out.append(target("names at T=0.8", None, ">=", 1.0))
-        return out
+    if kind == "poems":
+        copied = row.poem.copied_4gram_share if row and row.poem else None
+        human_copied = human.poem.copied_4gram_share if human.poem else None
+        return [target("copied word 4-grams at T=0.8", copied, "<=", 0.05, human_copied)]
     return []
+
+
+def name_targets(names: NameResults) -> list[Target]:
+    """Per style at T=0.8: the names shown are novel, distinct, and open plausibly."""
+    out = []
+    for style_row in names.temperatures:
+        if style_row.temperature != TARGET_TEMPERATURE:
+            continue
+        shown = f"{style_row.style}: names shown at T=0.8"
+        out.append(target(f"{shown} that are novel", style_row.shown_novelty, ">=", 1.0))
+        out.append(target(f"{shown} that repeat", style_row.shown_duplicates, "<=", 0.0))
+        out.append(
+            target(
+                f"{shown} that open as no training name of the style does",
+                style_row.shown_implausible_openings,
+                "<=",
+                IMPLAUSIBLE_OPENINGS_MAX,
+            )
+        )
+    if not any(row.temperature == TARGET_TEMPERATURE for row in names.temperatures):
+        out.append(target("names at T=0.8", None, ">=", 1.0))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

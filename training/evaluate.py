@@ -32,16 +32,13 @@ model's numbers from a full run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import math
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from bot.engine.bundle import ModelBundle, ModelLoadError
 from bot.engine.ngrams import words_for_ngrams
@@ -67,6 +64,18 @@ from training.eval_stats import (
     statistics_of,
     story_seeds,
     story_statistics,
+)
+from training.report import (
+    Baseline,
+    Loss,
+    ModelSummary,
+    Prompts,
+    Report,
+    TailLoss,
+    TextCounts,
+    TextResults,
+    TextRow,
+    TrainingSummary,
 )
 
 STORY_LENGTH = 50  # tokens generated after each story seed
@@ -100,9 +109,9 @@ class Options:
 
 
 def evaluate_text(
-    bundle: ModelBundle, corpus: Corpus, options: Options, report: dict[str, Any]
-) -> None:
-    """Sample at every temperature; fill the report with statistics, examples and pictures."""
+    bundle: ModelBundle, corpus: Corpus, options: Options
+) -> tuple[TextResults, dict[str, str | None]]:
+    """Sample at every temperature: the statistics and examples, and the pictures."""
     reference = build_reference(bundle, corpus)
     tokenizer = bundle.tokenizer
     word_level = bundle.meta.level == "word"
@@ -119,12 +128,8 @@ def evaluate_text(
     else:
         starts = [opening] * options.samples
     max_tokens = STORY_LENGTH if word_level else bundle.meta.sampling.max_tokens
-    report["prompts"] = {
-        "words": PROMPT_WORDS if prompts else 0,
-        "max_tokens": max_tokens,
-        "first": prompts[:EXAMPLES],
-    }
     texts_by_t: dict[str, list[str]] = {}
+    examples_by_t: dict[str, list[str]] = {}
     rows = []
     for temperature in options.temperatures:
         ids, ended = sample_batch(
@@ -138,11 +143,11 @@ def evaluate_text(
         )
         texts = [tokenizer.decode(s) for s in ids]
         stats = statistics_of(bundle, texts, ids, reference)
-        stats["ended_share"] = sum(ended) / len(ended)
+        stats = dataclasses.replace(stats, ended_share=sum(ended) / len(ended))
         if corpus.kind == "poems":
-            stats.update(poem_statistics(texts, reference))
+            stats = dataclasses.replace(stats, poem=poem_statistics(texts, reference))
         if word_level:
-            stats.update(story_statistics(bundle, seeds, ids, reference))
+            stats = dataclasses.replace(stats, **story_statistics(bundle, seeds, ids, reference))
         if prompts:
             glue = " " if word_level else ""  # a char model's continuation has its spaces
             examples = [
@@ -151,62 +156,69 @@ def evaluate_text(
             ]
         else:
             examples = [t[:EXAMPLE_CHARS] for t in texts[:EXAMPLES]]
-        rows.append({"temperature": temperature, "samples": len(ids), **stats})
-        report.setdefault("examples", {})[f"{temperature:g}"] = examples
+        rows.append(TextRow(temperature=temperature, samples=len(ids), stats=stats))
+        examples_by_t[f"{temperature:g}"] = examples
         texts_by_t[f"{temperature:g}"] = texts
-    report["temperatures"] = rows
-    report["heldout_text"] = heldout_statistics(bundle, corpus, reference)
-    report["reference"] = {
-        "letter_counts": reference.letters.tolist(),
-        "word_length_counts": reference.word_lengths.tolist(),
-    }
-    figures = report.setdefault("figures", {})
-    figures["letters"] = plot_letters(bundle.name, reference, rows, options.out)
-    figures["word_lengths"] = plot_word_lengths(bundle.name, reference, rows, options.out)
+    results = TextResults(
+        prompts=Prompts(
+            words=PROMPT_WORDS if prompts else 0, max_tokens=max_tokens, first=prompts[:EXAMPLES]
+        ),
+        examples=examples_by_t,
+        temperatures=rows,
+        heldout_text=heldout_statistics(bundle, corpus, reference),
+        reference=TextCounts(
+            letter_counts=reference.letters.tolist(),
+            word_length_counts=reference.word_lengths.tolist(),
+        ),
+    )
     cloud_t = closest(options.temperatures, TARGET_TEMPERATURE)
     cloud_words = [w for t in texts_by_t[f"{cloud_t:g}"] for w in words_for_ngrams(t)]
-    figures["wordcloud"] = plot_wordclouds(
-        bundle.name, cloud_words, reference.cloud_words, cloud_t, options.out
-    )
+    figures = {
+        "letters": plot_letters(bundle.name, reference, rows, options.out),
+        "word_lengths": plot_word_lengths(bundle.name, reference, rows, options.out),
+        "wordcloud": plot_wordclouds(
+            bundle.name, cloud_words, reference.cloud_words, cloud_t, options.out
+        ),
+    }
+    return results, figures
 
 
 # ---------------------------------------------------------------------------------------------
 # Targets (issue 7), checked at T=0.8
 
 
-def model_summary(bundle: ModelBundle) -> dict[str, Any]:
+def model_summary(bundle: ModelBundle) -> ModelSummary:
     """The metadata figures the card shows beside the measurements."""
     meta = bundle.meta
-    return {
-        "level": meta.level,
-        "kind": meta.corpus.kind,
-        "vocab_size": meta.vocab_size,
-        "architecture": meta.architecture.__dict__,
-        "onnx_bytes": bundle.onnx_path.stat().st_size,
-        "training": {k: v for k, v in meta.training.__dict__.items() if k != "config"},
-        "sampling": meta.sampling.__dict__,
-    }
+    training = {k: v for k, v in meta.training.__dict__.items() if k != "config"}
+    return ModelSummary(
+        level=meta.level,
+        kind=meta.corpus.kind,
+        vocab_size=meta.vocab_size,
+        architecture=meta.architecture,
+        onnx_bytes=bundle.onnx_path.stat().st_size,
+        training=TrainingSummary(**training),
+        sampling=meta.sampling,
+    )
 
 
-def tail_loss(
-    bundle: ModelBundle, corpus: Corpus, rows: int, progress: bool
-) -> dict[str, Any] | None:
+def tail_loss(bundle: ModelBundle, corpus: Corpus, rows: int, progress: bool) -> TailLoss | None:
     """Loss on the contiguous tail (``tail_fraction``), or None for a model trained without."""
     if not corpus.tail:
         return None
     meta = bundle.meta
     stream = encode_documents(corpus.tail, list(meta.vocab), meta.special_tokens)
     nats = heldout_loss(bundle, stream, min(rows, max(1, stream.size // 2)), progress)
-    return {
-        "nats_per_token": nats,
-        "bits_per_token": metrics.nats_to_bits(nats),
-        "tokens": int(stream.size),
-        "documents": len(corpus.tail),
-        "fraction": meta.training.config["tail_fraction"],
-    }
+    return TailLoss(
+        nats_per_token=nats,
+        bits_per_token=metrics.nats_to_bits(nats),
+        tokens=int(stream.size),
+        documents=len(corpus.tail),
+        fraction=meta.training.config["tail_fraction"],
+    )
 
 
-def evaluate_model(json_path: Path, options: Options) -> dict[str, Any]:
+def evaluate_model(json_path: Path, options: Options) -> Report:
     """Evaluate one exported model; writes OUT/NAME.json and pictures, returns the report."""
     started = time.monotonic()
     try:
@@ -224,64 +236,55 @@ def evaluate_model(json_path: Path, options: Options) -> dict[str, Any]:
     params = params_at(bundle, TARGET_TEMPERATURE)
     nats = heldout_loss(bundle, validation, rows, options.progress)
     baseline = metrics.witten_bell_bigram_nats(train, validation, len(vocab))
-    report: dict[str, Any] = {
-        "model": bundle.name,
-        "onnx_sha256": bundle.meta.onnx_sha256,
-        "command": options.command(bundle.name),
-        "seed": options.seed,
-        "samples": options.samples,
-        "temperature_list": list(options.temperatures),
-        "sampling_note": (
+    heldout = Loss(
+        nats_per_token=nats,
+        bits_per_token=metrics.nats_to_bits(nats),
+        tokens=int(validation.size),
+        rows=rows,
+        documents=len(corpus.validation),
+        training_reported_nats=bundle.meta.training.validation_loss_nats,
+    )
+    tail = tail_loss(bundle, corpus, rows, options.progress)
+    replies = None
+    if corpus.kind == "names":
+        results, picture = evaluate_names(bundle, corpus, options)
+        figures = {"name_lengths": picture}
+    else:
+        results, figures = evaluate_text(bundle, corpus, options)
+        if options.replies:
+            replies = evaluate_replies(
+                bundle, corpus, options.replies, options.seed, options.progress
+            )
+    targets = check_targets(corpus.kind, heldout, results)
+    report = Report(
+        model=bundle.name,
+        onnx_sha256=bundle.meta.onnx_sha256,
+        command=options.command(bundle.name),
+        seed=options.seed,
+        samples=options.samples,
+        temperature_list=list(options.temperatures),
+        sampling_note=(
             f"temperature as listed, with the bot's top_k={params.top_k}, top_p={params.top_p} "
             f"and no token more than {params.repeat_limit} times in a row"
         ),
-        **model_summary(bundle),
-        "heldout": {
-            "nats_per_token": nats,
-            "bits_per_token": metrics.nats_to_bits(nats),
-            "tokens": int(validation.size),
-            "rows": rows,
-            "documents": len(corpus.validation),
-            "training_reported_nats": bundle.meta.training.validation_loss_nats,
-        },
-        "heldout_tail": tail_loss(bundle, corpus, rows, options.progress),
-        "baselines": [
-            {
-                "name": "bigram (Witten-Bell), training split",
-                "nats_per_token": baseline,
-                "bits_per_token": metrics.nats_to_bits(baseline),
-            }
-        ],
-        "figures": {},
-    }
-    if corpus.kind == "names":
-        evaluate_names(bundle, corpus, options, report)
-    else:
-        evaluate_text(bundle, corpus, options, report)
-        if options.replies:
-            report["replies"] = evaluate_replies(
-                bundle, corpus, options.replies, options.seed, options.progress
+        summary=model_summary(bundle),
+        heldout=heldout,
+        heldout_tail=tail,
+        baselines=[
+            Baseline(
+                name="bigram (Witten-Bell), training split",
+                nats_per_token=baseline,
+                bits_per_token=metrics.nats_to_bits(baseline),
             )
-    report["targets"] = check_targets(corpus.kind, report)
-    if "replies" in report:
-        report["targets"] += reply_targets(report["replies"])
-    report["elapsed_s"] = round(time.monotonic() - started, 1)
-    path = options.out / f"{bundle.name}.json"
-    path.write_text(json.dumps(_finite(report), indent=1, ensure_ascii=False) + "\n", "utf-8")
+        ],
+        figures=figures,
+        results=results,
+        replies=replies,
+        targets=targets + (reply_targets(replies) if replies else []),
+        elapsed_s=round(time.monotonic() - started, 1),
+    )
+    report.write(options.out / f"{bundle.name}.json")
     return report
-
-
-def _finite(value: Any) -> Any:
-    """JSON-safe: NaN/inf become None, numpy scalars become Python numbers."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def find_models(models_dir: Path, only: Sequence[str] | None) -> list[Path]:
@@ -347,10 +350,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"evaluation failed: {exc}", file=sys.stderr)
             failed += 1
             continue
-        missed = [t["target"] for t in report["targets"] if t["met"] is False]
+        missed = [t.target for t in report.targets if t.met is False]
+        held = report.heldout
         print(
-            f"{report['model']}: held-out {report['heldout']['nats_per_token']:.4f} nats/token "
-            f"({report['heldout']['bits_per_token']:.3f} bits), {report['elapsed_s']:.0f} s"
+            f"{report.model}: held-out {held.nats_per_token:.4f} nats/token "
+            f"({held.bits_per_token:.3f} bits), {report.elapsed_s:.0f} s"
             + (f"; misses: {'; '.join(missed)}" if missed else ""),
             flush=True,
         )
