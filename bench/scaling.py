@@ -75,6 +75,7 @@ class SizeResult:
     sizes: dict[str, dict[str, float]]
     ready_s: float | None = None  # spawn -> heartbeat file
     all_sent_s: float | None = None  # spawn -> the fake sent the last shard's guilds
+    guilds_sent: int = 0  # GUILD_CREATEs the fake sent (all shards)
     identify_floor_s: float = 0.0  # discord.py's pacing alone
     cpu_at_ready_s: float | None = None
     rss_ready_mb: float | None = None
@@ -263,12 +264,13 @@ async def measure_size(
                     break
                 watch.rss_mb()
                 await asyncio.sleep(0.2)
+            result.guilds_sent = sum(s.seq - 1 for s in fake.gateway.sessions.values())
             if result.ready_s is None:
-                sent = sum(s.seq - 1 for s in fake.gateway.sessions.values())
                 why = "exited" if bot.proc.returncode is not None else f"not in {timeout_s:.0f} s"
                 result.problems.append(
                     f"not ready ({why}): {fake.gateway.identifies}/{shards} shards identified, "
-                    f"{sent} guilds sent, RSS {watch.rss_mb():.0f} MB, CPU {watch.cpu_s():.0f} s; "
+                    f"{result.guilds_sent} guilds sent, RSS {watch.rss_mb():.0f} MB, "
+                    f"CPU {watch.cpu_s():.0f} s; "
                     f"log: {bot.output()[-300:]!r}"
                 )
                 result.peak_rss_mb = watch.peak_rss_mb
@@ -289,7 +291,7 @@ async def measure_size(
                 except TimeoutError:
                     code = None
                     result.problems.append("the bot did not stop within 60 s of SIGTERM")
-                if code not in (0, None):
+                if code not in (0, None) and result.ready_s is not None:
                     result.problems.append(f"the bot exited with {code}: {bot.output()[-300:]!r}")
     result.rows_logged = len(read_rows(db_path))
     if result.rows_logged != result.interactions:
