@@ -1,11 +1,10 @@
-"""Shared plumbing of the products: option checks, prompt cleaning, the Generation wrapper."""
+"""Shared plumbing of the products: option checks, prompt cleaning, characters out of the
+vocabulary, the cut mark. The run of a request is :mod:`bot.generators.skeleton`'s."""
 
 from __future__ import annotations
 
 import secrets
-import time
 import unicodedata
-from collections.abc import AsyncIterator
 
 from bot.engine.contract import ModelMetadata
 from bot.engine.sampling import SamplingParams
@@ -17,52 +16,12 @@ MAX_PROMPT_CHARS = 1000  # longer prompts keep their last 1000 characters
 CUT_MARK = "…"  # ends a reply cut at a word boundary (never model text: see primer_text)
 
 
-class TextGeneration(Generation):
-    """Runs a product's async generator: it yields text pieces, then one GenerationResult.
-
-    ``"".join(pieces) == result.text`` for every product, so a frontend may show either.
-    A frontend that may stop early should ``await generation.aclose()`` in a ``finally``
-    (or use ``contextlib.aclosing``): that frees the request's batch slot at once.
-    """
-
-    def __init__(self, body: AsyncIterator[str | GenerationResult]) -> None:
-        self.result = None
-        self._body = body
-
-    async def __anext__(self) -> str:
-        item = await self._body.__anext__()
-        if isinstance(item, GenerationResult):
-            self.result = item
-            await self._body.aclose()
-            raise StopAsyncIteration
-        return item
-
-    async def aclose(self) -> None:
-        await self._body.aclose()  # type: ignore[attr-defined]
-
-
 async def collect(generation: Generation) -> GenerationResult:
     """Run a generation to the end and return its result."""
     async for _ in generation:
         pass
     assert generation.result is not None
     return generation.result
-
-
-class Timer:
-    """Latency to the first sampled token and total time of one request."""
-
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-        self.first_token_s: float | None = None
-
-    def token(self) -> None:
-        if self.first_token_s is None:
-            self.first_token_s = time.perf_counter() - self.start
-
-    @property
-    def total_s(self) -> float:
-        return time.perf_counter() - self.start
 
 
 def resolve_seed(seed: int | None) -> int:

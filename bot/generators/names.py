@@ -24,15 +24,9 @@ from typing import TYPE_CHECKING
 from bot.engine.name_chars import served_char_usage
 from bot.engine.name_filter import NameFilter
 from bot.engine.name_score import name_scores
-from bot.engine.sampling import SamplingParams
-from bot.generators.base import Busy, Generation, GenerationResult, InvalidRequest
-from bot.generators.common import (
-    TextGeneration,
-    Timer,
-    encode_chars,
-    resolve_seed,
-    sampling_params,
-)
+from bot.generators.base import Busy, Generation, InvalidRequest
+from bot.generators.common import encode_chars
+from bot.generators.skeleton import Finish, Run, generation, prepare
 from bot.products import KINDS
 
 if TYPE_CHECKING:
@@ -82,10 +76,7 @@ def names(
         raise InvalidRequest(
             f"Unknown style {style!r}; choose one of: {', '.join(sorted(styles))}."
         )
-    params = sampling_params(
-        bundle.meta, temperature, repeat_limit=KIND.repeat_limit, top_k=top_k, top_p=top_p
-    )
-    seed = resolve_seed(seed)
+    run = prepare(KIND, scheduler, temperature=temperature, seed=seed, top_k=top_k, top_p=top_p)
     tokenizer = bundle.tokenizer
     prefix = "".join((starts_with or "").split())
     prefix_ids, missing = encode_chars(tokenizer, prefix)
@@ -96,10 +87,9 @@ def names(
     if len(prefix) > max_length:
         raise InvalidRequest("The starting letters are longer than the maximum length.")
     prefix = "".join(tokenizer.vocab[i] for i in prefix_ids)  # case as the model knows it
-    notes: list[str] = []
     known = bundle.training_names
     if known is None and not allow_known:
-        notes.append("The training name list is missing, so novelty could not be checked.")
+        run.notes.append("The training name list is missing, so novelty could not be checked.")
     start = [tokenizer.eos_id, tokenizer.style_id(style), *prefix_ids]
     plausibility = bundle.meta.name_plausibility
     min_score = plausibility.thresholds.get(style) if plausibility else None
@@ -122,7 +112,7 @@ def names(
         chars=served_char_usage(bundle.names_by_style, plausibility, style),
     )
     options = _Options(count, allow_known, name_filter)
-    return TextGeneration(_run(scheduler, start, params, seed, options, notes, style))
+    return generation(run, lambda run: _run(run, start, options, style))
 
 
 _UNCALIBRATED: set[tuple[str, str]] = set()  # (model file, style) pairs already logged
@@ -156,7 +146,10 @@ async def _candidate(stream: TokenStream, eos: int) -> list[int] | None:
 
 
 async def _scores(
-    scheduler: Scheduler, start: list[int], results: list[list[int] | None], name_filter: NameFilter
+    scheduler: Scheduler,
+    start: list[int],
+    results: list[list[int] | None],
+    name_filter: NameFilter,
 ) -> list[float | None]:
     """Each finished candidate's score when the filter judges scores (else None), computed
     in one batch in a worker thread: a few small ORT calls beside the scheduler's."""
@@ -171,15 +164,9 @@ async def _scores(
 
 
 async def _run(
-    scheduler: Scheduler,
-    start: list[int],
-    params: SamplingParams,
-    seed: int,
-    options: _Options,
-    notes: list[str],
-    style: str,
-) -> AsyncIterator[str | GenerationResult]:
-    timer = Timer()
+    run: Run, start: list[int], options: _Options, style: str
+) -> AsyncIterator[str | Finish]:
+    scheduler = run.scheduler
     tokenizer = scheduler.bundle.tokenizer
     # characters left after the prefix, plus the end token
     room = options.filter.max_length - len(options.filter.prefix) + 1
@@ -191,15 +178,7 @@ async def _run(
         try:
             for i in range(tries, min(tries + WAVE, options.max_tries)):
                 try:
-                    streams.append(
-                        scheduler.submit(
-                            start,
-                            params=params,
-                            seed=(seed, i),
-                            max_tokens=room,
-                            stop_ids={tokenizer.eos_id},
-                        )
-                    )
+                    streams.append(run.submit(start, max_tokens=room, seed=(run.seed, i)))
                 except Busy:
                     if not streams:
                         raise
@@ -208,7 +187,7 @@ async def _run(
         finally:
             for s in streams:
                 await s.aclose()
-        timer.token()
+        run.timer.token()
         scores = await _scores(scheduler, start, results, options.filter)
         for ids, score in zip(results, scores, strict=True):
             if len(found) == options.count:
@@ -227,23 +206,8 @@ async def _run(
             yield piece
     if len(found) < options.count:
         kind = "" if options.allow_known else "new "
-        notes.append(
+        run.notes.append(
             f"Found {len(found)} of {options.count} {kind}{style} names in {tries} tries; "
             "try other options or a higher temperature."
         )
-    yield GenerationResult(
-        product=KIND.name,
-        model=scheduler.bundle.name,
-        text="\n".join(found),
-        tokens=tokens,
-        notes=notes,
-        extras={
-            "seed": seed,
-            "names": found,
-            "tries": tries,
-            "style": style,
-            "temperature": params.temperature,
-        },
-        first_token_s=timer.first_token_s,
-        total_s=timer.total_s,
-    )
+    yield Finish(tokens, {"names": found, "tries": tries, "style": style})

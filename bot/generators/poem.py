@@ -6,22 +6,13 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from bot.engine.ngrams import originality
-from bot.engine.sampling import SamplingParams
-from bot.generators.base import Generation, GenerationResult
-from bot.generators.common import (
-    TextGeneration,
-    Timer,
-    clean_prompt,
-    encode_chars,
-    oov_note,
-    resolve_seed,
-    sampling_params,
-)
+from bot.generators.base import Generation
+from bot.generators.common import clean_prompt, encode_chars, oov_note
+from bot.generators.skeleton import Finish, Run, generation, prepare
 from bot.products import KINDS
 
 if TYPE_CHECKING:
     from bot.engine.engine import Engine
-    from bot.engine.scheduler import Scheduler
 
 KIND = KINDS["poem"]
 LINES = KIND.option("lines")
@@ -79,88 +70,53 @@ def poem(
     """
     LINES.check(max_lines)
     scheduler = engine.scheduler(model)
+    run = prepare(KIND, scheduler, temperature=temperature, seed=seed, top_k=top_k, top_p=top_p)
     bundle = scheduler.bundle
-    params = sampling_params(
-        bundle.meta, temperature, repeat_limit=KIND.repeat_limit, top_k=top_k, top_p=top_p
-    )
-    seed = resolve_seed(seed)
     tokenizer = bundle.tokenizer
-    notes: list[str] = []
     line = ""
     if first_line is not None:
-        line, notes = clean_prompt(first_line.replace("\n", " "), int(KIND.text.high or 0))
+        line, run.notes = clean_prompt(first_line.replace("\n", " "), int(KIND.text.high or 0))
         line = line.rstrip()
         if not line:
-            notes.append("The first line was empty, so the poem starts freely.")
+            run.notes.append("The first line was empty, so the poem starts freely.")
     start = [tokenizer.eos_id, tokenizer.bos_id]
     if line:
         ids, missing = encode_chars(tokenizer, line + "\n")
         if missing:
-            notes.append(oov_note(missing, model, "left out"))
+            run.notes.append(oov_note(missing, model, "left out"))
         start += ids
-    return TextGeneration(_run(scheduler, line, start, params, seed, max_lines, notes))
 
-
-async def _run(
-    scheduler: Scheduler,
-    first_line: str,
-    start: list[int],
-    params: SamplingParams,
-    seed: int,
-    max_lines: int,
-    notes: list[str],
-) -> AsyncIterator[str | GenerationResult]:
-    timer = Timer()
-    bundle = scheduler.bundle
-    tokenizer = bundle.tokenizer
-    formatter = PoemFormatter()
-    pieces: list[str] = []
-    for ch in (first_line + "\n") if first_line else "":
-        if piece := formatter.feed(ch):
-            pieces.append(piece)
-            yield piece
-    tokens = 0
-    if formatter.lines < max_lines:
-        stream = scheduler.submit(
-            start,
-            params=params,
-            seed=seed,
-            max_tokens=min(10_000, max_lines * TOKENS_PER_LINE),
-            stop_ids={tokenizer.eos_id},
+    async def body(run: Run) -> AsyncIterator[str | Finish]:
+        formatter = PoemFormatter()
+        for ch in (line + "\n") if line else "":
+            if piece := formatter.feed(ch):
+                yield piece
+        tokens = 0
+        if formatter.lines < max_lines:
+            max_tokens = min(10_000, max_lines * TOKENS_PER_LINE)
+            async with run.sampling(start, max_tokens=max_tokens) as stream:
+                async for token in stream:
+                    tokens += 1
+                    if token == run.eos:
+                        break
+                    if piece := formatter.feed(tokenizer.token_text(token)):
+                        yield piece
+                    if formatter.lines >= max_lines:
+                        break
+        text = run.text
+        if not text:
+            run.notes.append("The model ended the poem at once; try another seed.")
+        corpus = bundle.ngram_hashes
+        score = originality(text, corpus) if corpus is not None else None
+        if corpus is None:
+            run.notes.append("Originality is unavailable: the model has no corpus 4-gram file.")
+        yield Finish(
+            tokens,
+            {
+                "originality": score,
+                "lines": formatter.total_lines(),
+                "stanzas": len(text.split("\n\n")) if text else 0,
+            },
         )
-        try:
-            async for token in stream:
-                timer.token()
-                tokens += 1
-                if token == tokenizer.eos_id:
-                    break
-                if piece := formatter.feed(tokenizer.token_text(token)):
-                    pieces.append(piece)
-                    yield piece
-                if formatter.lines >= max_lines:
-                    break
-        finally:
-            await stream.aclose()
-    text = "".join(pieces)
-    if not text:
-        notes.append("The model ended the poem at once; try another seed.")
-    corpus = bundle.ngram_hashes
-    score = originality(text, corpus) if corpus is not None else None
-    if corpus is None:
-        notes.append("Originality is unavailable: the model has no corpus 4-gram file.")
-    yield GenerationResult(
-        product=KIND.name,
-        model=bundle.name,
-        text=text,
-        tokens=tokens,
-        notes=notes,
-        extras={
-            "seed": seed,
-            "originality": score,
-            "lines": formatter.total_lines(),
-            "stanzas": len(text.split("\n\n")) if text else 0,
-            "temperature": params.temperature,
-        },
-        first_token_s=timer.first_token_s,
-        total_s=timer.total_s,
-    )
+
+    return generation(run, body)

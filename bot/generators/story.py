@@ -5,23 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from bot.engine.ending import Ending, EndRule
-from bot.engine.sampling import SamplingParams
 from bot.engine.tokenizer import detokenize_words, split_words
-from bot.generators.base import Generation, GenerationResult, InvalidRequest
-from bot.generators.common import (
-    CUT_MARK,
-    TextGeneration,
-    Timer,
-    clean_prompt,
-    resolve_seed,
-    sampling_params,
-)
+from bot.generators.base import Generation, InvalidRequest
+from bot.generators.common import clean_prompt
+from bot.generators.skeleton import Finish, Run, SentenceReply, generation, prepare
 from bot.products import KINDS
 
 if TYPE_CHECKING:
     from bot.engine.engine import Engine
-    from bot.engine.scheduler import Scheduler
     from bot.engine.tokenizer import Tokenizer
 
 KIND = KINDS["story"]
@@ -45,87 +36,36 @@ def story(
     the unknown token."""
     LENGTH.check(length)
     scheduler = engine.scheduler(model)
-    bundle = scheduler.bundle
-    params = sampling_params(
-        bundle.meta, temperature, repeat_limit=KIND.repeat_limit, top_k=top_k, top_p=top_p
-    )
-    seed = resolve_seed(seed)
-    text, notes = clean_prompt(seed_words)
+    run = prepare(KIND, scheduler, temperature=temperature, seed=seed, top_k=top_k, top_p=top_p)
+    text, run.notes = clean_prompt(seed_words)
     words = split_words(text)
     if not any(w[:1].isalnum() for w in words):
         raise InvalidRequest("Give me at least one seed word, e.g. 'a fox'.")
     if len(words) > MAX_SEED_TOKENS:
         words = words[-MAX_SEED_TOKENS:]
-        notes.append(f"The seed was long, so only its last {MAX_SEED_TOKENS} words were used.")
-    tokenizer = bundle.tokenizer
+        run.notes.append(f"The seed was long, so only its last {MAX_SEED_TOKENS} words were used.")
+    tokenizer = scheduler.bundle.tokenizer
     encoded = tokenizer.encode(" ".join(words))
     if encoded.unknown:
         shown = ", ".join(repr(w) for w in encoded.unknown[:20])
-        notes.append(f"Not in the {model} vocabulary (read as unknown): {shown}")
+        run.notes.append(f"Not in the {model} vocabulary (read as unknown): {shown}")
     start = [tokenizer.eos_id, tokenizer.bos_id, *encoded.ids]
-    return TextGeneration(_run(scheduler, words, start, params, seed, length, notes))
 
+    async def body(run: Run) -> AsyncIterator[str | Finish]:
+        reply = SentenceReply(run, start, length)
 
-async def _run(
-    scheduler: Scheduler,
-    seed_tokens: list[str],
-    start: list[int],
-    params: SamplingParams,
-    seed: int,
-    length: int,
-    notes: list[str],
-) -> AsyncIterator[str | GenerationResult]:
-    timer = Timer()
-    tokenizer = scheduler.bundle.tokenizer
-    rule = EndRule(scheduler.marks, length)
-    ending = Ending(rule, start)
-    text = detokenize_words(seed_tokens)
-    yield text
-    stream = scheduler.submit(
-        start,
-        params=params,
-        seed=seed,
-        max_tokens=min(10_000, 3 * length + 10),  # punctuation beside the words
-        stop_ids={tokenizer.eos_id},
-        end_rule=rule,
-    )
-    shown = 0
-    end_of_document = False
-    try:
-        async for token in stream:
-            timer.token()
-            if token == tokenizer.eos_id:
-                end_of_document = True
-                break
-            ending.feed(token)
-            if ending.shown > shown:
-                shown = ending.shown
-                if piece := _extend(text, seed_tokens, tokenizer, ending.tokens[:shown]):
-                    text += piece
-                    yield piece
-            if ending.done:
-                break
-    finally:
-        await stream.aclose()
-    kept, cut = ending.final(end_of_document=end_of_document)
-    tail = _extend(text, seed_tokens, tokenizer, ending.tokens[:kept]) + (CUT_MARK if cut else "")
-    if tail:
-        text += tail
-        yield tail
-    yield GenerationResult(
-        product=KIND.name,
-        model=scheduler.bundle.name,
-        text=text,
-        tokens=kept,
-        notes=notes,
-        extras={
-            "seed": seed,
-            "words": sum(t in rule.marks.words for t in ending.tokens[:kept]),
-            "temperature": params.temperature,
-        },
-        first_token_s=timer.first_token_s,
-        total_s=timer.total_s,
-    )
+        def render(_: int, upto: int) -> str:
+            return _extend(run.text, words, tokenizer, reply.ending.tokens[:upto])
+
+        yield detokenize_words(words)
+        max_tokens = min(10_000, 3 * length + 10)  # punctuation beside the words
+        async with run.sampling(start, max_tokens=max_tokens, end_rule=reply.rule) as tokens:
+            async for piece in reply.pieces(tokens, run.eos, render):
+                yield piece
+        kept = reply.ending.tokens[: reply.kept]
+        yield Finish(reply.kept, {"words": sum(t in reply.rule.marks.words for t in kept)})
+
+    return generation(run, body)
 
 
 def _extend(text: str, seed_tokens: list[str], tokenizer: Tokenizer, ids: list[int]) -> str:
