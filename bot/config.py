@@ -173,6 +173,20 @@ class Settings:
     heartbeat_interval_s: float = setting(
         15.0, "BOT_HEARTBEAT_INTERVAL", "seconds between heartbeat touches", at_least=1
     )
+    metrics_port: int | None = setting(
+        None,
+        "BOT_METRICS_PORT",
+        "serve Prometheus metrics at `/metrics` on this port (needs the `metrics` extra; "
+        "0: any free port); see [Metrics](#metrics)",
+        shown_default="unset (off)",
+        at_least=0,
+        at_most=65535,
+    )
+    metrics_host: str = setting(
+        "127.0.0.1",
+        "BOT_METRICS_HOST",
+        "address the metrics endpoint listens on (`0.0.0.0`: every interface)",
+    )
     shutdown_grace_s: float = setting(
         15.0,
         "BOT_SHUTDOWN_GRACE",
@@ -285,10 +299,26 @@ def check(s: Settings) -> list[tuple[str, str]]:
         value = getattr(s, declaration.name)
         if value is not None and (problem := declaration.problem(value)):
             problems.append((declaration.name, problem))
+    if s.metrics_port is not None and not _have_prometheus():
+        problems.append(("metrics_port", f"BOT_METRICS_PORT (metrics_port): {NO_PROMETHEUS}"))
     ids_checked = s.shard_ids is None or any(key == "shard_ids" for key, _ in problems)
     if not ids_checked and (wrong := _shards_wrong(s.shard_ids or [], s.shard_count)) is not None:
         problems.append(("shard_ids", f"BOT_SHARD_IDS (shard_ids): {wrong}, got {s.shard_ids!r}"))
     return problems
+
+
+NO_PROMETHEUS = (
+    "needs the prometheus-client package: pip install 'lstm-discord-bot[metrics]' "
+    "(or leave metrics_port unset)"
+)
+
+
+def _have_prometheus() -> bool:
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _shards_wrong(ids: list[int], count: int | None) -> str | None:

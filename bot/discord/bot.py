@@ -28,6 +28,7 @@ from bot.discord.shutdown import ShutdownBudget, ShutdownOverrun
 from bot.discord.tree import BotTree
 
 if TYPE_CHECKING:
+    from bot.discord.metrics import MetricsServer
     from bot.engine.engine import Engine
     from bot.storage import RequestLog
 
@@ -86,6 +87,7 @@ class LSTMBotBase(_Base):
         self.stopping = asyncio.Event()  # set when in-flight generations must stop now
         self.shutdown_budget = ShutdownBudget(grace_s=settings.shutdown_grace_s)
         self._heartbeat: asyncio.Task[None] | None = None
+        self.metrics_server: MetricsServer | None = None  # with metrics_port set
         self._shutdown: asyncio.Future[None] | None = None
 
     async def setup_hook(self) -> None:
@@ -110,6 +112,24 @@ class LSTMBotBase(_Base):
         self.requests.request_log = self.request_log
         if self.settings.heartbeat_file is not None:
             self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
+        if self.settings.metrics_port is not None:
+            await self._serve_metrics(self.settings.metrics_host, self.settings.metrics_port)
+
+    async def _serve_metrics(self, host: str, port: int) -> None:
+        """Serve this bot's Prometheus metrics (``bot.discord.metrics``, imported only here:
+        prometheus-client is an optional extra)."""
+        from bot.discord.metrics import BotMetrics, MetricsServer
+
+        metrics = BotMetrics(self)
+        server = MetricsServer(metrics)
+        try:
+            await server.start(host, port)
+        except OSError as exc:
+            raise StartupError(
+                f"cannot serve metrics on {host}:{port} (BOT_METRICS_HOST/BOT_METRICS_PORT): {exc}"
+            ) from None
+        self.metrics_server = server
+        self.requests.on_row = metrics.observe
 
     def _load_engine(self) -> Engine:
         """The engine of the settings (:func:`bot.startup.open_engine`, as the console and
@@ -174,6 +194,8 @@ class LSTMBotBase(_Base):
             await self.engine.aclose()
         if self.request_log is not None:
             await self.request_log.close()  # logs what was written and lost
+        if self.metrics_server is not None:  # last: a final scrape sees the shutdown's rows
+            await self.metrics_server.stop()
 
     async def _abandon_open_requests(self) -> None:
         """Log the rows of the requests whose replies could not be closed in time (Discord

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,8 @@ class RequestTracker:
 
     def __init__(self) -> None:
         self.request_log: RequestLog | None = None  # set once storage is open
+        # called with each row as it is logged, and the failure it records (the metrics)
+        self.on_row: Callable[[RequestRow, BaseException | None], None] | None = None
         self.accepting = True
         self._open = 0
         # the open requests' interactions and the tasks serving them, by interaction id
@@ -89,27 +92,28 @@ class RequestTracker:
         if record.logged:
             return
         record.logged = True
+        row = RequestRow(
+            user_id=record.user_id,
+            command=record.command,
+            status=status,
+            created_at=record.created_at,
+            guild_id=record.guild_id,
+            channel_id=record.channel_id,
+            model=record.model,
+            params=record.params,
+            prompt=record.prompt,
+            output=record.output,
+            tokens=record.tokens,
+            first_token_s=record.first_token_s,
+            total_s=time.monotonic() - record.started,
+            error=_describe(error),
+            interaction_id=record.interaction_id,
+            parent_id=record.parent_id,
+        )
         if self.request_log is not None:
-            self.request_log.log(
-                RequestRow(
-                    user_id=record.user_id,
-                    command=record.command,
-                    status=status,
-                    created_at=record.created_at,
-                    guild_id=record.guild_id,
-                    channel_id=record.channel_id,
-                    model=record.model,
-                    params=record.params,
-                    prompt=record.prompt,
-                    output=record.output,
-                    tokens=record.tokens,
-                    first_token_s=record.first_token_s,
-                    total_s=time.monotonic() - record.started,
-                    error=_describe(error),
-                    interaction_id=record.interaction_id,
-                    parent_id=record.parent_id,
-                )
-            )
+            self.request_log.log(row)
+        if self.on_row is not None:
+            self.on_row(row, error)
         if record.counted:
             self._live.pop(interaction.id, None)
             self._open -= 1

@@ -84,6 +84,10 @@ class Engine:
             )
         return self._schedulers[name]
 
+    def running(self) -> dict[str, Scheduler]:
+        """The schedulers started so far, by model name (a copy, for the metrics)."""
+        return dict(self._schedulers)
+
     def describe(self) -> dict[str, dict[str, Any]]:
         """Per-model figures from the metadata, for a /models command."""
         out: dict[str, dict[str, Any]] = {}

@@ -122,12 +122,20 @@ class Scheduler:
         self._mailboxes: dict[asyncio.AbstractEventLoop, _Mailbox] = {}  # worker thread only
         self.steps = 0  # ORT calls made (priming and sampling), for tests and stats
         self.max_batch_seen = 0
+        self.last_batch = 0  # sequences in the latest ORT call (read by the metrics)
+        self.sequence_steps = 0  # sum of every ORT call's batch size: / steps = mean batch
 
     @property
     def load(self) -> int:
         """Requests active or waiting."""
         with self._lock:
             return self._load
+
+    @property
+    def waiting(self) -> int:
+        """Requests admitted and not yet in the batch (the queue's depth)."""
+        with self._lock:
+            return len(self._pending)
 
     def submit(
         self,
@@ -249,6 +257,8 @@ class Scheduler:
     def _count_step(self, batch: int) -> None:
         self.steps += 1
         self.max_batch_seen = max(self.max_batch_seen, batch)
+        self.last_batch = batch
+        self.sequence_steps += batch
 
     def _run_isolated(
         self, seqs: list[_Sequence], tokens: np.ndarray, h: np.ndarray, c: np.ndarray, out: dict
