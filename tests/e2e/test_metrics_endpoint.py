@@ -189,3 +189,18 @@ def test_the_bot_without_metrics_never_imports_prometheus() -> None:
         "assert 'prometheus_client' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, check=True, timeout=60)
+
+
+async def test_each_shard_has_its_gateway_latency(
+    fake: FakeDiscord, tiny_models_dir: Path, db_path: Path
+) -> None:
+    fake.heartbeat_interval_ms = 300
+    env = {"BOT_METRICS_PORT": "0", "BOT_SHARD_COUNT": "2"}
+    async with running_bot(fake, tiny_models_dir, db_path, env=env) as running:
+        port = running.bot.metrics_server.port
+        for _ in range(50):  # each shard's first heartbeat ack gives it a latency
+            latency = by_label(await scrape(port), "bot_gateway_latency_seconds", "shard")
+            if len(latency) == 2:
+                break
+            await asyncio.sleep(0.1)
+    assert sorted(latency) == ["0", "1"]
