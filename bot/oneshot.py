@@ -171,7 +171,7 @@ async def generate(
                 payloads.append(
                     {
                         "product": product.command,
-                        "kind": result.product,
+                        "kind": result.kind,
                         "model": result.model,
                         "text": result.text,
                         "tokens": result.tokens,

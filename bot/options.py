@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.engine.errors import InvalidRequest
+from bot.engine.kinds import KindName
 from bot.products import Kind, Option
 
 
@@ -55,7 +56,7 @@ def request(
             kwargs[option.key] = option.check(value, called.get(option.name, ""))
     if text is not None:
         kind.text.check(text, called.get(kind.text.name, ""))
-        if kind.name == "names":
+        if kind.name == KindName.NAMES:
             _check_letters(kind, text, kwargs, called)
         kwargs[kind.text.key] = text
     return kwargs

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.engine.errors import InvalidRequest
+from bot.engine.kinds import CorpusKind, KindName, Level
 
 MAX_SEED = 2**53  # the largest integer Discord clients send exactly
 
@@ -86,8 +87,8 @@ SAMPLING = (TEMPERATURE, SEED, TOP_K, TOP_P)
 class Kind:
     """A way of generating, shared by every product (and model) it serves."""
 
-    name: str
-    level: str  # the model level it needs: char | word
+    name: KindName
+    level: Level  # the model level it needs
     text: Option  # the free text (prompt, first line, ...)
     options: tuple[Option, ...]  # the rest, sampling options last
     length: str  # the option a CLI --length sets
@@ -104,12 +105,12 @@ class Kind:
         raise KeyError(f"{self.name} has no option {name!r}")
 
 
-KINDS: dict[str, Kind] = {
+KINDS: dict[KindName, Kind] = {
     kind.name: kind
     for kind in (
         Kind(
-            "prose",
-            level="char",
+            KindName.PROSE,
+            level=Level.CHAR,
             text=Option("prompt", str, "The beginning to continue", low=1, high=1000),
             options=(
                 Option("length", int, "Characters to write", default=400, low=1, high=2000),
@@ -122,8 +123,8 @@ KINDS: dict[str, Kind] = {
             needs_text=True,
         ),
         Kind(
-            "poem",
-            level="char",
+            KindName.POEM,
+            level=Level.CHAR,
             text=Option("first_line", str, "The poem's first line (optional)", low=1, high=200),
             options=(
                 Option("lines", int, "Most lines", default=24, low=1, high=64, keyword="max_lines"),
@@ -135,8 +136,8 @@ KINDS: dict[str, Kind] = {
             slash=("lines", "temperature", "seed"),
         ),
         Kind(
-            "names",
-            level="char",
+            KindName.NAMES,
+            level=Level.CHAR,
             text=Option("starts_with", str, "Letters the names start with", low=1, high=10),
             options=(
                 Option("style", str, "Which kind of names"),
@@ -163,8 +164,8 @@ KINDS: dict[str, Kind] = {
             slash=("style", "count", "temperature", "seed"),
         ),
         Kind(
-            "story",
-            level="word",
+            KindName.STORY,
+            level=Level.WORD,
             text=Option(
                 "seed_words", str, "How the story begins, e.g. 'a fox and a crow'", low=1, high=200
             ),
@@ -182,20 +183,20 @@ KINDS: dict[str, Kind] = {
 }
 
 
-def kind_for(level: str, corpus_kind: str) -> Kind:
+def kind_for(level: Level, corpus_kind: CorpusKind) -> Kind:
     """The kind a model's metadata implies: what ``/write`` and the evaluator use."""
-    if corpus_kind == "names":
-        return KINDS["names"]
-    if level == "word":
-        return KINDS["story"]
-    return KINDS["poem"] if corpus_kind == "poems" else KINDS["prose"]
+    if corpus_kind == CorpusKind.NAMES:
+        return KINDS[KindName.NAMES]
+    if level == Level.WORD:
+        return KINDS[KindName.STORY]
+    return KINDS[KindName.POEM if corpus_kind == CorpusKind.POEMS else KindName.PROSE]
 
 
-def incompatibility(kind: Kind, level: str, has_styles: bool) -> str | None:
+def incompatibility(kind: Kind, level: Level, has_styles: bool) -> str | None:
     """Why a model cannot serve ``kind`` (None if it can)."""
     if level != kind.level:
         return f"kind {kind.name} needs a {kind.level}-level model, this one is {level}-level"
-    if kind.name == "names" and not has_styles:
+    if kind.name == KindName.NAMES and not has_styles:
         return "kind names needs a model trained on a names corpus (with style tokens)"
     return None
 
@@ -206,7 +207,7 @@ class Product:
 
     command: str
     model: str
-    kind: str
+    kind: KindName
     title: str
     description: str
     aliases: tuple[str, ...] = ()  # other names the console and the CLI accept
@@ -223,7 +224,7 @@ BUILTIN: tuple[Product, ...] = (
     Product(
         "lovecraft",
         model="lovecraft",
-        kind="prose",
+        kind=KindName.PROSE,
         title="In the manner of Lovecraft",
         description="Continue your words as Lovecraft might",
         aliases=("prose",),
@@ -231,7 +232,7 @@ BUILTIN: tuple[Product, ...] = (
     Product(
         "poem",
         model="poems",
-        kind="poem",
+        kind=KindName.POEM,
         title="A poem",
         description="Write a poem, optionally from a first line",
         aliases=("poems",),
@@ -239,7 +240,7 @@ BUILTIN: tuple[Product, ...] = (
     Product(
         "name",
         model="names",
-        kind="names",
+        kind=KindName.NAMES,
         title="Names",
         description="Invent new names, or christen members",
         aliases=("names",),
@@ -248,7 +249,7 @@ BUILTIN: tuple[Product, ...] = (
     Product(
         "story",
         model="fables",
-        kind="story",
+        kind=KindName.STORY,
         title="A fable",
         description="Tell a short fable from a few words",
         aliases=("fable", "fables"),
@@ -271,7 +272,7 @@ def by_command(products: Iterable[Product]) -> dict[str, Product]:
     return table
 
 
-def model_product(model: str, level: str, corpus_kind: str) -> Product:
+def model_product(model: str, level: Level, corpus_kind: CorpusKind) -> Product:
     """The product ``/write MODEL`` runs: the model's own kind, titled with its name."""
     kind = kind_for(level, corpus_kind)
     return Product(model, model=model, kind=kind.name, title=model, description="", builtin=False)
@@ -319,8 +320,8 @@ def operator_products(entries: object, source: str = "") -> tuple[Product, ...]:
             Product(
                 name,
                 model=model,
-                kind=entry["kind"],
-                title=entry.get("title", name),
+                kind=KindName(entry["kind"]),
+                title=str(entry.get("title", name)),
                 description=entry.get("description", f"Write with the {model} model"),
                 builtin=False,
                 origin=where,
@@ -359,7 +360,7 @@ def _entry_problem(entry: object, taken: set[str]) -> str | None:
     return None
 
 
-def unservable(product: Product, levels: Mapping[str, tuple[str, bool]]) -> str | None:
+def unservable(product: Product, levels: Mapping[str, tuple[Level, bool]]) -> str | None:
     """Why ``product`` cannot run on the loaded models (``levels``: model -> (level, has
     styles)), naming where the command was declared; None if it can."""
     where = product.origin or f"command {product.command}"

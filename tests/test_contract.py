@@ -59,6 +59,7 @@ def test_format_1_reads_as_format_2_without_int8_or_hashes(good: dict[str, Any])
         (lambda d: d["architecture"].pop("layers"), "architecture.layers"),
         (lambda d: d["architecture"].update(dropout=1.5), "architecture.dropout"),
         (lambda d: d["corpus"].update(sha256="abc"), "corpus.sha256"),
+        (lambda d: d["corpus"].update(kind="poem"), "corpus.kind"),  # a way of generating
         (lambda d: d["training"].update(validation_loss_nats=float("nan")), "training.validation"),
         (lambda d: d["training"].update(steps=True), "training.steps"),
         (lambda d: d["sampling"].update(top_p=0), "sampling.top_p"),

@@ -51,7 +51,7 @@ async def test_repeated_names_use_up_the_tries_and_the_reply_says_so(engine: Eng
 
 async def test_the_result_describes_the_request(engine: Engine) -> None:
     result = await greedy(engine, count=1, allow_known=True, style="jinyong")
-    assert (result.product, result.model) == ("names", "names")
+    assert (result.kind, result.model) == ("names", "names")
     assert result.extras["style"] == "jinyong"
     assert result.extras["temperature"] == 0
     assert result.extras["seed"] == 0

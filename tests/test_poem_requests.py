@@ -136,7 +136,7 @@ async def test_a_poem_the_model_ends_early_still_gets_its_result(engine: Engine)
 
 async def test_the_result_describes_the_poem(engine: Engine) -> None:
     result = await write(engine, temperature=0.5, seed=7, max_lines=4)
-    assert (result.product, result.model) == ("poem", "poems")
+    assert (result.kind, result.model) == ("poem", "poems")
     assert result.extras["seed"] == 7 and result.extras["temperature"] == 0.5
     assert result.extras["stanzas"] == len(result.text.split("\n\n"))
     assert result.extras["originality"] is not None

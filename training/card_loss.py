@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from bot.engine.contract import ModelMetadata
+from bot.engine.kinds import CorpusKind, Level
 from training.card_format import CARD_FIGURES, duration, num, table
 from training.report import Report
 
@@ -62,7 +63,7 @@ def record_baseline(checkpoint: Path, baseline_for: str | None, card_dir: Path) 
         raise CardError(str(exc)) from None
     config, progress = data.config, data.progress.__dict__
     name = baseline_for or str(config["name"]).removesuffix("_baseline")
-    level = "character" if config["corpus_kind"] != "words" else "word"
+    level = {Level.CHAR: "character", Level.WORD: "word"}[CorpusKind(config["corpus_kind"]).level]
     entry = RecordedBaseline(
         description=(
             f"{config['layers']}x{config['hidden_size']} LSTM, {config['seq_len']}-{level} "
@@ -98,7 +99,7 @@ def baseline_rows(
         [b.name, num(b.nats_per_token), num(b.bits_per_token), "measured by evaluate"]
         for b in report.baselines
     ]
-    if meta.corpus.kind != "prose" and recorded is None:
+    if meta.corpus.kind != CorpusKind.PROSE and recorded is None:
         return rows
     label = "2x100 LSTM, 50-character windows (the original approach)"
     if recorded is None:

@@ -4,7 +4,10 @@ table of text models (prose, poems, stories) or of names, then the names' plausi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bot.engine.contract import ModelMetadata
+from bot.engine.kinds import CorpusKind
 from training.card_format import NOT_APPLICABLE, num, pct, table
 from training.card_names import plausibility_lines
 from training.card_replies import reply_lines
@@ -52,30 +55,31 @@ def quality_section(meta: ModelMetadata, report: Report) -> list[str]:
         f"{report.samples} seeded samples per temperature ({report.sampling_note}). {TEXT_NOTE}"
     )
     prompts = text.prompts
-    if meta.corpus.kind == "prose":
+    if meta.corpus.kind == CorpusKind.PROSE:
         lines.append(
             f"As in the bot, every sample continues a prompt: the first "
             f"{prompts.words} words of a sentence from a held-out story "
             f'(e.g. "{prompts.first[0]}"), for up to '
             f"{prompts.max_tokens} characters; only the continuation is scored."
         )
-    if meta.corpus.kind == "words":
+    if meta.corpus.kind == CorpusKind.WORDS:
         lines.append(
             f"Each sample adds {prompts.max_tokens} tokens to "
             f"{prompts.words} consecutive words taken from a held-out fable. {WORDS_NOTE}"
         )
     lines.append("")
-    return [*lines, *text_table(report.kind, text), *reply_lines(report.level, report.replies)]
+    return [
+        *lines,
+        *text_table(report.kind, text),
+        *reply_lines(report.summary.level, report.replies),
+    ]
 
 
-def text_table(kind: str, text: TextResults) -> list[str]:
+def text_table(kind: CorpusKind, text: TextResults) -> list[str]:
     """The temperature table of prose, poems and stories, with the held-out text row."""
     header = ["T", "real words", "letter TV", "word-length TV", "mean word length"]
     header += ["-ing / -ed / -tion per 10k", '"the"', "words / sentence"]
-    if kind == "poems":
-        header += ["copied 4-grams", "lines", "stanzas", "lines / stanza", "words / line", "ended"]
-    if kind == "words":
-        header += ["seam bigram seen", "bigrams seen", "grammatical"]
+    extra_header, extra_cells = _KIND_COLUMNS.get(kind, ((), lambda r: []))
 
     def cells(label: str, r: TextStats) -> list[str]:
         s = r.suffix_per_10k
@@ -85,24 +89,34 @@ def text_table(kind: str, text: TextResults) -> list[str]:
             " / ".join(num(s[k], 0) for k in ("ing", "ed", "tion")),
         ]
         row += [pct(r.the_share), num(r.mean_sentence_words, 1)]
-        if kind == "poems":
-            poem = r.poem
-            assert poem is not None, "a poems report has the poem shape"
-            row += [
-                pct(poem.copied_4gram_share),
-                num(poem.mean_lines, 1),
-                num(poem.mean_stanzas, 1),
-            ]
-            row += [num(poem.mean_lines_per_stanza, 1), num(poem.mean_words_per_line, 1)]
-            row += [optional(r.ended_share)]
-        if kind == "words":
-            row += [optional(r.seam_bigram_seen), optional(r.bigram_seen_rate)]
-            row += [optional(r.grammatical_continuations)]
-        return row
+        return row + extra_cells(r)
 
     rows = [cells(f"{r.temperature:g}", r.stats) for r in text.temperatures]
     rows.append(cells("held-out text", text.heldout_text))
-    return table(header, rows)
+    return table([*header, *extra_header], rows)
+
+
+def _poem_cells(r: TextStats) -> list[str]:
+    poem = r.poem
+    assert poem is not None, "a poems report has the poem shape"
+    row = [pct(poem.copied_4gram_share), num(poem.mean_lines, 1), num(poem.mean_stanzas, 1)]
+    row += [num(poem.mean_lines_per_stanza, 1), num(poem.mean_words_per_line, 1)]
+    return [*row, optional(r.ended_share)]
+
+
+def _story_cells(r: TextStats) -> list[str]:
+    row = [optional(r.seam_bigram_seen), optional(r.bigram_seen_rate)]
+    return [*row, optional(r.grammatical_continuations)]
+
+
+# the columns a corpus kind adds to the temperature table, and their cells
+_KIND_COLUMNS: dict[CorpusKind, tuple[tuple[str, ...], Callable[[TextStats], list[str]]]] = {
+    CorpusKind.POEMS: (
+        ("copied 4-grams", "lines", "stanzas", "lines / stanza", "words / line", "ended"),
+        _poem_cells,
+    ),
+    CorpusKind.WORDS: (("seam bigram seen", "bigrams seen", "grammatical"), _story_cells),
+}
 
 
 def optional(share: float | None) -> str:

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from bot.engine.kinds import Level
 from training.card_format import pct, table
 from training.eval_replies import LOOP_REPEATS
 from training.report import Replies
 
 
-def reply_lines(level: str, replies: Replies | None) -> list[str]:
+def reply_lines(level: Level, replies: Replies | None) -> list[str]:
     """How replies end, doubled words and loops per temperature (text models only)."""
     if not replies:
         return []
     sentences = replies.length is not None
     lines = ["### Replies: sentence ends, doubled words, loops", ""]
     if sentences:
-        unit = "words" if level == "word" else "characters"
+        unit = "words" if level == Level.WORD else "characters"
         lines.append(
             f"{replies.count} seeded replies per temperature, made as the bot makes them at "
             f"its default options: a held-out opening continued by at most {replies.length} "

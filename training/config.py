@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from training.data import CORPUS_KINDS, CorpusError, level_of
+from bot.engine.kinds import CorpusKind, Level
+from training.data import CORPUS_KINDS, CorpusError
 from training.settings import (
     ConfigError,
     add_arguments,
@@ -135,8 +136,8 @@ class TrainConfig:
             setattr(self, name, value)
 
     @property
-    def level(self) -> str:
-        return level_of(self.corpus_kind)
+    def level(self) -> Level:
+        return CorpusKind(self.corpus_kind).level
 
     @property
     def run_dir(self) -> Path:

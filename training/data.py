@@ -17,7 +17,7 @@ import hashlib
 import random
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from bot.engine.contract import SpecialTokens
+from bot.engine.kinds import CorpusKind, Level
 from bot.engine.tokenizer import split_words
 
-CORPUS_KINDS = ("prose", "poems", "names", "words")
+CORPUS_KINDS = tuple(map(str, CorpusKind))
 DOC_SEPARATOR = "++++"
 UNKNOWN, BOS, EOS, NEWLINE = "<unk>", "<bos>", "<eos>", "<nl>"
 # A poem has short lines; more words than this per line means a prose paragraph.
@@ -36,13 +37,15 @@ MAX_POEM_WORDS_PER_LINE = 14.0
 _QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "—": "--", "–": "-", "\xa0": " "})
 
 
-def level_of(kind: str) -> str:
-    """Token level of a corpus kind: words for ``words``, characters for the rest."""
-    return "word" if kind == "words" else "char"
-
-
 class CorpusError(ValueError):
     """The corpus cannot be used; the message names the file and what is wrong."""
+
+
+def corpus_kind(kind: str) -> CorpusKind:
+    """``kind`` as a CorpusKind; CorpusError if it is none."""
+    if kind not in CORPUS_KINDS:
+        raise CorpusError(f"unknown corpus kind {kind!r}; expected one of {CORPUS_KINDS}")
+    return CorpusKind(kind)
 
 
 @dataclass
@@ -55,7 +58,7 @@ class Document:
 @dataclass
 class Corpus:
     name: str
-    kind: str
+    kind: CorpusKind
     files: list[Path]
     bytes: int
     sha256: str
@@ -131,54 +134,74 @@ def is_prose_like(poem: str) -> bool:
     return len(poem.split()) / max(1, len(lines)) > MAX_POEM_WORDS_PER_LINE
 
 
+def _prose(files: list[Path], dropped: Counter[str]) -> list[Document]:
+    """One story per file."""
+    return [Document(text, file.name) for file in files if (text := clean_prose(_read(file)))]
+
+
+def _poems(files: list[Path], dropped: Counter[str]) -> list[Document]:
+    """``++++``-separated poems of two lines or more; prose-like entries are dropped."""
+    docs: list[Document] = []
+    for file in files:
+        for raw in _split_separated(_read(file)):
+            poem = clean_poem(raw)
+            if sum(1 for line in poem.split("\n") if line.strip()) < 2:
+                dropped["too short"] += 1
+            elif is_prose_like(poem):
+                dropped["prose-like"] += 1
+            else:
+                docs.append(Document(poem, file.name))
+    return docs
+
+
+def _names(files: list[Path], dropped: Counter[str]) -> list[Document]:
+    """One name per line, once per list; the file stem is the style."""
+    docs: list[Document] = []
+    for file in files:
+        seen: set[str] = set()
+        for line in _read(file).splitlines():
+            name = line.strip()
+            if not name:
+                dropped["blank lines"] += 1
+            elif name in seen:
+                dropped["duplicates"] += 1
+            else:
+                seen.add(name)
+                docs.append(Document(name, file.name, style=file.stem))
+    return docs
+
+
+def _fables(files: list[Path], dropped: Counter[str]) -> list[Document]:
+    """``++++``-separated fables (or one per file), each once by its words."""
+    docs: list[Document] = []
+    seen_words: set[tuple[str, ...]] = set()
+    for file in files:
+        text = _read(file)
+        parts = _split_separated(text) if DOC_SEPARATOR in text else [text]
+        for raw in parts:
+            fable = clean_prose(raw)
+            key = tuple(split_words(fable))
+            if not key:
+                continue
+            if key in seen_words:
+                dropped["duplicate fables"] += 1
+                continue
+            seen_words.add(key)
+            docs.append(Document(fable, file.name))
+    return docs
+
+
+_READERS: dict[CorpusKind, Callable[[list[Path], Counter[str]], list[Document]]] = {
+    CorpusKind.PROSE: _prose,
+    CorpusKind.POEMS: _poems,
+    CorpusKind.NAMES: _names,
+    CorpusKind.WORDS: _fables,
+}
+
+
 def read_documents(kind: str, files: list[Path], dropped: Counter[str]) -> list[Document]:
     """Cleaned documents in file order (before any split); counts what was dropped."""
-    docs: list[Document] = []
-    if kind == "prose":
-        for file in files:
-            text = clean_prose(_read(file))
-            if text:
-                docs.append(Document(text, file.name))
-    elif kind == "poems":
-        for file in files:
-            for raw in _split_separated(_read(file)):
-                poem = clean_poem(raw)
-                if sum(1 for line in poem.split("\n") if line.strip()) < 2:
-                    dropped["too short"] += 1
-                elif is_prose_like(poem):
-                    dropped["prose-like"] += 1
-                else:
-                    docs.append(Document(poem, file.name))
-    elif kind == "names":
-        for file in files:
-            seen: set[str] = set()
-            for line in _read(file).splitlines():
-                name = line.strip()
-                if not name:
-                    dropped["blank lines"] += 1
-                elif name in seen:
-                    dropped["duplicates"] += 1
-                else:
-                    seen.add(name)
-                    docs.append(Document(name, file.name, style=file.stem))
-    elif kind == "words":
-        seen_words: set[tuple[str, ...]] = set()
-        for file in files:
-            text = _read(file)
-            parts = _split_separated(text) if DOC_SEPARATOR in text else [text]
-            for raw in parts:
-                fable = clean_prose(raw)
-                key = tuple(split_words(fable))
-                if not key:
-                    continue
-                if key in seen_words:
-                    dropped["duplicate fables"] += 1
-                    continue
-                seen_words.add(key)
-                docs.append(Document(fable, file.name))
-    else:
-        raise CorpusError(f"unknown corpus kind {kind!r}; expected one of {CORPUS_KINDS}")
-    return docs
+    return _READERS[corpus_kind(kind)](files, dropped)
 
 
 def split_documents(
@@ -238,12 +261,11 @@ def load_corpus(
     tail_fraction: float = 0.0,
 ) -> Corpus:
     """Read, clean and split a corpus; raises CorpusError with the file on bad input."""
-    if kind not in CORPUS_KINDS:
-        raise CorpusError(f"unknown corpus kind {kind!r}; expected one of {CORPUS_KINDS}")
+    checked = corpus_kind(kind)
     path = Path(path)
     files = _corpus_files(path, pattern)
     dropped: Counter[str] = Counter()
-    docs = read_documents(kind, files, dropped)
+    docs = _READERS[checked](files, dropped)
     if not docs:
         raise CorpusError(f"{path}: corpus is empty after cleaning (kind {kind})")
     needed = 3 if tail_fraction > 0 else 2
@@ -259,7 +281,9 @@ def load_corpus(
     in_tail = {id(doc) for doc in tail}
     train = [doc for doc in train if id(doc) not in in_tail]
     size, sha = _digest(files)
-    return Corpus(name or path.stem, kind, files, size, sha, train, validation, dict(dropped), tail)
+    return Corpus(
+        name or path.stem, checked, files, size, sha, train, validation, dict(dropped), tail
+    )
 
 
 def load_training_split(config: Mapping[str, Any]) -> Corpus:
@@ -283,7 +307,7 @@ def load_training_split(config: Mapping[str, Any]) -> Corpus:
 def build_vocab(corpus: Corpus, *, min_count: int = 1) -> tuple[list[str], SpecialTokens]:
     """Special tokens first, then characters (sorted) or words (by frequency)."""
     styles = {style: f"<{style}>" for style in corpus.styles}
-    if corpus.kind == "words":
+    if corpus.kind.level == Level.WORD:
         special = SpecialTokens(UNKNOWN, BOS, EOS, newline=NEWLINE, styles=styles)
         counts = Counter(w for d in corpus.train for w in split_words(d.text) if w != "\n")
         words = sorted((w for w, n in counts.items() if n >= min_count), key=lambda w: -counts[w])

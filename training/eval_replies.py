@@ -28,6 +28,7 @@ from bot.engine.bundle import ModelBundle
 from bot.engine.decode import Row, generate
 from bot.engine.ending import EndRule, Marks
 from bot.engine.guard import Lexicon
+from bot.engine.kinds import CorpusKind, KindName, Level
 from bot.engine.ngrams import words_for_ngrams
 from bot.engine.tokenizer import detokenize_words, split_words
 from bot.products import KINDS
@@ -86,7 +87,8 @@ def _poem_lines(text: str, lines: int) -> str:
 
 def reply_length(bundle: ModelBundle) -> int:
     """The default ``length`` of the product that continues text with this model."""
-    return KINDS["story" if bundle.meta.level == "word" else "prose"].option("length").default
+    kind = KindName.STORY if bundle.meta.level == Level.WORD else KindName.PROSE
+    return KINDS[kind].option("length").default
 
 
 def draw_replies(
@@ -94,11 +96,11 @@ def draw_replies(
 ) -> list[str]:
     """``count`` replies' generated text (prompts left out) as the bot shows it."""
     tokenizer = bundle.tokenizer
-    word_level = bundle.meta.level == "word"
+    word_level = bundle.meta.level == Level.WORD
     opening = [tokenizer.eos_id, tokenizer.bos_id]
     rule: EndRule | None = None
-    lines = KINDS["poem"].option("lines").default
-    if corpus.kind == "poems":
+    lines = KINDS[KindName.POEM].option("lines").default
+    if corpus.kind == CorpusKind.POEMS:
         starts, max_tokens = [opening] * count, lines * POEM_TOKENS_PER_LINE
     else:
         rule = EndRule(Marks.of(tokenizer), reply_length(bundle))
@@ -143,7 +145,7 @@ def evaluate_replies(
     """The reply measures per temperature, with a few examples at the default temperature."""
     default = bundle.meta.sampling.temperature
     temperatures = sorted({*REPLY_TEMPERATURES, default})
-    sentences = corpus.kind != "poems"
+    sentences = corpus.kind != CorpusKind.POEMS
     rows, examples = [], []
     for temperature in temperatures:
         texts = draw_replies(bundle, corpus, count, temperature, seed, progress)

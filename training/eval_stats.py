@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from tqdm import tqdm
 from bot.engine.bundle import ModelBundle
 from bot.engine.decode import Row, generate
 from bot.engine.guard import Lexicon
+from bot.engine.kinds import CorpusKind, KindName, Level
 from bot.engine.name_chars import served_char_usage
 from bot.engine.name_filter import NameFilter
 from bot.engine.ngrams import ngram_hashes, words_for_ngrams
@@ -91,7 +92,7 @@ def shown_filter(bundle: ModelBundle, style: str) -> NameFilter:
     """/name's filter at its default options, on the lists the bot reads from the model
     folder: the exported names (novelty) and the openings of the style's names, and the
     style's plausibility threshold from the metadata (if calibrated)."""
-    kind = KINDS["names"]
+    kind = KINDS[KindName.NAMES]
     plausibility = bundle.meta.name_plausibility
     return NameFilter(
         kind.option("min").default,
@@ -133,10 +134,10 @@ def build_reference(bundle: ModelBundle, corpus: Corpus) -> TextReference:
     words = [w for text in texts for w in words_for_ngrams(text)]
     letters = sum((metrics.letter_counts(t) for t in texts), np.zeros(26, np.int64))
     hashes = np.empty(0, np.uint64)
-    if corpus.kind == "poems":
+    if corpus.kind == CorpusKind.POEMS:
         hashes = np.unique(np.concatenate([ngram_hashes(t) for t in texts]))
     bigrams: set[tuple[str, str]] = set()
-    if bundle.meta.level == "word":
+    if bundle.meta.level == Level.WORD:
         bigrams = metrics.bigram_set([model_tokens(bundle, split_words(t)) for t in texts])
     return TextReference(
         vocabulary=frozenset(words),
@@ -151,7 +152,7 @@ def build_reference(bundle: ModelBundle, corpus: Corpus) -> TextReference:
 def sample_words(bundle: ModelBundle, ids: Sequence[int]) -> tuple[list[str], int]:
     """The sample's words, and how many unknown-word tokens a word model produced."""
     tokenizer = bundle.tokenizer
-    if bundle.meta.level == "char":
+    if bundle.meta.level == Level.CHAR:
         return words_for_ngrams(tokenizer.decode(ids)), 0
     words = [tokenizer.vocab[i] for i in ids if tokenizer.token_text(i)[:1].isalpha()]
     return words, sum(1 for i in ids if i == tokenizer.unknown_id)
@@ -202,7 +203,7 @@ def poem_statistics(texts: Sequence[str], reference: TextReference) -> PoemStats
 def story_seeds(corpus: Corpus, count: int, seed: int) -> list[list[str]]:
     """``count`` runs of three consecutive words from the held-out fables (seeded)."""
     rng = random.Random(seed)
-    runs = []
+    runs: list[list[str]] = []
     for doc in corpus.validation:
         tokens = split_words(doc.text)
         runs.extend(
@@ -251,9 +252,9 @@ def heldout_statistics(bundle: ModelBundle, corpus: Corpus, reference: TextRefer
     """The statistics of the held-out documents: what human text scores on every metric."""
     texts = [doc.text for doc in corpus.validation]
     stats = statistics_of(bundle, texts, [bundle.tokenizer.encode(t).ids for t in texts], reference)
-    if corpus.kind == "poems":
+    if corpus.kind == CorpusKind.POEMS:
         stats = dataclasses.replace(stats, poem=poem_statistics(texts, reference))
-    if bundle.meta.level == "word":
+    if bundle.meta.level == Level.WORD:
         seen = metrics.bigram_seen_share(
             [model_tokens(bundle, split_words(t)) for t in texts], reference.train_bigrams
         )
@@ -276,28 +277,41 @@ def target(
     return Target(target=name, value=value, op=op, threshold=threshold, met=met, human=human)
 
 
-def check_targets(kind: str, heldout: Loss, results: TextResults | NameResults) -> list[Target]:
+def check_targets(
+    kind: CorpusKind, heldout: Loss, results: TextResults | NameResults
+) -> list[Target]:
     """Each target with its measured value and whether it is met (None: not measured)."""
     if isinstance(results, NameResults):
-        return name_targets(results) if kind == "names" else []
+        return name_targets(results) if kind == CorpusKind.NAMES else []
     at = {row.temperature: row.stats for row in results.temperatures}
-    row, human = at.get(TARGET_TEMPERATURE), results.heldout_text
-    if kind == "prose":
-        return [
-            target("held-out loss (nats/char)", heldout.nats_per_token, "<=", 1.30),
-            target(
-                "real words at T=0.8",
-                row.real_word_rate if row else None,
-                ">=",
-                0.95,
-                human.real_word_rate,
-            ),
-        ]
-    if kind == "poems":
-        copied = row.poem.copied_4gram_share if row and row.poem else None
-        human_copied = human.poem.copied_4gram_share if human.poem else None
-        return [target("copied word 4-grams at T=0.8", copied, "<=", 0.05, human_copied)]
-    return []
+    targets = _TEXT_TARGETS.get(kind)
+    return targets(heldout, at.get(TARGET_TEMPERATURE), results.heldout_text) if targets else []
+
+
+def _prose_targets(heldout: Loss, row: TextStats | None, human: TextStats) -> list[Target]:
+    return [
+        target("held-out loss (nats/char)", heldout.nats_per_token, "<=", 1.30),
+        target(
+            "real words at T=0.8",
+            row.real_word_rate if row else None,
+            ">=",
+            0.95,
+            human.real_word_rate,
+        ),
+    ]
+
+
+def _poem_targets(heldout: Loss, row: TextStats | None, human: TextStats) -> list[Target]:
+    copied = row.poem.copied_4gram_share if row and row.poem else None
+    human_copied = human.poem.copied_4gram_share if human.poem else None
+    return [target("copied word 4-grams at T=0.8", copied, "<=", 0.05, human_copied)]
+
+
+# the targets of a text model at T=0.8, by corpus kind (stories have none yet)
+_TEXT_TARGETS: dict[CorpusKind, Callable[[Loss, TextStats | None, TextStats], list[Target]]] = {
+    CorpusKind.PROSE: _prose_targets,
+    CorpusKind.POEMS: _poem_targets,
+}
 
 
 def name_targets(names: NameResults) -> list[Target]:

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.engine.bundle import ModelBundle, ModelLoadError
+from bot.engine.kinds import CorpusKind, Level
 from bot.engine.ngrams import words_for_ngrams
 from bot.engine.tokenizer import detokenize_words
 from training import metrics
@@ -114,10 +115,10 @@ def evaluate_text(
     """Sample at every temperature: the statistics and examples, and the pictures."""
     reference = build_reference(bundle, corpus)
     tokenizer = bundle.tokenizer
-    word_level = bundle.meta.level == "word"
+    word_level = bundle.meta.level == Level.WORD
     seeds = story_seeds(corpus, options.samples, options.seed) if word_level else []
     prompts = [detokenize_words(s) for s in seeds]
-    if corpus.kind == "prose":
+    if corpus.kind == CorpusKind.PROSE:
         prompts = prose_prompts(corpus, options.samples, options.seed)
     # prose and stories continue prompts, as the bot does; poems start from the beginning
     opening = [tokenizer.eos_id, tokenizer.bos_id]
@@ -144,7 +145,7 @@ def evaluate_text(
         texts = [tokenizer.decode(s) for s in ids]
         stats = statistics_of(bundle, texts, ids, reference)
         stats = dataclasses.replace(stats, ended_share=sum(ended) / len(ended))
-        if corpus.kind == "poems":
+        if corpus.kind == CorpusKind.POEMS:
             stats = dataclasses.replace(stats, poem=poem_statistics(texts, reference))
         if word_level:
             stats = dataclasses.replace(stats, **story_statistics(bundle, seeds, ids, reference))
@@ -246,7 +247,7 @@ def evaluate_model(json_path: Path, options: Options) -> Report:
     )
     tail = tail_loss(bundle, corpus, rows, options.progress)
     replies = None
-    if corpus.kind == "names":
+    if corpus.kind == CorpusKind.NAMES:
         results, picture = evaluate_names(bundle, corpus, options)
         figures = {"name_lengths": picture}
     else:

@@ -51,10 +51,11 @@ from bot.engine.contract import (
     TrainingInfo,
     load_metadata,
 )
+from bot.engine.kinds import CorpusKind
 from bot.engine.ngrams import ngram_hashes
 from training.checkpoint import CheckpointError
 from training.checkpoint import load as read_checkpoint
-from training.data import batches_per_epoch, encode_documents, level_of, load_training_split
+from training.data import batches_per_epoch, corpus_kind, encode_documents, load_training_split
 from training.evaluate import EvaluationError, heldout_loss, load_training_corpus
 from training.models import LSTMLanguageModel, StepModel, build_model
 from training.parity import PARITY_TOLERANCE, check_parity, within_tolerance
@@ -64,10 +65,10 @@ from training.quantize import QuantizeError, quantize_int8
 GATE_NATS = 0.005  # the int8 model may lose at most this much held-out loss per token
 OPSET = 17
 SAMPLING_DEFAULTS = {
-    "prose": SamplingDefaults(temperature=0.7, top_k=0, top_p=0.95, max_tokens=1200),
-    "poems": SamplingDefaults(temperature=0.8, top_k=0, top_p=0.95, max_tokens=1500),
-    "names": SamplingDefaults(temperature=0.9, top_k=0, top_p=1.0, max_tokens=24),
-    "words": SamplingDefaults(temperature=0.8, top_k=40, top_p=0.95, max_tokens=300),
+    CorpusKind.PROSE: SamplingDefaults(temperature=0.7, top_k=0, top_p=0.95, max_tokens=1200),
+    CorpusKind.POEMS: SamplingDefaults(temperature=0.8, top_k=0, top_p=0.95, max_tokens=1500),
+    CorpusKind.NAMES: SamplingDefaults(temperature=0.9, top_k=0, top_p=1.0, max_tokens=24),
+    CorpusKind.WORDS: SamplingDefaults(temperature=0.8, top_k=40, top_p=0.95, max_tokens=300),
 }
 
 
@@ -82,7 +83,7 @@ def load_checkpoint(path: Path) -> tuple[LSTMLanguageModel, dict[str, Any]]:
         raise ExportError(str(exc)) from None
     config = checkpoint["config"]
     model = build_model(
-        level_of(config["corpus_kind"]),
+        corpus_kind(config["corpus_kind"]).level,
         vocab_size=len(checkpoint["vocab"]),
         embedding_size=config["embedding_size"],
         hidden_size=config["hidden_size"],
@@ -123,20 +124,20 @@ def write_artefacts(name: str, checkpoint: dict[str, Any], out_dir: Path) -> dic
     """Side files the generators need: training names (novelty), the names of each style
     (plausible openings) and poem 4-gram hashes."""
     config = checkpoint["config"]
-    kind = config["corpus_kind"]
+    kind = corpus_kind(config["corpus_kind"])
     artefacts: dict[str, str] = {}
     run_dir = Path(config["out_dir"]) / config["name"]
     for source, suffix, key in ((run_dir / "loss.png", "loss.png", "loss_curve"),):
         if source.exists():
             shutil.copyfile(source, out_dir / f"{name}.{suffix}")
             artefacts[key] = f"{name}.{suffix}"
-    if kind not in ("names", "poems"):
+    if kind not in (CorpusKind.NAMES, CorpusKind.POEMS):
         return artefacts
     corpus = load_training_split(config)
     if corpus.sha256 != checkpoint["corpus"]["sha256"]:
         raise ExportError(f"{config['corpus_path']}: corpus changed since training (sha256)")
     documents = corpus.train + corpus.validation + corpus.tail
-    if kind == "names":
+    if kind == CorpusKind.NAMES:
         names = sorted({doc.text for doc in documents})
         (out_dir / f"{name}.names.txt").write_text("\n".join(names) + "\n", "utf-8")
         artefacts["training_names"] = f"{name}.names.txt"
@@ -164,6 +165,7 @@ def build_metadata(
     config = checkpoint["config"]
     progress = checkpoint["progress"]
     corpus = {k: v for k, v in checkpoint["corpus"].items() if k != "dropped"}
+    kind = corpus["kind"] = corpus_kind(corpus["kind"])
     loss = progress["best_validation"]
     steps_per_epoch = max(
         1, batches_per_epoch(corpus["train_tokens"], config["batch_size"], config["seq_len"])
@@ -171,7 +173,7 @@ def build_metadata(
     return ModelMetadata(
         format_version=FORMAT_VERSION,
         name=name,
-        level=level_of(config["corpus_kind"]),
+        level=kind.level,
         vocab=list(checkpoint["vocab"]),
         special_tokens=SpecialTokens(**checkpoint["special_tokens"]),
         architecture=Architecture(
@@ -194,7 +196,7 @@ def build_metadata(
             finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
             config=config,
         ),
-        sampling=SAMPLING_DEFAULTS[config["corpus_kind"]],
+        sampling=SAMPLING_DEFAULTS[kind],
         onnx_file=onnx_path.name,
         onnx_sha256=file_sha256(onnx_path),
         artefacts=artefacts,

@@ -28,6 +28,7 @@ from bot.engine.contract import (
     SpecialTokens,
     TrainingInfo,
 )
+from bot.engine.kinds import CorpusKind, Level
 from bot.engine.ngrams import ngram_hashes
 from training.export import export_onnx
 from training.models import LSTMLanguageModel
@@ -109,13 +110,13 @@ def export_random_model(
     meta = ModelMetadata(
         format_version=FORMAT_VERSION,
         name=name,
-        level=level,  # type: ignore[arg-type]
+        level=Level(level),
         vocab=vocab,
         special_tokens=special,
         architecture=Architecture(
             layers, hidden, emb, 0.0, sum(p.numel() for p in model.parameters())
         ),
-        corpus=CorpusInfo(name, "prose", ["x.txt"], 100, "0" * 64, 10, 9, 1, 1000, 100),
+        corpus=CorpusInfo(name, CorpusKind.PROSE, ["x.txt"], 100, "0" * 64, 10, 9, 1, 1000, 100),
         training=TrainingInfo(1.5, 1.5 / np.log(2), 1.0, 10, 1000, 2.0, "cpu", "x", "2024-01-01"),
         sampling=SamplingDefaults(),
         onnx_file=onnx_path.name,

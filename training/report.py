@@ -14,12 +14,14 @@ import json
 import math
 import types
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import numpy as np
 
 from bot.engine.contract import Architecture, SamplingDefaults
+from bot.engine.kinds import CorpusKind, Level
 
 T = TypeVar("T")
 Examples = dict[str, list[str]]  # temperature ("0.8") -> texts
@@ -100,8 +102,8 @@ class TrainingSummary:
 class ModelSummary:
     """The metadata figures the report keeps beside the measurements."""
 
-    level: str
-    kind: str  # the corpus kind: prose | poems | names | words
+    level: Level
+    kind: CorpusKind
     vocab_size: int
     architecture: Architecture
     onnx_bytes: int
@@ -295,12 +297,8 @@ class Report:
     elapsed_s: float
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> CorpusKind:
         return self.summary.kind
-
-    @property
-    def level(self) -> str:
-        return self.summary.level
 
     @property
     def names(self) -> NameResults:
@@ -321,7 +319,7 @@ class Report:
     def from_json(cls, data: Any, where: str = "report") -> Report:
         if not isinstance(data, dict):
             raise ReportError(f"{where}: not a JSON object")
-        results = NameResults if data.get("kind") == "names" else TextResults
+        results = NameResults if data.get("kind") == CorpusKind.NAMES else TextResults
         return _decode_class(cls, data, where, {"results": results})
 
     @classmethod
@@ -366,6 +364,10 @@ def _decode(hint: Any, value: Any, where: str) -> Any:
         hint, origin = options[0], get_origin(options[0])
     if isinstance(hint, type) and is_dataclass(hint):
         return _decode_class(hint, value, where)
+    if isinstance(hint, type) and issubclass(hint, StrEnum):
+        if value not in set(hint):
+            raise ReportError(f"{where}: {value!r} is not one of {', '.join(hint)}")
+        return hint(value)
     if origin is list:
         if not isinstance(value, list):
             raise ReportError(f"{where}: not a list")

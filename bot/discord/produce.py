@@ -17,6 +17,7 @@ import discord
 from bot.discord.buttons import reply_view
 from bot.discord.formatting import render_names, render_poem, render_prose
 from bot.discord.serving import footnotes, serve
+from bot.engine.kinds import KindName
 from bot.generators import start
 from bot.generators.base import GenerationResult
 from bot.options import request
@@ -39,9 +40,9 @@ def _knows(kind: Kind, name: str) -> bool:
 def render(product: Product, result: GenerationResult, members: Sequence[int] = ()) -> str:
     """The final reply of ``product``: by kind, titled with the product's title."""
     notes = footnotes(result)
-    if product.kind == "poem":
+    if product.kind == KindName.POEM:
         return render_poem(result.text, result.extras.get("originality"), notes)
-    if product.kind == "names":
+    if product.kind == KindName.NAMES:
         style = str(result.extras.get("style", ""))
         return render_names(
             result.extras.get("names", []), product.labels.get(style, style), members, notes

@@ -22,9 +22,11 @@ import math
 import types
 import typing
 from dataclasses import MISSING, asdict, dataclass, field, fields
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from bot.engine.kinds import CorpusKind, Level
 from bot.engine.name_score import NamePlausibility, plausibility_from_dict
 
 FORMAT_VERSION = 2
@@ -32,9 +34,6 @@ READABLE_VERSIONS = (1, 2)
 PRECISIONS = ("fp32", "int8")
 ONNX_INPUTS = ("tokens", "h", "c")
 ONNX_OUTPUTS = ("logits", "h_out", "c_out")
-
-Level = Literal["char", "word"]
-CorpusKind = Literal["prose", "poems", "names", "words"]
 
 
 class MetadataError(ValueError):
@@ -211,7 +210,7 @@ def _build(cls: type, data: Any, prefix: str, path: Path) -> Any:
 
 
 def _checked(value: Any, hint: Any, name: str, path: Path) -> Any:
-    """``value`` if it has the JSON type ``hint`` allows (``str | None``, a Literal of
+    """``value`` if it has the JSON type ``hint`` allows (``str | None``, one of a StrEnum's
     strings, ``list[str]``, a dict); MetadataError naming the field otherwise."""
     origin = typing.get_origin(hint)
     if origin is list:
@@ -221,8 +220,11 @@ def _checked(value: Any, hint: Any, name: str, path: Path) -> Any:
         return items
     if origin is dict:
         return _typed(value, dict, name, path)
-    if origin is Literal:
-        return _typed(value, str, name, path)
+    if isinstance(hint, type) and issubclass(hint, StrEnum):
+        if (text := _typed(value, str, name, path)) not in set(hint):
+            known = ", ".join(map(repr, map(str, hint)))
+            raise MetadataError(path, name, f"is {text!r}, not one of {known}")
+        return hint(text)
     if origin is types.UnionType:
         return _typed(value, typing.get_args(hint), name, path)
     return _typed(value, hint, name, path)
@@ -273,9 +275,7 @@ def metadata_from_dict(data: Any, path: Path | str = "<metadata>") -> ModelMetad
     name = _typed(_require(data, "name", "", path), str, "name", path)
     if not name or not name.replace("_", "").replace("-", "").isalnum():
         raise MetadataError(path, "name", f"must be a simple identifier, got {name!r}")
-    level = _typed(_require(data, "level", "", path), str, "level", path)
-    if level not in ("char", "word"):
-        raise MetadataError(path, "level", f"must be 'char' or 'word', got {level!r}")
+    level = _checked(_require(data, "level", "", path), Level, "level", path)
 
     vocab = _typed(_require(data, "vocab", "", path), list, "vocab", path)
     if len(vocab) < 2:
@@ -312,8 +312,6 @@ def metadata_from_dict(data: Any, path: Path | str = "<metadata>") -> ModelMetad
         raise MetadataError(path, "architecture.dropout", "must be in [0, 1)")
 
     corpus = _build(CorpusInfo, _require(data, "corpus", "", path), "corpus.", path)
-    if corpus.kind not in ("prose", "poems", "names", "words"):
-        raise MetadataError(path, "corpus.kind", f"unknown corpus kind {corpus.kind!r}")
     if len(corpus.sha256) != 64:
         raise MetadataError(path, "corpus.sha256", "must be a 64-character hex digest")
 
@@ -363,7 +361,7 @@ def metadata_from_dict(data: Any, path: Path | str = "<metadata>") -> ModelMetad
     return ModelMetadata(
         format_version=version,
         name=name,
-        level=level,  # type: ignore[arg-type]
+        level=level,
         vocab=list(vocab),
         special_tokens=special,
         architecture=arch,

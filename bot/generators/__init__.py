@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from bot.engine.kinds import KindName
 from bot.generators.base import Generation
 from bot.generators.common import collect
 from bot.generators.names import names
@@ -21,11 +22,11 @@ from bot.products import Product
 if TYPE_CHECKING:
     from bot.engine.engine import Engine
 
-GENERATORS: dict[str, Callable[..., Generation]] = {
-    "prose": prose,
-    "poem": poem,
-    "names": names,
-    "story": story,
+GENERATORS: dict[KindName, Callable[..., Generation]] = {
+    KindName.PROSE: prose,
+    KindName.POEM: poem,
+    KindName.NAMES: names,
+    KindName.STORY: story,
 }
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.engine.errors import Busy, GenerationError, InvalidRequest, UnknownModel
+from bot.engine.kinds import KindName
 
 __all__ = [
     "Busy",
@@ -26,7 +27,7 @@ __all__ = [
 class GenerationResult:
     """The finished answer of one request."""
 
-    product: str  # lovecraft | poem | name | story
+    kind: KindName  # how it was generated (the product's kind)
     model: str  # name of the model that produced it
     text: str  # final text formatted for display (stanzas, name list, ...)
     tokens: int  # tokens sampled

@@ -21,6 +21,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+from bot.engine.kinds import KindName
 from bot.engine.name_chars import served_char_usage
 from bot.engine.name_filter import NameFilter
 from bot.engine.name_score import name_scores
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-KIND = KINDS["names"]
+KIND = KINDS[KindName.NAMES]
 COUNT, MIN_LENGTH, MAX_LENGTH = (KIND.option(name) for name in ("count", "min", "max"))
 TRIES_PER_NAME = 20
 MIN_TRIES = 50

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+from bot.engine.kinds import KindName
 from bot.engine.ngrams import originality
 from bot.generators.base import Generation
 from bot.generators.common import clean_prompt, encode_chars, oov_note
@@ -14,7 +15,7 @@ from bot.products import KINDS
 if TYPE_CHECKING:
     from bot.engine.engine import Engine
 
-KIND = KINDS["poem"]
+KIND = KINDS[KindName.POEM]
 LINES = KIND.option("lines")
 TOKENS_PER_LINE = 100  # token budget per requested line (lines are rarely longer)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+from bot.engine.kinds import KindName
 from bot.generators.base import Generation, InvalidRequest
 from bot.generators.common import clean_prompt, encode_chars, oov_note
 from bot.generators.skeleton import Finish, Run, SentenceReply, generation, prepare
@@ -13,7 +14,7 @@ from bot.products import KINDS
 if TYPE_CHECKING:
     from bot.engine.engine import Engine
 
-KIND = KINDS["prose"]
+KIND = KINDS[KindName.PROSE]
 LENGTH = KIND.option("length")
 
 

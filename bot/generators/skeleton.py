@@ -175,7 +175,7 @@ async def _stream(
             yield item
     assert finish is not None, "a generator's body ends with a Finish"
     yield GenerationResult(
-        product=run.kind.name,
+        kind=run.kind.name,
         model=run.scheduler.bundle.name,
         text=run.text,
         tokens=finish.tokens,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+from bot.engine.kinds import KindName
 from bot.engine.tokenizer import detokenize_words, split_words
 from bot.generators.base import Generation, InvalidRequest
 from bot.generators.common import clean_prompt
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from bot.engine.engine import Engine
     from bot.engine.tokenizer import Tokenizer
 
-KIND = KINDS["story"]
+KIND = KINDS[KindName.STORY]
 LENGTH = KIND.option("length")
 MAX_SEED_TOKENS = 200  # longer seeds keep their last 200 words and marks
 

@@ -18,6 +18,7 @@ from bot.discord.bot import LSTMBotBase
 from bot.discord.produce import WRITE, produce, products_of, write_product
 from bot.discord.serving import everywhere
 from bot.discord.slash import WRITE_LENGTH, product_command, ranged
+from bot.engine.kinds import KindName
 from bot.generators.base import UnknownModel
 from bot.options import write_names
 from bot.products import KINDS, SEED, TEMPERATURE, Product
@@ -26,7 +27,7 @@ CHRISTEN = "Christen"
 NAME = "name"  # the product "Christen" runs
 
 
-Temperature, Seed, Prompt = ranged(TEMPERATURE), ranged(SEED), ranged(KINDS["prose"].text)
+Temperature, Seed, Prompt = ranged(TEMPERATURE), ranged(SEED), ranged(KINDS[KindName.PROSE].text)
 Length = ranged(WRITE_LENGTH)
 
 
