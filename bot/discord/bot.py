@@ -28,6 +28,7 @@ from bot.discord.shutdown import ShutdownBudget, ShutdownOverrun
 from bot.discord.tree import BotTree
 
 if TYPE_CHECKING:
+    from bot.discord.context import CogHost
     from bot.discord.metrics import MetricsServer
     from bot.engine.engine import Engine
     from bot.storage import RequestLog
@@ -91,7 +92,7 @@ class LSTMBotBase(_Base):
         self._shutdown: asyncio.Future[None] | None = None
 
     async def setup_hook(self) -> None:
-        from bot.discord.buttons import ReplyButton
+        from bot.discord.presses import ReplyButton
 
         for extension in COGS:
             await self.load_extension(extension)
@@ -219,6 +220,10 @@ class LSTMBot(LSTMBotBase, commands.Bot):
 
 class ShardedLSTMBot(LSTMBotBase, commands.AutoShardedBot):
     """Several shards in one process."""
+
+
+if TYPE_CHECKING:  # mypy checks that both are what the cogs' setup() takes (and the metrics)
+    _HOSTS: tuple[type[CogHost], ...] = (LSTMBot, ShardedLSTMBot)
 
 
 def create_bot(settings: Settings, *, serving: bool = True) -> LSTMBotBase:

@@ -1,9 +1,10 @@
 """The buttons under every finished reply: Reroll, Continue and Delete.
 
-Each is a :class:`ReplyButton`, a ``DynamicItem`` whose ``custom_id`` carries the action and
-the request id (the interaction id of the reply's request, kept in its log row). A press is
-matched by that pattern, not by a view held in memory, so buttons keep working after a
-restart; :mod:`bot.discord.presses` handles it. The pattern takes any digits, so that a
+Each button's ``custom_id`` carries the action and the request id (the interaction id of
+the reply's request, kept in its log row). A press is matched by that pattern (``TEMPLATE``),
+not by a view held in memory, so buttons keep working after a restart:
+:class:`bot.discord.presses.ReplyButton` matches and handles it (this module is only the
+buttons' look, so it imports no serving code). The pattern takes any digits, so that a
 forged or corrupted id is still answered (privately, with a row); only a positive 63-bit
 number is a request id (:func:`parse_snowflake`).
 """
@@ -33,31 +34,10 @@ def parse_snowflake(text: str) -> int | None:
     return value if 0 < value <= MAX_SNOWFLAKE else None
 
 
-class ReplyButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMPLATE):
-    """``request_id`` is None for a button whose id is not a request id (forged, corrupt)."""
-
-    def __init__(self, action: str, request_id: int | str) -> None:
-        label, style = ACTIONS[action]
-        super().__init__(
-            discord.ui.Button(
-                label=label,
-                style=style,
-                custom_id=f"lstm:{action}:{request_id}",
-            )
-        )
-        self.action = action
-        self.request_id = parse_snowflake(str(request_id))
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any, /
-    ) -> ReplyButton:
-        return cls(match["action"], match["request"])
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        from bot.discord.presses import press  # it runs products, which show these buttons
-
-        await press(interaction.client, interaction, self.action, self.request_id)  # type: ignore[arg-type]
+def reply_button(action: str, request_id: int | str) -> discord.ui.Button[Any]:
+    """The button of ``action`` for the reply of request ``request_id``."""
+    label, style = ACTIONS[action]
+    return discord.ui.Button(label=label, style=style, custom_id=f"lstm:{action}:{request_id}")
 
 
 def reply_view(request_id: int, *, continues: bool, text_kept: bool) -> discord.ui.View:
@@ -65,7 +45,7 @@ def reply_view(request_id: int, *, continues: bool, text_kept: bool) -> discord.
     view = discord.ui.View(timeout=None)
     for action in ACTIONS:
         if action == "delete" or (text_kept and (action == "reroll" or continues)):
-            view.add_item(ReplyButton(action, request_id))
+            view.add_item(reply_button(action, request_id))
     # Not kept in discord.py's view store: presses are dispatched by the template (above).
     view.stop()
     return view

@@ -40,7 +40,7 @@ from bot.engine.errors import Busy
 from bot.storage import RequestRow
 
 if TYPE_CHECKING:
-    from bot.discord.bot import LSTMBotBase
+    from bot.discord.context import GatewayContext
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def refusal_reason(error: BaseException | None) -> str:
 class BotMetrics:
     """The registry of one bot: per-request counters and histograms, and the live gauges."""
 
-    def __init__(self, bot: LSTMBotBase) -> None:
+    def __init__(self, bot: GatewayContext) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "bot_requests",
@@ -126,7 +126,7 @@ class BotMetrics:
 class LiveCollector(Collector):
     """Gauges and counters read from the bot's objects when Prometheus scrapes."""
 
-    def __init__(self, bot: LSTMBotBase) -> None:
+    def __init__(self, bot: GatewayContext) -> None:
         self.bot = bot
 
     def collect(self) -> Iterator[Metric]:
@@ -206,7 +206,7 @@ class LiveCollector(Collector):
         )
 
 
-def _latencies(bot: LSTMBotBase) -> list[tuple[int, float]]:
+def _latencies(bot: GatewayContext) -> list[tuple[int, float]]:
     """(shard id, seconds) of each connected shard with a measured latency."""
     shards = getattr(bot, "latencies", None)  # AutoShardedClient
     if shards is None:

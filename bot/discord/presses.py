@@ -22,11 +22,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.discord.buttons import MESSAGES_PARAM, disabled_view
+from bot.discord.buttons import (
+    MESSAGES_PARAM,
+    TEMPLATE,
+    disabled_view,
+    parse_snowflake,
+    reply_button,
+)
 from bot.discord.limits import Refused, ShuttingDown
 from bot.discord.produce import WRITE, produce, products_of, write_product
 from bot.generators.base import InvalidRequest
@@ -34,7 +40,7 @@ from bot.generators.common import MAX_PROMPT_CHARS, primer_text
 from bot.products import Product
 
 if TYPE_CHECKING:
-    from bot.discord.bot import LSTMBotBase
+    from bot.discord.context import ServingContext
     from bot.storage import RequestRow
 
 log = logging.getLogger(__name__)
@@ -60,8 +66,28 @@ class Stale(Refused):
     """The reply's request cannot be run again; ``str(exc)`` says why."""
 
 
+class ReplyButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMPLATE):
+    """A reply's button as a press dispatches it (registered by the bot, so it matches the
+    buttons of replies sent before a restart too). ``request_id`` is None for a button whose
+    id is not a request id (forged, corrupt)."""
+
+    def __init__(self, action: str, request_id: int | str) -> None:
+        super().__init__(reply_button(action, request_id))
+        self.action = action
+        self.request_id = parse_snowflake(str(request_id))
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any, /
+    ) -> ReplyButton:
+        return cls(match["action"], match["request"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await press(interaction.client, interaction, self.action, self.request_id)  # type: ignore[arg-type]
+
+
 async def press(
-    bot: LSTMBotBase, interaction: discord.Interaction, action: str, request_id: int | None
+    bot: ServingContext, interaction: discord.Interaction, action: str, request_id: int | None
 ) -> None:
     """Handle one button press as a request, answering failures like the command tree."""
     requests = bot.requests
@@ -88,11 +114,11 @@ async def press(
         await bot.tree.on_error(interaction, exc)  # type: ignore[arg-type]
 
 
-async def _find(bot: LSTMBotBase, request_id: int) -> RequestRow | None:
+async def _find(bot: ServingContext, request_id: int) -> RequestRow | None:
     return None if bot.request_log is None else await bot.request_log.find(request_id)
 
 
-async def _parent(bot: LSTMBotBase, request_id: int) -> RequestRow:
+async def _parent(bot: ServingContext, request_id: int) -> RequestRow:
     parent = await _find(bot, request_id)
     if parent is None:
         raise Stale(GONE)
@@ -106,7 +132,7 @@ def _asker(interaction: discord.Interaction) -> int | None:
 
 
 async def _delete(
-    bot: LSTMBotBase, interaction: discord.Interaction, parent: RequestRow | None
+    bot: ServingContext, interaction: discord.Interaction, parent: RequestRow | None
 ) -> None:
     owner = parent.user_id if parent is not None else _asker(interaction)
     if owner != interaction.user.id and not interaction.permissions.manage_messages:
@@ -141,7 +167,7 @@ async def _delete_part(interaction: discord.Interaction, message_id: int) -> boo
     return True
 
 
-def _product(bot: LSTMBotBase, parent: RequestRow) -> Product:
+def _product(bot: ServingContext, parent: RequestRow) -> Product:
     """The product that made the reply, if its model is still loaded."""
     model = parent.model or "?"
     if parent.command == WRITE:
@@ -167,7 +193,7 @@ def _tail(text: str) -> str:
 
 
 async def _again(
-    bot: LSTMBotBase, interaction: discord.Interaction, parent: RequestRow, action: str
+    bot: ServingContext, interaction: discord.Interaction, parent: RequestRow, action: str
 ) -> None:
     """Reroll (same options, new seed) or Continue (primed with the reply's text)."""
     product = _product(bot, parent)

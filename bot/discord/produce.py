@@ -24,7 +24,7 @@ from bot.options import request
 from bot.products import BUILTIN, Kind, Product, by_command, model_product
 
 if TYPE_CHECKING:
-    from bot.discord.bot import LSTMBotBase
+    from bot.discord.context import ServingContext
 
 WRITE = "write"  # the command that runs any loaded model
 
@@ -50,12 +50,12 @@ def render(product: Product, result: GenerationResult, members: Sequence[int] = 
     return render_prose(product.title, result.text, notes)
 
 
-def products_of(bot: LSTMBotBase) -> dict[str, Product]:
+def products_of(bot: ServingContext) -> dict[str, Product]:
     """Every command (and alias) of this bot -> its product: built-ins, then the operator's."""
     return by_command((*BUILTIN, *bot.settings.commands))
 
 
-def write_product(bot: LSTMBotBase, model: str) -> Product | None:
+def write_product(bot: ServingContext, model: str) -> Product | None:
     """The product ``/write model`` runs, or None if that model is not loaded."""
     engine = bot.engine
     bundle = engine.models.get(model) if engine is not None else None
@@ -65,7 +65,7 @@ def write_product(bot: LSTMBotBase, model: str) -> Product | None:
 
 
 async def produce(
-    bot: LSTMBotBase,
+    bot: ServingContext,
     interaction: discord.Interaction,
     product: Product,
     options: Mapping[str, Any],

@@ -24,7 +24,7 @@ from bot.generators.base import Busy, Generation, GenerationResult
 from bot.products import Product
 
 if TYPE_CHECKING:
-    from bot.discord.bot import LSTMBotBase
+    from bot.discord.context import ServingContext
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class EchoCap:
 
 
 async def serve(
-    bot: LSTMBotBase,
+    bot: ServingContext,
     interaction: discord.Interaction,
     *,
     product: Product,

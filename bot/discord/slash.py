@@ -22,7 +22,7 @@ from bot.discord.serving import everywhere
 from bot.products import KINDS, Option, Product
 
 if TYPE_CHECKING:
-    from bot.discord.bot import LSTMBotBase
+    from bot.discord.context import ServingContext
 
 # serve(interaction, free text or None, {registry option name: value or None})
 Serve = Callable[[discord.Interaction, str | None, dict[str, Any]], Awaitable[None]]
@@ -118,7 +118,7 @@ class ProductCog(commands.Cog):
 
     def __init__(
         self,
-        bot: "LSTMBotBase",
+        bot: "ServingContext",
         product: Product,
         extra: Sequence[tuple[str, Any, str]] = (),
         renamed: dict[str, str] | None = None,

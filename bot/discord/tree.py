@@ -20,7 +20,7 @@ from bot.generators.base import Busy, GenerationError, InvalidRequest, UnknownMo
 from bot.storage import StorageError
 
 if TYPE_CHECKING:
-    from bot.discord.bot import LSTMBotBase
+    from bot.discord.context import ServingContext
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +86,8 @@ async def reply_ephemeral(interaction: discord.Interaction, text: str, *, visibl
 
 class BotTree(app_commands.CommandTree[Any]):
     @property
-    def bot(self) -> LSTMBotBase:
-        return cast("LSTMBotBase", self.client)
+    def bot(self) -> ServingContext:
+        return cast("ServingContext", self.client)
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         requests = self.bot.requests

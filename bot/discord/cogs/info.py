@@ -16,7 +16,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord.bot import LSTMBotBase
+from bot.discord.context import CogHost, ServingContext
 from bot.discord.formatting import paginate
 from bot.discord.limits import Limiter
 from bot.discord.serving import everywhere
@@ -27,7 +27,7 @@ Days = app_commands.Range[int, 1, 3650]
 DAYS_HELP = "Only the last N days (default 7)"
 
 
-def describe_models(bot: LSTMBotBase) -> str:
+def describe_models(bot: ServingContext) -> str:
     engine = bot.engine
     if engine is None:
         return "No models are loaded."
@@ -49,7 +49,7 @@ def describe_models(bot: LSTMBotBase) -> str:
 
 
 class Info(commands.Cog):
-    def __init__(self, bot: LSTMBotBase) -> None:
+    def __init__(self, bot: ServingContext) -> None:
         self.bot = bot
         settings = bot.settings
         self.cooldown = Limiter(
@@ -108,5 +108,5 @@ class Info(commands.Cog):
         self.bot.requests.finish(interaction, "ok")
 
 
-async def setup(bot: LSTMBotBase) -> None:
+async def setup(bot: CogHost) -> None:
     await bot.add_cog(Info(bot))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from bot.discord.bot import LSTMBotBase
+from bot.discord.context import CogHost, ServingContext
 from bot.discord.slash import TEXT, ProductCog
 from bot.products import BUILTIN, by_command
 
@@ -35,10 +35,10 @@ async def suggest_opening(
 
 
 class Lovecraft(ProductCog):
-    def __init__(self, bot: LSTMBotBase) -> None:
+    def __init__(self, bot: ServingContext) -> None:
         super().__init__(bot, PRODUCT)
         self.slash_command.autocomplete(TEXT)(suggest_opening)
 
 
-async def setup(bot: LSTMBotBase) -> None:
+async def setup(bot: CogHost) -> None:
     await bot.add_cog(Lovecraft(bot))

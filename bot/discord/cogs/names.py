@@ -7,7 +7,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.discord.bot import LSTMBotBase
+from bot.discord.context import CogHost, ServingContext
 from bot.discord.formatting import mentioned_users
 from bot.discord.produce import produce
 from bot.discord.slash import ProductCog
@@ -25,7 +25,7 @@ FOR = (
 
 
 class Names(ProductCog):
-    def __init__(self, bot: LSTMBotBase) -> None:
+    def __init__(self, bot: ServingContext) -> None:
         super().__init__(bot, PRODUCT, extra=[FOR], renamed={"for_": "for"})
 
     async def serve(
@@ -50,5 +50,5 @@ class Names(ProductCog):
         )
 
 
-async def setup(bot: LSTMBotBase) -> None:
+async def setup(bot: CogHost) -> None:
     await bot.add_cog(Names(bot))

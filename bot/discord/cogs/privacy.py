@@ -18,8 +18,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord.bot import LSTMBotBase
 from bot.discord.buttons import parse_snowflake
+from bot.discord.context import CogHost, ServingContext
 from bot.discord.serving import everywhere
 from bot.storage import StorageError
 
@@ -79,7 +79,7 @@ class ForgetButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMP
         else:
             await self._forget(interaction.client, interaction)  # type: ignore[arg-type]
 
-    async def _forget(self, bot: LSTMBotBase, interaction: discord.Interaction) -> None:
+    async def _forget(self, bot: ServingContext, interaction: discord.Interaction) -> None:
         await interaction.response.edit_message(content="Deleting…", view=None)
         request_log = bot.request_log
         try:
@@ -105,7 +105,7 @@ def question_view(user_id: int, asked: int) -> discord.ui.View:
 
 
 class Privacy(commands.Cog):
-    def __init__(self, bot: LSTMBotBase) -> None:
+    def __init__(self, bot: ServingContext) -> None:
         self.bot = bot
 
     @everywhere
@@ -121,6 +121,6 @@ class Privacy(commands.Cog):
         self.bot.requests.finish(interaction, "ok")
 
 
-async def setup(bot: LSTMBotBase) -> None:
+async def setup(bot: CogHost) -> None:
     await bot.add_cog(Privacy(bot))
     bot.add_dynamic_items(ForgetButton)  # the questions' buttons, also those from before a restart

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.discord.bot import LSTMBotBase
+from bot.discord.context import CogHost, ServingContext
 from bot.discord.slash import ProductCog
 from bot.products import BUILTIN, by_command
 
@@ -10,9 +10,9 @@ PRODUCT = by_command(BUILTIN)["story"]
 
 
 class Story(ProductCog):
-    def __init__(self, bot: LSTMBotBase) -> None:
+    def __init__(self, bot: ServingContext) -> None:
         super().__init__(bot, PRODUCT)
 
 
-async def setup(bot: LSTMBotBase) -> None:
+async def setup(bot: CogHost) -> None:
     await bot.add_cog(Story(bot))

@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord.bot import LSTMBotBase
+from bot.discord.context import CogHost, ServingContext
 from bot.discord.produce import WRITE, produce, products_of, write_product
 from bot.discord.serving import everywhere
 from bot.discord.slash import WRITE_LENGTH, product_command, ranged
@@ -31,7 +31,7 @@ Temperature, Seed, Prompt = ranged(TEMPERATURE), ranged(SEED), ranged(KINDS[Kind
 Length = ranged(WRITE_LENGTH)
 
 
-def operator_command(bot: LSTMBotBase, product: Product) -> app_commands.Command[Any, ..., None]:
+def operator_command(bot: ServingContext, product: Product) -> app_commands.Command[Any, ..., None]:
     """The slash command of an operator's product, built like the built-in ones."""
 
     async def serve(
@@ -43,7 +43,7 @@ def operator_command(bot: LSTMBotBase, product: Product) -> app_commands.Command
 
 
 class Write(commands.Cog):
-    def __init__(self, bot: LSTMBotBase) -> None:
+    def __init__(self, bot: ServingContext) -> None:
         self.bot = bot
         self.operator_commands = [operator_command(bot, p) for p in bot.settings.commands]
         self.christen_menu = everywhere(
@@ -110,5 +110,5 @@ class Write(commands.Cog):
         )
 
 
-async def setup(bot: LSTMBotBase) -> None:
+async def setup(bot: CogHost) -> None:
     await bot.add_cog(Write(bot))
