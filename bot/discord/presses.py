@@ -35,6 +35,7 @@ from bot.discord.buttons import (
 )
 from bot.discord.limits import Refused, ShuttingDown
 from bot.discord.produce import WRITE, produce, products_of, write_product
+from bot.engine.kinds import Status
 from bot.generators.base import InvalidRequest
 from bot.generators.common import MAX_PROMPT_CHARS, primer_text
 from bot.products import Product
@@ -104,7 +105,7 @@ async def press(
         if age > bot.settings.buttons_expire_s:
             await interaction.response.edit_message(view=disabled_view(interaction.message))
             await interaction.followup.send(EXPIRED, ephemeral=True)
-            requests.finish(interaction, "refused")
+            requests.finish(interaction, Status.REFUSED)
             return
         if action == "delete":
             await _delete(bot, interaction, await _find(bot, request_id))
@@ -147,7 +148,7 @@ async def _delete(
         await interaction.delete_original_response()
     if left:
         await interaction.followup.send(PARTS_LEFT, ephemeral=True)
-    bot.requests.finish(interaction, "ok")
+    bot.requests.finish(interaction, Status.OK)
 
 
 async def _delete_part(interaction: discord.Interaction, message_id: int) -> bool:

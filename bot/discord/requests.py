@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.engine.kinds import Status
 from bot.storage import RequestLog, RequestRow
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ class RequestTracker:
         return record
 
     def finish(
-        self, interaction: discord.Interaction, status: str, error: BaseException | None = None
+        self, interaction: discord.Interaction, status: Status, error: BaseException | None = None
     ) -> None:
         """Log the interaction's row (once; later calls are ignored) and close it."""
         record = self.get(interaction)
@@ -129,7 +130,7 @@ class RequestTracker:
             record = self.get(interaction)
             if record.output is None and record.reply is not None:
                 record.output = record.reply.text
-            self.finish(interaction, "cancelled", error)
+            self.finish(interaction, Status.CANCELLED, error)
             if task is not None and task is not asyncio.current_task():
                 tasks.append(task)
         return tasks

@@ -20,6 +20,7 @@ from discord import app_commands
 from bot.discord.buttons import MESSAGES_PARAM
 from bot.discord.formatting import echo_tail, neutralize, with_notes
 from bot.discord.streaming import InteractionSink, ReplyGone, StreamingReply
+from bot.engine.kinds import Status
 from bot.generators.base import Busy, Generation, GenerationResult
 from bot.products import Product
 
@@ -98,7 +99,7 @@ async def serve(
     except BaseException:
         await generation.aclose()
         raise
-    status = "cancelled"
+    status = Status.CANCELLED
     try:
         await interaction.response.defer(thinking=True)
         sink = InteractionSink(interaction)
@@ -122,7 +123,7 @@ async def serve(
             record.first_token_s = reply.first_piece_at - record.started
         result = generation.result
         if completed and result is not None:
-            status = "ok"
+            status = Status.OK
             record.model, record.tokens = result.model, result.tokens
             record.output = result.text
             if isinstance(pieces, EchoCap):
@@ -136,11 +137,11 @@ async def serve(
         lease.release()
         if reply.gone:
             raise ReplyGone
-        await reply.finish(final, view if status == "ok" else None)
-        if status == "ok":  # the parts Delete removes (ids only: kept in metadata mode too)
+        await reply.finish(final, view if status == Status.OK else None)
+        if status == Status.OK:  # the parts Delete removes (ids only: kept in metadata mode too)
             record.params[MESSAGES_PARAM] = sink.message_ids()
     except ReplyGone:
-        status = "cancelled"
+        status = Status.CANCELLED
         log.info(
             "the reply to /%s of user %s was deleted: stopped", product.command, interaction.user.id
         )

@@ -16,6 +16,7 @@ from discord import app_commands
 from bot.discord.formatting import neutralize, truncate
 from bot.discord.limits import Refused, ShuttingDown
 from bot.discord.redact import redacted_traceback
+from bot.engine.kinds import Status
 from bot.generators.base import Busy, GenerationError, InvalidRequest, UnknownModel
 from bot.storage import StorageError
 
@@ -37,33 +38,33 @@ class RefusedCheck(app_commands.CheckFailure):
         super().__init__(str(refusal))
 
 
-def classify(error: BaseException) -> tuple[str, str, bool]:
+def classify(error: BaseException) -> tuple[Status, str, bool]:
     """(status, message for the user, whether to log a traceback) for a failure."""
     if isinstance(error, app_commands.CommandInvokeError):
         error = error.original
     if isinstance(error, RefusedCheck):
         error = error.refusal
     if isinstance(error, Refused):
-        return "refused", str(error), False
+        return Status.REFUSED, str(error), False
     if isinstance(error, InvalidRequest):
-        return "invalid", str(error), False
+        return Status.INVALID, str(error), False
     if isinstance(error, Busy):
-        return "busy", str(error), False
+        return Status.BUSY, str(error), False
     if isinstance(error, UnknownModel):
-        return "unavailable", str(error), False
+        return Status.UNAVAILABLE, str(error), False
     if isinstance(error, GenerationError):
-        return "error", str(error), True
+        return Status.ERROR, str(error), True
     if isinstance(error, StorageError):
-        return "unavailable", "The request log is unavailable right now.", True
+        return Status.UNAVAILABLE, "The request log is unavailable right now.", True
     if isinstance(error, app_commands.TransformerError):
-        return "invalid", BAD_OPTIONS, False
+        return Status.INVALID, BAD_OPTIONS, False
     if isinstance(error, app_commands.CommandNotFound | app_commands.CommandSignatureMismatch):
-        return "invalid", STALE_COMMAND, False
+        return Status.INVALID, STALE_COMMAND, False
     if isinstance(error, app_commands.CheckFailure):
-        return "refused", "You cannot use this command here.", False
+        return Status.REFUSED, "You cannot use this command here.", False
     if isinstance(error, discord.HTTPException):
-        return "failed", APOLOGY, True
-    return "error", APOLOGY, True
+        return Status.FAILED, APOLOGY, True
+    return Status.ERROR, APOLOGY, True
 
 
 async def reply_ephemeral(interaction: discord.Interaction, text: str, *, visible: bool) -> None:
@@ -124,5 +125,5 @@ class BotTree(app_commands.CommandTree[Any]):
             await reply_ephemeral(interaction, message, visible=record.visible)
         except Exception as exc:  # not only HTTP errors: e.g. a session closed at shutdown
             log.warning("could not tell user %s about a failure: %r", interaction.user.id, exc)
-            status = "failed"
+            status = Status.FAILED
         self.bot.requests.finish(interaction, status, original)

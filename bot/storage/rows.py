@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.engine.kinds import Status
+
 COLUMNS = (
     "created_at",
     "guild_id",
@@ -104,7 +106,7 @@ class RequestRow:
 
     user_id: int
     command: str
-    status: str
+    status: Status
     created_at: float = field(default_factory=time.time)
     guild_id: int | None = None
     channel_id: int | None = None

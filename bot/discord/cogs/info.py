@@ -20,6 +20,7 @@ from bot.discord.context import CogHost, ServingContext
 from bot.discord.formatting import paginate
 from bot.discord.limits import Limiter
 from bot.discord.serving import everywhere
+from bot.engine.kinds import Status
 from bot.generators.base import InvalidRequest
 from bot.storage import StorageError
 
@@ -60,7 +61,7 @@ class Info(commands.Cog):
     @app_commands.command(name="models", description="The language models behind this bot")
     async def models(self, interaction: discord.Interaction) -> None:
         await interaction.response.send_message(paginate(describe_models(self.bot), max_pages=1)[0])
-        self.bot.requests.finish(interaction, "ok")
+        self.bot.requests.finish(interaction, Status.OK)
 
     @everywhere
     @app_commands.command(name="stats", description="Your own use of this bot (only you see it)")
@@ -105,7 +106,7 @@ class Info(commands.Cog):
         if user_id is None and (request_log.lost or request_log.pending):
             text += f"\n-# {request_log.health()}"
         await interaction.followup.send(paginate(text, max_pages=1)[0], ephemeral=True)
-        self.bot.requests.finish(interaction, "ok")
+        self.bot.requests.finish(interaction, Status.OK)
 
 
 async def setup(bot: CogHost) -> None:

@@ -21,6 +21,7 @@ from discord.ext import commands
 from bot.discord.buttons import parse_snowflake
 from bot.discord.context import CogHost, ServingContext
 from bot.discord.serving import everywhere
+from bot.engine.kinds import Status
 from bot.storage import StorageError
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ class Privacy(commands.Cog):
         view = question_view(interaction.user.id, int(time.time()))
         await interaction.response.send_message(QUESTION, view=view, ephemeral=True)
         # Logged now, so that a confirmed deletion removes this request's row as well.
-        self.bot.requests.finish(interaction, "ok")
+        self.bot.requests.finish(interaction, Status.OK)
 
 
 async def setup(bot: CogHost) -> None:
