@@ -61,6 +61,8 @@ class Step:
     p95_first_s: float
     p95_ack_s: float
     p95_final_s: float
+    bot_cpu_s: float = 0.0  # CPU seconds the bot process used during the step
+    fake_cpu_s: float = 0.0  # ... and this process (fake Discord + load generator)
 
     @property
     def ok(self) -> bool:
@@ -180,6 +182,7 @@ async def _sweep(
     people: list[FakeUser],
     guilds: list[FakeGuild],
     deadline: float,
+    watch: ProcWatch,
     progress: Callable[[str], None],
 ) -> None:
     """Steps at rising rates until one misses the target; then one step halfway between
@@ -192,13 +195,16 @@ async def _sweep(
             result.problems.append(f"out of time before the {rate:g}/s step")
             return
         seed = result.seed * 100 + len(result.steps)
+        cpu0, own0 = watch.cpu_s(), time.process_time()
         step = await _step(fake, rate, step_s, people, guilds, budget, seed)
+        step.bot_cpu_s, step.fake_cpu_s = watch.cpu_s() - cpu0, time.process_time() - own0
         result.steps.append(step)
         result.interactions += step.sent
         progress(
             f"  {rate:g}/s: {step.answered}/{step.sent} answered, first edit p50 "
             f"{step.p50_first_s:.2f} s p95 {step.p95_first_s:.2f} s, ack p95 "
-            f"{step.p95_ack_s:.2f} s, final p95 {step.p95_final_s:.1f} s"
+            f"{step.p95_ack_s:.2f} s, final p95 {step.p95_final_s:.1f} s; CPU s bot "
+            f"{step.bot_cpu_s:.0f}, fake {step.fake_cpu_s:.0f} in {step.wall_s:.0f} s"
         )
         if step.ok:
             result.sustained_rate = max(result.sustained_rate, rate)
@@ -279,7 +285,15 @@ async def measure_size(
                 await asyncio.sleep(2.0)  # let the last GUILD_CREATEs' garbage go
                 result.rss_ready_mb = watch.rss_mb()
                 await _sweep(
-                    fake, result, rates or RATES, step_s, people, active_guilds, deadline, progress
+                    fake,
+                    result,
+                    rates or RATES,
+                    step_s,
+                    people,
+                    active_guilds,
+                    deadline,
+                    watch,
+                    progress,
                 )
                 result.rss_after_load_mb = watch.rss_mb()
                 result.peak_rss_mb = watch.peak_rss_mb

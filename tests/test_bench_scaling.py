@@ -73,6 +73,7 @@ async def test_benchmark_at_a_toy_size_reports_its_figures_and_stops(
     assert r.fake_rss_mb is not None and r.fake_rss_mb > 0
     (step,) = r.steps
     assert step.rate == 4.0 and step.sent == step.answered == 8
+    assert step.bot_cpu_s > 0 and step.fake_cpu_s > 0  # where the CPU went during the step
     assert all(math.isfinite(v) for v in (step.p50_first_s, step.p95_first_s, step.p95_final_s))
     assert r.sustained_rate == (4.0 if step.ok else 0.0)
     assert r.rows_logged == r.interactions == 8  # each one logged once, after a clean stop
