@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 from bot.products import MODEL_NAME, Product, operator_products
 from bot.setting import Validator, declarations, markdown_table, setting
+from bot.storage.backend import url_problem
 
 CONFIG_ENV = "BOT_CONFIG"  # path of the optional TOML file
 CONFIG_EXIT = 2  # the exit status of every command given a bad config
@@ -114,7 +115,21 @@ class Settings:
     max_queue: int = setting(
         256, "BOT_MAX_QUEUE", 'waiting requests before "busy, try again"', at_least=1
     )
-    db_path: Path = setting(Path("data/requests.db"), "BOT_DB_PATH", "SQLite request log (WAL)")
+    db_path: Path = setting(
+        Path("data/requests.db"),
+        "BOT_DB_PATH",
+        "SQLite request log (WAL), where db_url is unset",
+    )
+    db_url: Secret | None = setting(
+        None,
+        "BOT_DB_URL",
+        "the request log's database, instead of db_path: `sqlite:///PATH` (`sqlite:////PATH` "
+        "absolute) or `postgresql://USER:PASSWORD@HOST/DB` (needs the `postgres` extra); see "
+        "[PostgreSQL](#postgresql); never logged with its password",
+        shown_default="unset (`sqlite:///` + db_path)",
+        shown_allowed="a sqlite:/// or postgresql:// URL",
+        valid=lambda url: url_problem(url.reveal()),
+    )
     log_flush_interval_s: float = setting(
         0.25,
         "BOT_LOG_FLUSH_INTERVAL",
@@ -232,6 +247,11 @@ class Settings:
                 "to connect. To try the generators without Discord, run `python -m bot console`."
             )
         return self.token.reveal().strip()
+
+    @property
+    def log_database(self) -> Path | str:
+        """The request log's database: db_url if set, else the SQLite file at db_path."""
+        return self.db_url.reveal() if self.db_url is not None else self.db_path
 
     @property
     def sharded(self) -> bool:

@@ -11,7 +11,9 @@ import sys
 from pathlib import Path
 
 from bot.config import ConfigError, config_failed, load_settings
-from bot.storage import RequestLog, StorageError
+from bot.storage import RequestLog, StorageError, backend_for
+
+DB_HELP = "SQLite file or database URL (default: BOT_DB_URL, else BOT_DB_PATH)"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,33 +21,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stats.add_argument("--days", type=float, default=None, help="only the last N days")
     stats.add_argument("--guild", type=int, default=None, help="only this server (id)")
     stats.add_argument("--user", type=int, default=None, help="only this user (id)")
-    stats.add_argument("--db", type=Path, default=None, help="database (default: BOT_DB_PATH)")
+    stats.add_argument("--db", default=None, help=DB_HELP)
     stats.add_argument("--config", type=Path, default=None, help="TOML settings file")
     stats.set_defaults(func=run_stats)
 
     prune = subparsers.add_parser("prune", help="delete old rows from the request log")
     prune.add_argument("--older-than", type=float, required=True, metavar="DAYS")
-    prune.add_argument("--db", type=Path, default=None, help="database (default: BOT_DB_PATH)")
+    prune.add_argument("--db", default=None, help=DB_HELP)
     prune.add_argument("--config", type=Path, default=None, help="TOML settings file")
     prune.set_defaults(func=run_prune)
 
 
-def _db_path(args: argparse.Namespace) -> Path:
-    path: Path = args.db or load_settings(args.config).db_path
-    if not path.is_file():
+def _db_path(args: argparse.Namespace) -> Path | str:
+    """The database of ``--db`` (a URL, or a SQLite file) or of the settings; a SQLite file
+    must exist (reading figures never creates one)."""
+    if args.db is not None:
+        target: Path | str = args.db if "://" in args.db else Path(args.db)
+    else:
+        target = load_settings(args.config).log_database
+    path = target if isinstance(target, Path) else None
+    if isinstance(target, str) and target.startswith("sqlite:"):
+        path = backend_for(target).path  # type: ignore[attr-defined]
+    if path is not None and not path.is_file():
         raise StorageError(f"no request log at {path} (set BOT_DB_PATH or pass --db)")
-    return path
+    return target
 
 
-async def _open(path: Path) -> RequestLog:
-    request_log = await RequestLog.open(path)
+async def _open(target: Path | str) -> RequestLog:
+    request_log = await RequestLog.open(target)
     if not request_log.available:
         await request_log.close()
-        raise StorageError(f"cannot open {path}: {request_log.last_error}")
+        raise StorageError(f"cannot open {request_log.where}: {request_log.last_error}")
     return request_log
 
 
-async def _stats(path: Path, days: float | None, guild: int | None, user: int | None) -> str:
+async def _stats(path: Path | str, days: float | None, guild: int | None, user: int | None) -> str:
     request_log = await _open(path)
     try:
         return (await request_log.summary(days, guild_id=guild, user_id=user)).render()
@@ -53,7 +63,7 @@ async def _stats(path: Path, days: float | None, guild: int | None, user: int | 
         await request_log.close()
 
 
-async def _prune(path: Path, days: float) -> int:
+async def _prune(path: Path | str, days: float) -> int:
     request_log = await _open(path)
     try:
         return await request_log.prune(days)

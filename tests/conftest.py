@@ -9,6 +9,9 @@ import pytest
 
 from tests.tiny_corpora import build_tiny_models
 
+# the request-log database fixtures (``db``: each storage test on SQLite and on PostgreSQL)
+pytest_plugins = ["tests.storage_db"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_MODELS = REPO_ROOT / "exported_models"
 

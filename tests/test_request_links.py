@@ -1,4 +1,5 @@
-"""Request rows found by interaction id (the reply buttons' key) and linked to a parent row."""
+"""Request rows found by interaction id (the reply buttons' key) and linked to a parent row,
+on both back ends (the ``db`` fixture)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import sqlite3
 from pathlib import Path
 
 from bot.storage import MIGRATIONS, RequestLog, RequestRow
+from tests.storage_db import Db
 
 
-async def test_find_flushes_queued_rows_and_reads_the_row_back(tmp_path: Path) -> None:
-    log = await RequestLog.open(tmp_path / "log.db", flush_interval=60)  # never on its own
+async def test_find_flushes_queued_rows_and_reads_the_row_back(db: Db) -> None:
+    log = await RequestLog.open(db.target, flush_interval=60)  # never on its own
     try:
         parent = RequestRow(
             user_id=7,
@@ -35,8 +37,8 @@ async def test_find_flushes_queued_rows_and_reads_the_row_back(tmp_path: Path) -
         await log.close()
 
 
-async def test_metadata_only_rows_are_found_without_their_text(tmp_path: Path) -> None:
-    log = await RequestLog.open(tmp_path / "log.db", store_text=False)
+async def test_metadata_only_rows_are_found_without_their_text(db: Db) -> None:
+    log = await RequestLog.open(db.target, store_text=False)
     try:
         log.log(RequestRow(user_id=7, command="poem", status="ok", prompt="secret",
                            output="secret", interaction_id=5))  # fmt: skip
@@ -46,7 +48,7 @@ async def test_metadata_only_rows_are_found_without_their_text(tmp_path: Path) -
         await log.close()
 
 
-async def test_an_older_database_gains_the_link_columns(tmp_path: Path) -> None:
+async def test_sqlite_older_database_gains_the_link_columns(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as db:  # the schema before the buttons' migration
         db.executescript("".join(MIGRATIONS[:3]) + "PRAGMA user_version = 3;")

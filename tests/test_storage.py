@@ -1,10 +1,13 @@
-"""The request log: migrations, batching, concurrency, locked/read-only databases, stats."""
+"""The request log on each back end (SQLite and PostgreSQL: the ``db`` fixture): migrations,
+batching, concurrency, locked/read-only/unreachable databases, stats. Tests named
+``test_sqlite_...`` are about SQLite's file and query plans only."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import re
 import sqlite3
 import threading
 import time
@@ -14,18 +17,14 @@ from pathlib import Path
 import pytest
 
 from bot.storage import (
-    MIGRATIONS,
     SCHEMA_VERSION,
     RequestLog,
     RequestRow,
     StorageError,
     storable,
 )
-
-
-def _count(path: Path) -> int:
-    with sqlite3.connect(path) as db:
-        return db.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
+from bot.storage.backend import migrations
+from tests.storage_db import READ_ONLY, REFUSED_AS_READ_ONLY, Db, Unreachable
 
 
 def _row(i: int = 0, **kw: object) -> RequestRow:
@@ -35,73 +34,83 @@ def _row(i: int = 0, **kw: object) -> RequestRow:
 
 
 @pytest.fixture
-async def request_log(tmp_path: Path) -> AsyncIterator[RequestLog]:
-    rl = await RequestLog.open(tmp_path / "log.db", flush_interval=0.05, busy_timeout_ms=100)
+async def request_log(db: Db) -> AsyncIterator[RequestLog]:
+    rl = await RequestLog.open(db.target, flush_interval=0.05, busy_timeout_ms=100)
     yield rl
     await rl.close()
 
 
-async def test_creates_schema_from_empty(tmp_path: Path) -> None:
+INDEXES = {
+    "sqlite": "SELECT name FROM sqlite_master WHERE type = 'index'",
+    "postgresql": "SELECT indexname FROM pg_indexes WHERE tablename = 'requests'",
+}
+
+
+async def test_creates_schema_from_empty(db: Db) -> None:
+    rl = await RequestLog.open(db.target)
+    await rl.close()
+    assert await db.version() == len(migrations(db.kind))
+    indexes = {r[0] for r in await db.rows(INDEXES[db.kind])}
+    assert {"requests_created_at", "requests_user", "requests_interaction"} <= indexes
+
+
+async def test_sqlite_file_is_made_in_wal_mode_with_its_directory(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "new.db"
     rl = await RequestLog.open(path)
     await rl.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-    assert {"requests_created_at", "requests_user"} <= indexes
 
 
-async def test_migrates_older_schema_and_keeps_rows(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    with sqlite3.connect(path) as db:
-        db.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
-        db.execute(
+async def test_migrates_from_every_earlier_schema_and_keeps_rows(db: Db) -> None:
+    latest = len(migrations(db.kind))
+    for version in range(1, latest):
+        await db.drop()
+        await db.make_schema(version)
+        await db.run(
             "INSERT INTO requests (created_at, user_id, command, status) VALUES (1.0, 7, 'x', 'ok')"
         )
-    rl = await RequestLog.open(path)
-    rl.log(_row())
-    await rl.close()
-    with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-        users = [r[0] for r in db.execute("SELECT user_id FROM requests ORDER BY id")]
-    assert users == [7, 1000]
+        rl = await RequestLog.open(db.target)
+        rl.log(_row(interaction_id=5, parent_id=4))
+        assert (await rl.find(5)) is not None
+        await rl.close()
+        assert await db.version() == latest, version
+        assert await db.users() == [7, 1000], version
+    await db.drop()  # and from nothing
+    await (await RequestLog.open(db.target)).close()
+    assert await db.version() == latest
 
 
-async def test_refuses_newer_schema(tmp_path: Path) -> None:
-    path = tmp_path / "future.db"
-    with sqlite3.connect(path) as db:
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    with pytest.raises(StorageError, match=r"future\.db.*newer"):
-        await RequestLog.open(path)
+async def test_refuses_newer_schema(db: Db) -> None:
+    await db.set_version(len(migrations(db.kind)) + 1)
+    with pytest.raises(
+        StorageError, match=rf"^{re.escape(str(db.target))}: schema version .* newer"
+    ):
+        await RequestLog.open(db.target)
 
 
-async def test_rows_are_batched_then_flushed(tmp_path: Path) -> None:
-    path = tmp_path / "batch.db"
-    rl = await RequestLog.open(path, flush_interval=0.3)
+async def test_rows_are_batched_then_flushed(db: Db) -> None:
+    rl = await RequestLog.open(db.target, flush_interval=0.3)
     try:
         for i in range(10):
             rl.log(_row(i, params={"seed": i}, prompt="a 'quoted'; DROP TABLE requests; --"))
         await asyncio.sleep(0.1)
-        assert _count(path) == 0, "rows should wait for the batch interval"
+        assert await db.count() == 0, "rows should wait for the batch interval"
         await asyncio.sleep(0.5)
-        assert _count(path) == 10
+        assert await db.count() == 10
         assert rl.written == 10
         rl.log(_row(99))  # logged just before close: close flushes it
     finally:
         await rl.close()
-    assert _count(path) == 11
-    with sqlite3.connect(path) as db:
-        params, prompt = db.execute(
-            "SELECT params, prompt FROM requests WHERE user_id=1000"
-        ).fetchone()
+    assert await db.count() == 11
+    [(params, prompt)] = await db.rows("SELECT params, prompt FROM requests WHERE user_id=1000")
     assert params == '{"seed": 0}'
     assert prompt.startswith("a 'quoted'")
 
 
-async def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "busy.db"
-    logs = [await RequestLog.open(path, flush_interval=0.02) for _ in range(2)]
+async def test_concurrent_writers_lose_nothing(db: Db) -> None:
+    logs = [await RequestLog.open(db.target, flush_interval=0.02) for _ in range(2)]
 
     async def user(n: int) -> None:
         for i in range(50):
@@ -111,75 +120,62 @@ async def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     await asyncio.gather(*(user(n) for n in range(20)))
     for rl in logs:
         await rl.close()
-    with sqlite3.connect(path) as db:
-        users = sorted(r[0] for r in db.execute("SELECT user_id FROM requests"))
+    users = sorted(await db.users())
     assert users == sorted(1000 + n * 100 + i for n in range(20) for i in range(50))
     assert sum(rl.lost for rl in logs) == 0
 
 
-async def test_locked_database_never_blocks_and_catches_up(
-    request_log: RequestLog, tmp_path: Path
-) -> None:
-    other = sqlite3.connect(tmp_path / "log.db", isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # holds the write lock
-    try:
+async def test_locked_database_never_blocks_and_catches_up(request_log: RequestLog, db: Db) -> None:
+    async with db.write_lock():  # another connection holds the write lock
         start = time.perf_counter()
         for i in range(100):
             request_log.log(_row(i))
         assert time.perf_counter() - start < 0.05, "log() must not wait for the database"
         assert await request_log.flush() is False
         assert request_log.pending == 100
-        assert "locked" in (request_log.last_error or "")
-    finally:
-        other.execute("COMMIT")
-        other.close()
+        assert "lock" in (request_log.last_error or "")
     assert await request_log.flush() is True
     assert request_log.pending == 0
-    assert _count(tmp_path / "log.db") == 100
+    assert await db.count() == 100
     assert request_log.lost == 0
 
 
 async def test_read_only_database_counts_and_reports_lost_rows(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    db: Db, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Tests run as root, where chmod does not stop writes; query_only makes SQLite itself
-    # refuse them with the same SQLITE_READONLY error a read-only file gives.
-    path = tmp_path / "ro.db"
-    rl = await RequestLog.open(path, flush_interval=0.05)
+    # Tests run as root, where chmod does not stop writes; the database itself refuses them
+    # (SQLite's query_only, PostgreSQL's read-only transactions), as a read-only file or a
+    # read-only replica would.
+    rl = await RequestLog.open(db.target, flush_interval=0.05)
     assert rl._db is not None
-    await rl._db.execute("PRAGMA query_only = ON")
+    await rl._db.execute(READ_ONLY[db.kind])
     for i in range(5):
         rl.log(_row(i))
     assert await rl.flush() is False
-    assert "readonly" in (rl.last_error or "")
+    assert re.search(REFUSED_AS_READ_ONLY, rl.last_error or "")
     with caplog.at_level(logging.ERROR, logger="bot.storage"):
         await rl.close()
     assert rl.lost == 5
     assert any("5 row(s) could NOT be written" in r.getMessage() for r in caplog.records)
-    assert _count(path) == 0
+    assert await db.count() == 0
 
 
-async def test_unopenable_database_keeps_rows_until_it_opens(tmp_path: Path) -> None:
-    blocker = tmp_path / "notadir"
-    blocker.write_text("a file where a directory should be")
-    path = blocker / "log.db"
-    rl = await RequestLog.open(path, flush_interval=0.05)
+async def test_unopenable_database_keeps_rows_until_it_opens(unreachable: Unreachable) -> None:
+    rl = await RequestLog.open(unreachable.target, flush_interval=0.05)
     try:
         assert not rl.available
         rl.log(_row(1))
         assert await rl.flush() is False
-        blocker.unlink()  # the operator fixes the path
+        unreachable.fix()  # the operator fixes the path, or the server starts
         assert await rl.flush() is True
     finally:
         await rl.close()
-    assert _count(path) == 1
+    assert await unreachable.db.count() == 1
     assert rl.lost == 0
 
 
-async def test_overflow_is_counted(tmp_path: Path) -> None:
-    blocker = tmp_path / "f"
-    blocker.write_text("")
-    rl = await RequestLog.open(blocker / "x.db", max_pending=3, close_attempts=1)
+async def test_overflow_is_counted(unreachable: Unreachable) -> None:
+    rl = await RequestLog.open(unreachable.target, max_pending=3, close_attempts=1)
     for i in range(5):
         rl.log(_row(i))
     assert await rl.flush() is False
@@ -188,7 +184,7 @@ async def test_overflow_is_counted(tmp_path: Path) -> None:
     assert rl.lost == 5
 
 
-async def test_summary_and_prune(request_log: RequestLog, tmp_path: Path) -> None:
+async def test_summary_and_prune(request_log: RequestLog) -> None:
     now = time.time()
     for i, latency in enumerate([1.0, 2.0, 3.0, 4.0, 10.0]):
         request_log.log(
@@ -230,26 +226,27 @@ def _cli(*argv: str) -> int:
     return int(args.func(args))
 
 
-def test_stats_and_prune_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "cli.db"
-    with sqlite3.connect(path) as db:
-        db.executescript("".join(MIGRATIONS) + f"PRAGMA user_version = {SCHEMA_VERSION};")
-        db.executemany(
-            "INSERT INTO requests (created_at, user_id, command, status, total_s) "
-            "VALUES (?, 5, ?, 'ok', 1.5)",
-            [(time.time(), "poem"), (time.time() - 40 * 86400, "story")],
-        )
-    assert _cli("stats", "--db", str(path), "--days", "7") == 0
+async def test_stats_and_prune_cli(db: Db, capsys: pytest.CaptureFixture[str]) -> None:
+    await (await RequestLog.open(db.target)).close()
+    await db.insert_many(
+        "INSERT INTO requests (created_at, user_id, command, status, total_s) "
+        "VALUES (?, 5, ?, 'ok', 1.5)",
+        [(time.time(), "poem"), (time.time() - 40 * 86400, "story")],
+    )
+    where = str(db.target)
+    assert await asyncio.to_thread(_cli, "stats", "--db", where, "--days", "7") == 0
     out = capsys.readouterr().out
     assert "Requests (last 7 days): 1" in out and "/poem: 1 (1 ok)" in out and "/story" not in out
-    assert _cli("stats", "--db", str(path), "--user", "5") == 0
+    assert await asyncio.to_thread(_cli, "stats", "--db", where, "--user", "5") == 0
     assert "Requests (all time): 2" in capsys.readouterr().out
-    assert _cli("stats", "--db", str(path), "--user", "6") == 0
+    assert await asyncio.to_thread(_cli, "stats", "--db", where, "--user", "6") == 0
     assert "No requests logged (all time)." in capsys.readouterr().out
-    assert _cli("prune", "--older-than", "30", "--db", str(path)) == 0
+    assert await asyncio.to_thread(_cli, "prune", "--older-than", "30", "--db", where) == 0
     assert "deleted 1 request(s)" in capsys.readouterr().out
-    assert _count(path) == 1
+    assert await db.count() == 1
 
+
+def test_sqlite_stats_cli_of_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert _cli("stats", "--db", str(tmp_path / "missing.db")) == 1
     assert "no request log at" in capsys.readouterr().err
     assert not (tmp_path / "missing.db").exists()
@@ -259,63 +256,58 @@ def test_stats_and_prune_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 
 async def _until(predicate: object, timeout: float = 60.0) -> None:
-    """Wait (polling) until ``predicate()`` holds; generous timeouts, no speed assumption."""
+    """Wait (polling) until ``predicate()`` (or the coroutine it returns) holds; generous
+    timeouts, no speed assumption."""
     deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
+    while True:
+        held = predicate()  # type: ignore[operator]
+        if asyncio.iscoroutine(held):
+            held = await held
+        if held:
+            return
         assert time.monotonic() < deadline, "condition never held"
         await asyncio.sleep(0.005)
 
 
-def _users(path: Path) -> list[int]:
-    with sqlite3.connect(path) as db:
-        return [r[0] for r in db.execute("SELECT user_id FROM requests ORDER BY id")]
-
-
-def test_storable_replaces_lone_surrogates_only() -> None:
+def test_storable_replaces_lone_surrogates_and_nul_only() -> None:
     assert storable("plain é 😀") == "plain é 😀"
     assert storable("\ud83d") == "\ufffd"
     assert storable("a\udc00b") == "a\ufffdb"
     assert storable("\ud83d\ude00") == "😀"  # a pair split in two code points is joined
+    assert storable("a\x00b\x01") == "a\ufffdb\x01"  # PostgreSQL's text refuses NUL
 
 
-async def test_lone_surrogates_are_stored_replaced(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
-    rl = await RequestLog.open(path, flush_interval=0.05)
+async def test_lone_surrogates_and_nul_are_stored_replaced(db: Db) -> None:
+    rl = await RequestLog.open(db.target, flush_interval=0.05)
     try:
-        rl.log(_row(1, prompt="\ud83d", output="x\udc00", params={"w": "\ud83d"}, error="\ud83d"))
+        rl.log(_row(1, prompt="\ud83d", output="x\udc00", params={"w": "\ud83d"}, error="\x00"))
         rl.log(_row(2))
         assert await rl.flush() is True
         rl.log(_row(3))  # the writer is still alive
         assert await rl.flush() is True
     finally:
         await rl.close()
-    assert rl.lost == 0 and _users(path) == [1001, 1002, 1003]
-    with sqlite3.connect(path) as db:
-        row = db.execute(
-            "SELECT prompt, output, params, error FROM requests WHERE id = 1"
-        ).fetchone()
-    assert row == ("\ufffd", "x\ufffd", '{"w": "\ufffd"}', "\ufffd")
+    assert rl.lost == 0 and await db.users() == [1001, 1002, 1003]
+    row = await db.rows("SELECT prompt, output, params, error FROM requests WHERE user_id = 1001")
+    assert row == [("\ufffd", "x\ufffd", '{"w": "\ufffd"}', "\ufffd")]
 
 
-async def test_two_thousand_failures_in_a_row_then_recovery(tmp_path: Path) -> None:
+async def test_two_thousand_failures_in_a_row_then_recovery(unreachable: Unreachable) -> None:
     """The back-off is capped and computed without overflow (2**1025 used to raise and end
     the writer); tiny intervals make 2,000 real failures quick."""
-    blocker = tmp_path / "notadir"
-    blocker.write_text("")
-    path = blocker / "log.db"
-    rl = await RequestLog.open(path, flush_interval=0.0005, max_backoff=0.001)
+    rl = await RequestLog.open(unreachable.target, flush_interval=0.0005, max_backoff=0.001)
     assert rl._writer is not None
     try:
         rl.log(_row(1))
         await _until(lambda: rl.failed_writes >= 2000 or rl._writer.done())  # type: ignore[union-attr]
         assert not rl._writer.done(), "the writer died"
         assert rl._backoff(5000) == rl.max_backoff
-        blocker.unlink()
+        unreachable.fix()
         await _until(lambda: rl.written == 1 or rl._writer.done())  # type: ignore[union-attr]
         assert rl.written == 1 and rl.pending == 0 and rl.last_error is None
     finally:
         await rl.close()
-    assert rl.lost == 0 and _users(path) == [1001]
+    assert rl.lost == 0 and await unreachable.db.users() == [1001]
 
 
 def test_backoff_doubles_then_stays_at_the_cap() -> None:
@@ -325,13 +317,12 @@ def test_backoff_doubles_then_stays_at_the_cap() -> None:
 
 
 async def test_one_bad_row_among_good_ones_in_a_batch(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    db: Db, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = tmp_path / "bad.db"
-    rl = await RequestLog.open(path, flush_interval=0.05)
+    rl = await RequestLog.open(db.target, flush_interval=0.05)
     try:
         rl.log(_row(1))
-        rl.log(_row(2, tokens=2**70))  # too large for an SQLite integer
+        rl.log(_row(2, tokens=2**70))  # too large for a 64-bit integer
         rl.log(_row(3))
         rl.log(_row(4, status=None))  # NOT NULL constraint
         rl.log(_row(5))
@@ -341,17 +332,16 @@ async def test_one_bad_row_among_good_ones_in_a_batch(
         assert await rl.flush() is True
     finally:
         await rl.close()
-    assert _users(path) == [1001, 1003, 1005, 1006]
+    assert await db.users() == [1001, 1003, 1005, 1006]
     assert rl.lost == 2 and rl.written == 4
     dropped = [r.getMessage() for r in caplog.records if "cannot be stored" in r.getMessage()]
     assert len(dropped) == 2 and "user 1002" in dropped[0] and "user 1004" in dropped[1]
 
 
 async def test_unexpected_error_in_a_batch_keeps_rows_and_the_writer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db: Db, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "bug.db"
-    rl = await RequestLog.open(path, flush_interval=0.01, max_backoff=0.02)
+    rl = await RequestLog.open(db.target, flush_interval=0.01, max_backoff=0.02)
     real_store = rl._store
     calls = 0
 
@@ -370,56 +360,50 @@ async def test_unexpected_error_in_a_batch_keeps_rows_and_the_writer(
         assert await rl.flush() is True
     finally:
         await rl.close()
-    assert _users(path) == [1001] and rl.lost == 0
+    assert await db.users() == [1001] and rl.lost == 0
 
 
-async def test_overflow_drops_the_oldest_rows(tmp_path: Path) -> None:
-    blocker = tmp_path / "f"
-    blocker.write_text("")
-    path = blocker / "x.db"
-    rl = await RequestLog.open(path, max_pending=3, flush_interval=0.05)
+async def test_overflow_drops_the_oldest_rows(unreachable: Unreachable) -> None:
+    rl = await RequestLog.open(unreachable.target, max_pending=3, flush_interval=0.05)
     try:
         for i in range(5):
             rl.log(_row(i))
         assert await rl.flush() is False
         assert rl.pending == 3 and rl.lost == 2
-        blocker.unlink()
+        unreachable.fix()
         assert await rl.flush() is True
     finally:
         await rl.close()
-    assert _users(path) == [1002, 1003, 1004]  # the newest three
+    assert await unreachable.db.users() == [1002, 1003, 1004]  # the newest three
 
 
-async def test_rows_logged_while_a_write_is_in_progress_are_kept(tmp_path: Path) -> None:
-    path = tmp_path / "inflight.db"
-    rl = await RequestLog.open(path, flush_interval=0.05, busy_timeout_ms=60_000)
-    other = sqlite3.connect(path, isolation_level=None)
+async def test_rows_logged_while_a_write_is_in_progress_are_kept(db: Db) -> None:
+    rl = await RequestLog.open(db.target, flush_interval=0.05, busy_timeout_ms=60_000)
     try:
-        other.execute("BEGIN IMMEDIATE")  # the writer's insert now waits inside SQLite
-        for i in range(3):
-            rl.log(_row(i))
-        first = asyncio.create_task(rl.flush())
-        await _until(lambda: rl.writing)
-        for i in range(3, 6):
-            rl.log(_row(i))  # logged while the batch of 3 is being written
-        assert rl.pending == 6
-        other.execute("COMMIT")
+        async with db.write_lock():  # the writer's insert now waits inside the database
+            for i in range(3):
+                rl.log(_row(i))
+            first = asyncio.create_task(rl.flush())
+            await _until(lambda: rl.writing)
+            for i in range(3, 6):
+                rl.log(_row(i))  # logged while the batch of 3 is being written
+            assert rl.pending == 6
         assert await first is True
         assert await rl.flush() is True
     finally:
-        other.close()
         await rl.close()
-    assert _users(path) == [1000 + i for i in range(6)]
+    assert await db.users() == [1000 + i for i in range(6)]
     assert rl.lost == 0 and rl.written == 6
 
 
 async def test_close_always_closes_the_connection_and_reports(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    db: Db, caplog: pytest.LogCaptureFixture
 ) -> None:
     before = {t for t in threading.enumerate() if not t.daemon}
-    rl = await RequestLog.open(tmp_path / "c.db", flush_interval=0.05)
+    rl = await RequestLog.open(db.target, flush_interval=0.05)
     await rl.summary()  # opens the read-only connection too
-    assert rl._writer is not None
+    reader, writer = rl._reader, rl._db
+    assert rl._writer is not None and reader is not None and writer is not None
     rl._writer.cancel()  # a writer that ended badly must not keep close() from closing
     with contextlib.suppress(asyncio.CancelledError):
         await rl._writer
@@ -428,6 +412,8 @@ async def test_close_always_closes_the_connection_and_reports(
     with caplog.at_level(logging.INFO, logger="bot.storage"):
         await rl.close()
     assert rl._db is None and rl._reader is None
+    with pytest.raises(Exception):  # noqa: B017  (each driver says "closed" its own way)
+        await reader.fetch("SELECT 1")
     await _until(lambda: {t for t in threading.enumerate() if not t.daemon} <= before, 10)
     messages = [r.getMessage() for r in caplog.records]
     assert any("0 written, 0 pending, 1 lost" in m for m in messages), messages
@@ -440,9 +426,8 @@ async def _raise(exc: Exception) -> None:
 # -- privacy: metadata only, retention, forget-me --------------------------------------------
 
 
-async def test_metadata_only_stores_no_text(tmp_path: Path) -> None:
-    path = tmp_path / "meta.db"
-    rl = await RequestLog.open(path, store_text=False)
+async def test_metadata_only_stores_no_text(db: Db) -> None:
+    rl = await RequestLog.open(db.target, store_text=False)
     rl.log(
         _row(
             1,
@@ -453,45 +438,45 @@ async def test_metadata_only_stores_no_text(tmp_path: Path) -> None:
         )
     )
     await rl.close()
-    with sqlite3.connect(path) as db:
-        row = db.execute("SELECT prompt, output, params, user_id, command FROM requests").fetchone()
-    assert row == (None, None, '{"members": [7], "seed": 3, "style": "english"}', 1001, "name")
+    row = await db.rows("SELECT prompt, output, params, user_id, command FROM requests")
+    assert row == [(None, None, '{"members": [7], "seed": 3, "style": "english"}', 1001, "name")]
 
 
-def _insert(path: Path, rows: list[tuple[float, int, str, str]]) -> None:
+async def _insert(db: Db, rows: list[tuple[float, int, str, str]]) -> None:
     """(created_at, user_id, command, params) rows, written directly."""
-    with sqlite3.connect(path) as db:
-        db.executemany(
-            "INSERT INTO requests (created_at, user_id, command, params, status, guild_id) "
-            "VALUES (?, ?, ?, ?, 'ok', 1)",
-            rows,
-        )
+    await db.insert_many(
+        "INSERT INTO requests (created_at, user_id, command, params, status, guild_id) "
+        "VALUES (?, ?, ?, ?, 'ok', 1)",
+        rows,
+    )
 
 
-async def test_retention_is_pruned_by_the_running_log(tmp_path: Path) -> None:
-    path = tmp_path / "ret.db"
-    await (await RequestLog.open(path)).close()
+async def test_retention_is_pruned_by_the_running_log(db: Db) -> None:
+    await (await RequestLog.open(db.target)).close()
     now = time.time()
-    _insert(path, [(now - 40 * 86400, 1, "poem", "{}"), (now - 10 * 86400, 2, "poem", "{}")])
-    rl = await RequestLog.open(path, retention_days=30, prune_interval=0.05)
+    await _insert(db, [(now - 40 * 86400, 1, "poem", "{}"), (now - 10 * 86400, 2, "poem", "{}")])
+    rl = await RequestLog.open(db.target, retention_days=30, prune_interval=0.05)
     try:
-        await _until(lambda: _users(path) == [2])
-        _insert(path, [(now - 31 * 86400, 3, "poem", "{}")])  # ages past the limit later
-        await _until(lambda: _users(path) == [2])  # pruned again, not only at start
+        await _until(lambda: _users_are(db, [2]))
+        await _insert(db, [(now - 31 * 86400, 3, "poem", "{}")])  # ages past the limit later
+        await _until(lambda: _users_are(db, [2]))  # pruned again, not only at start
     finally:
         await rl.close()
-    keep = await RequestLog.open(path, retention_days=0)
+    keep = await RequestLog.open(db.target, retention_days=0)
     assert keep._pruner is None  # 0 keeps everything
-    _insert(path, [(now - 3000 * 86400, 4, "poem", "{}")])
+    await _insert(db, [(now - 3000 * 86400, 4, "poem", "{}")])
     await asyncio.sleep(0.1)
     await keep.close()
-    assert _users(path) == [2, 4]
+    assert await db.users() == [2, 4]
 
 
-async def test_forget_deletes_the_users_rows_and_scrubs_mentions(tmp_path: Path) -> None:
-    path = tmp_path / "forget.db"
+async def _users_are(db: Db, users: list[int]) -> bool:
+    return await db.users() == users
+
+
+async def test_forget_deletes_the_users_rows_and_scrubs_mentions(db: Db) -> None:
     ann, bo, cy = 111111111111111111, 222222222222222222, 333333333333333333
-    rl = await RequestLog.open(path, flush_interval=10)  # queued rows stay queued
+    rl = await RequestLog.open(db.target, flush_interval=10)  # queued rows stay queued
     try:
         rl.log(RequestRow(user_id=ann, command="poem", status="ok"))
         rl.log(RequestRow(user_id=bo, command="name", status="ok", params={"members": [ann, cy]}))
@@ -504,8 +489,7 @@ async def test_forget_deletes_the_users_rows_and_scrubs_mentions(tmp_path: Path)
         assert await rl.flush()
     finally:
         await rl.close()
-    with sqlite3.connect(path) as db:
-        rows = db.execute("SELECT user_id, params FROM requests ORDER BY id").fetchall()
+    rows = await db.rows("SELECT user_id, params FROM requests ORDER BY id")
     assert rows == [
         (bo, f'{{"members": [{cy}]}}'),
         (cy, f'{{"members": [{bo}]}}'),
@@ -517,9 +501,8 @@ async def test_forget_deletes_the_users_rows_and_scrubs_mentions(tmp_path: Path)
 # -- /stats: scoped figures, indexes, a separate read-only connection --------------------------
 
 
-async def test_summary_scoped_to_a_guild_and_to_a_user(tmp_path: Path) -> None:
-    path = tmp_path / "scope.db"
-    rl = await RequestLog.open(path)
+async def test_summary_scoped_to_a_guild_and_to_a_user(db: Db) -> None:
+    rl = await RequestLog.open(db.target)
     now = time.time()
     for user, guild, latency in [
         (1, 10, 1.0),
@@ -545,7 +528,7 @@ async def test_summary_scoped_to_a_guild_and_to_a_user(tmp_path: Path) -> None:
         await rl.close()
 
 
-async def test_guild_figures_read_covering_indexes_only(tmp_path: Path) -> None:
+async def test_sqlite_guild_figures_read_covering_indexes_only(tmp_path: Path) -> None:
     path = tmp_path / "plan.db"
     await (await RequestLog.open(path)).close()
     from bot.storage import summarize
@@ -556,7 +539,7 @@ async def test_guild_figures_read_covering_indexes_only(tmp_path: Path) -> None:
         def __init__(self, db: sqlite3.Connection) -> None:
             self.db = db
 
-        async def execute_fetchall(self, sql: str, args: list[object]) -> list[tuple]:  # type: ignore[type-arg]
+        async def fetch(self, sql: str, args: list[object]) -> list[tuple]:  # type: ignore[type-arg]
             plans.extend(r[3] for r in self.db.execute("EXPLAIN QUERY PLAN " + sql, args))
             return self.db.execute(sql, args).fetchall()
 
@@ -571,26 +554,22 @@ async def test_guild_figures_read_covering_indexes_only(tmp_path: Path) -> None:
     assert scans and all("COVERING INDEX" in p for p in scans), plans
 
 
-async def test_summary_reads_while_a_write_waits(tmp_path: Path) -> None:
+async def test_summary_reads_while_a_write_waits(db: Db) -> None:
     """Stats use their own read-only connection: a write stuck on a lock does not hold
     them up (on the writer's connection the query would queue behind the insert)."""
-    path = tmp_path / "reader.db"
-    rl = await RequestLog.open(path, flush_interval=0.05, busy_timeout_ms=60_000)
+    rl = await RequestLog.open(db.target, flush_interval=0.05, busy_timeout_ms=60_000)
     rl.log(_row(1))
     assert await rl.flush()
-    other = sqlite3.connect(path, isolation_level=None)
     try:
-        other.execute("BEGIN IMMEDIATE")
-        rl.log(_row(2))
-        flushing = asyncio.create_task(rl.flush())
-        await _until(lambda: rl.writing)
-        summary = await asyncio.wait_for(rl.summary(), 30)
-        assert summary.total == 1 and rl.writing
-        assert rl._reader is not None
-        with pytest.raises(sqlite3.OperationalError):
-            await rl._reader.execute("DELETE FROM requests")
-        other.execute("COMMIT")
+        async with db.write_lock():
+            rl.log(_row(2))
+            flushing = asyncio.create_task(rl.flush())
+            await _until(lambda: rl.writing)
+            summary = await asyncio.wait_for(rl.summary(), 30)
+            assert summary.total == 1 and rl.writing
+            assert rl._reader is not None
+            with pytest.raises(Exception, match=REFUSED_AS_READ_ONLY):
+                await rl._reader.execute("CREATE TABLE spare (a INTEGER)")
         assert await flushing
     finally:
-        other.close()
         await rl.close()

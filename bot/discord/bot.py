@@ -103,7 +103,7 @@ class LSTMBotBase(_Base):
         from bot.storage import RequestLog
 
         self.request_log = await RequestLog.open(
-            self.settings.db_path,
+            self.settings.log_database,
             flush_interval=self.settings.log_flush_interval_s,
             store_text=self.settings.log_content == "full",
             retention_days=self.settings.retention_days,

@@ -16,8 +16,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-import aiosqlite
-
+from bot.storage.backend import Connection
 from bot.storage.rows import (
     COLUMNS,
     CREATED,
@@ -30,7 +29,7 @@ from bot.storage.rows import (
     without_text,
 )
 
-_CHUNK = 500  # ids per IN (...) list, well under SQLite's variable limit
+_CHUNK = 500  # ids per IN (...) list, well under SQLite's and PostgreSQL's limits
 
 
 @dataclass(frozen=True)
@@ -62,12 +61,12 @@ def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
 
 
 async def forget_written(
-    db: aiosqlite.Connection, user_id: int, seeds: set[int]
+    db: Connection, user_id: int, seeds: set[int]
 ) -> tuple[Forgotten, set[int]]:
     """Forget ``user_id`` in the database, inside the caller's transaction. ``seeds``: the
     interaction ids of the user's rows still queued. Returns the counts and every interaction
     id whose row holds (or held) the user's text: theirs and their descendants'."""
-    rows = await db.execute_fetchall(
+    rows = await db.fetch(
         "SELECT interaction_id FROM requests WHERE user_id = ? AND interaction_id IS NOT NULL",
         (user_id,),
     )
@@ -78,7 +77,7 @@ async def forget_written(
         children: list[tuple[int, Values]] = []
         for chunk in _chunks(frontier):
             marks = ", ".join("?" * len(chunk))
-            found = await db.execute_fetchall(
+            found = await db.fetch(
                 f"SELECT id, {columns} FROM requests WHERE parent_id IN ({marks})", chunk
             )
             children += [(int(r[0]), tuple(r[1:])) for r in found]
@@ -98,10 +97,9 @@ async def forget_written(
                     (bare[PARAMS], bare[ERROR], row_id),
                 )
                 cleared += 1
-    cursor = await db.execute("DELETE FROM requests WHERE user_id = ?", (user_id,))
-    deleted = cursor.rowcount
+    deleted = await db.execute("DELETE FROM requests WHERE user_id = ?", (user_id,))
     scrubbed = 0
-    named = await db.execute_fetchall(
+    named = await db.fetch(
         "SELECT id, params FROM requests WHERE command = 'name' AND params LIKE ?",
         (f"%{user_id}%",),
     )

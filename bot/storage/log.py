@@ -1,40 +1,36 @@
 """The request log's public face: :class:`RequestLog` queues rows, finds one by interaction
-id, reads statistics on a second, read-only connection (WAL lets readers and the writer work
-at once, so a slow query never holds up writes), prunes, forgets a user, and closes."""
+id, reads statistics on a second, read-only connection (a slow query never holds up writes:
+SQLite's WAL and PostgreSQL's MVCC let readers and the writer work at once), prunes, forgets
+a user, and closes. The database is a SQLite file or a PostgreSQL server
+(:mod:`bot.storage.backend`); everything here is the same for both."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import aiosqlite
-
+from bot.storage.backend import Connection, StorageError, backend_for
 from bot.storage.forget import ForgetMemory, Forgotten, forget_queued, forget_written
 from bot.storage.rows import COLUMNS, INTERACTION, USER, RequestRow
-from bot.storage.schema import (
-    StorageError,
-    checkpoint,
-    connect,
-    connect_read_only,
-    rollback,
-)
 from bot.storage.stats import Summary, summarize
 from bot.storage.writer import BatchWriter
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class RequestLog(BatchWriter):
-    """Batched, non-blocking writer of :class:`RequestRow` to one SQLite file."""
+    """Batched, non-blocking writer of :class:`RequestRow` to one database: a SQLite file
+    (a Path or a ``sqlite:///`` URL) or a PostgreSQL server (a ``postgresql://`` URL)."""
 
     def __init__(
         self,
-        path: Path,
+        target: Path | str,
         *,
         flush_interval: float = 0.25,
         busy_timeout_ms: int = 1000,
@@ -46,7 +42,7 @@ class RequestLog(BatchWriter):
         prune_interval: float = 3600.0,
     ) -> None:
         super().__init__(
-            path,
+            backend_for(target),
             flush_interval=flush_interval,
             busy_timeout_ms=busy_timeout_ms,
             max_pending=max_pending,
@@ -58,19 +54,21 @@ class RequestLog(BatchWriter):
         self.prune_interval = prune_interval
         self.forgotten_late = 0  # rows of forgotten users that arrived after the forget
         self._memory = ForgetMemory()
-        self._reader: aiosqlite.Connection | None = None
+        self._reader: Connection | None = None
         self._reader_lock = asyncio.Lock()
         self._pruner: asyncio.Task[None] | None = None
 
     @classmethod
-    async def open(cls, path: Path, **options: Any) -> RequestLog:
+    async def open(cls, target: Path | str, **options: Any) -> RequestLog:
         """Open the log and start its writer (and, with a retention, its pruner). A database
-        that cannot be opened now (locked, read-only, bad directory) is retried later; a
-        newer schema raises StorageError."""
-        self = cls(Path(path), **options)
+        that cannot be opened now (locked, read-only, bad directory, a server that does not
+        answer) is retried later; a newer schema raises StorageError."""
+        self = cls(target, **options)
         try:
-            self._db = await connect(self.path, busy_timeout_ms=self.busy_timeout_ms)
-        except (sqlite3.Error, OSError) as exc:
+            self._db = await self.backend.connect(busy_timeout_ms=self.busy_timeout_ms)
+        except Exception as exc:
+            if not self.backend.is_database_error(exc):
+                raise
             self._note_failure(f"cannot open: {exc}")
         self._writer = asyncio.create_task(self._run(), name="request-log-writer")
         if self.retention_days > 0:
@@ -103,17 +101,34 @@ class RequestLog(BatchWriter):
         self._rows.append(values)  # overflow is trimmed by the writer, once per failed write
         self._wakeup.set()
 
-    async def _read_only(self) -> aiosqlite.Connection:
-        """The read-only connection, opened on first use."""
+    async def _read_only(self) -> Connection:
+        """The read-only connection, opened on first use (and again if the server closed
+        it)."""
         async with self._reader_lock:
+            if self._reader is not None and self._reader.closed:
+                reader, self._reader = self._reader, None
+                with contextlib.suppress(Exception):
+                    await reader.close()
             if self._reader is None:
                 try:
-                    self._reader = await connect_read_only(
-                        self.path, busy_timeout_ms=self.busy_timeout_ms
+                    self._reader = await self.backend.connect_read_only(
+                        busy_timeout_ms=self.busy_timeout_ms
                     )
-                except (sqlite3.Error, OSError) as exc:
-                    raise StorageError(f"request log {self.path} is unavailable: {exc}") from exc
+                except Exception as exc:
+                    if not self.backend.is_database_error(exc):
+                        raise
+                    raise StorageError(f"request log {self.where} is unavailable: {exc}") from exc
             return self._reader
+
+    async def _read(self, query: Callable[[Connection], Awaitable[T]]) -> T:
+        """``query`` on the read-only connection; a database error as StorageError."""
+        reader = await self._read_only()
+        try:
+            return await query(reader)
+        except Exception as exc:
+            if not self.backend.is_database_error(exc):
+                raise
+            raise StorageError(f"request log {self.where}: {exc}") from exc
 
     async def find(self, interaction_id: int) -> RequestRow | None:
         """The row of the request made by interaction ``interaction_id``, or None: never
@@ -121,20 +136,16 @@ class RequestLog(BatchWriter):
         waited for); a row still queued because the database refuses writes raises
         StorageError (it is not gone, only not readable yet)."""
         flushed = await self.flush()
-        reader = await self._read_only()
-        try:
-            rows = await reader.execute_fetchall(
-                f"SELECT {', '.join(COLUMNS)} FROM requests WHERE interaction_id = ? "
-                "ORDER BY id DESC LIMIT 1",
-                (interaction_id,),
-            )
-        except sqlite3.Error as exc:
-            raise StorageError(f"request log {self.path}: {exc}") from exc
+        sql = (
+            f"SELECT {', '.join(COLUMNS)} FROM requests WHERE interaction_id = ? "
+            "ORDER BY id DESC LIMIT 1"
+        )
+        rows = await self._read(lambda reader: reader.fetch(sql, (interaction_id,)))
         if rows:
-            return RequestRow.from_values(tuple(rows[0]))
+            return RequestRow.from_values(rows[0])
         if not flushed and any(v[INTERACTION] == interaction_id for v in self._rows):
             raise StorageError(
-                f"request log {self.path}: request {interaction_id} is not written yet "
+                f"request log {self.where}: request {interaction_id} is not written yet "
                 f"({self.last_error})"
             )
         return None
@@ -143,47 +154,38 @@ class RequestLog(BatchWriter):
         self, days: float | None = None, *, guild_id: int | None = None, user_id: int | None = None
     ) -> Summary:
         """Figures from the read-only connection (see :func:`summarize`)."""
-        reader = await self._read_only()
-        try:
-            return await summarize(reader, days, guild_id=guild_id, user_id=user_id)
-        except sqlite3.Error as exc:
-            raise StorageError(f"request log {self.path}: {exc}") from exc
+        return await self._read(
+            lambda reader: summarize(reader, days, guild_id=guild_id, user_id=user_id)
+        )
 
     async def prune(self, older_than_days: float, *, now: float | None = None) -> int:
-        """Delete rows older than the given age (zeroed on disk, the WAL truncated); returns
-        how many."""
+        """Delete rows older than the given age (then scrubbed: see :meth:`Connection.scrub`);
+        returns how many."""
         db = await self._writable()
         cutoff = (time.time() if now is None else now) - older_than_days * 86400
         async with self._lock:
-            try:
-                cursor = await db.execute("DELETE FROM requests WHERE created_at < ?", (cutoff,))
-                await db.commit()
-            except BaseException:
-                await rollback(db)
-                raise
-            if cursor.rowcount:
-                await checkpoint(db, self.path)
-        return cursor.rowcount
+            async with db.transaction():
+                deleted = await db.execute("DELETE FROM requests WHERE created_at < ?", (cutoff,))
+            if deleted:
+                await db.scrub()
+        return deleted
 
     async def forget(self, user_id: int) -> Forgotten:
         """Delete every row of ``user_id`` (written or queued), take their id out of the
         members of other people's ``/name for:`` rows and the text out of the rows that
-        copied theirs (see :mod:`bot.storage.forget`), then truncate the WAL so no copy is
-        left on disk. Rows of theirs that arrive later, made before now, are dropped."""
+        copied theirs (see :mod:`bot.storage.forget`), then scrub (SQLite: truncate the WAL
+        so no copy is left on disk; PostgreSQL: VACUUM the table). Rows of theirs that arrive
+        later, made before now, are dropped."""
         at = time.time()
         db = await self._writable()
         async with self._lock:  # the writer takes its batches under this lock too
             queued = {v[INTERACTION] for v in self._rows if v[USER] == user_id and v[INTERACTION]}
-            try:
+            async with db.transaction():
                 written, tainted = await forget_written(db, user_id, queued)
-                await db.commit()
-            except BaseException:
-                await rollback(db)
-                raise
             # no await from here to the memory: rows logged meanwhile are in the queue
             self._rows, waiting = forget_queued(self._rows, user_id, tainted)
             self._memory.remember(user_id, at, tainted)
-            await checkpoint(db, self.path)
+            await db.scrub()
         forgotten = Forgotten(
             deleted=written.deleted + waiting.deleted,
             scrubbed=written.scrubbed + waiting.scrubbed,
@@ -213,14 +215,14 @@ class RequestLog(BatchWriter):
                 try:
                     await self._writer
                 except Exception:  # the writer never raises; if it did, say so and go on
-                    log.exception("request log %s: the writer failed", self.path)
+                    log.exception("request log %s: the writer failed", self.where)
         finally:
             if self._rows or self._inflight:
                 unwritten = len(self._rows) + self._inflight
                 self.lost += unwritten
                 log.error(
                     "request log %s: %d row(s) could NOT be written and are lost (%s)",
-                    self.path,
+                    self.where,
                     unwritten,
                     self.last_error,
                 )
@@ -232,7 +234,7 @@ class RequestLog(BatchWriter):
                     try:
                         await connection.close()
                     except Exception as exc:
-                        log.error("request log %s: error while closing: %s", self.path, exc)
+                        log.error("request log %s: error while closing: %s", self.where, exc)
             level = logging.ERROR if self.lost else logging.INFO
             log.log(level, "%s, closed", self.health())
 
@@ -241,15 +243,16 @@ class RequestLog(BatchWriter):
         while True:
             try:
                 deleted = await self.prune(self.retention_days)
-            except (sqlite3.Error, OSError, StorageError) as exc:
-                log.warning("request log %s: retention prune failed: %s", self.path, exc)
-            except Exception:
-                log.exception("request log %s: retention prune failed", self.path)
+            except Exception as exc:
+                if isinstance(exc, StorageError) or self.backend.is_database_error(exc):
+                    log.warning("request log %s: retention prune failed: %s", self.where, exc)
+                else:
+                    log.exception("request log %s: retention prune failed", self.where)
             else:
                 if deleted:
                     log.info(
                         "request log %s: %d row(s) older than %g days deleted",
-                        self.path,
+                        self.where,
                         deleted,
                         self.retention_days,
                     )

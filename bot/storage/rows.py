@@ -49,7 +49,10 @@ Values = tuple[Any, ...]  # one row as bound to INSERT
 
 def storable(text: str) -> str:
     """``text`` with lone UTF-16 surrogates (valid in a Python str and in JSON, but not in
-    UTF-8, so SQLite refuses them) replaced by U+FFFD; surrogate pairs are joined."""
+    UTF-8, so SQLite refuses them) and NUL characters (PostgreSQL's text refuses them)
+    replaced by U+FFFD; surrogate pairs are joined. Both databases store the same."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -1,5 +1,7 @@
-"""The request log's SQLite file: schema migrations, private file modes, the writer's and the
-reader's connections, and the WAL checkpoint that leaves no deleted text in ``-wal``."""
+"""The SQLite back end: one file, private to the bot's user, in WAL mode; migrations from
+``migrations/sqlite`` recorded in ``PRAGMA user_version``; a writer connection that zeroes
+deleted rows (``secure_delete``) and a read-only one; the WAL checkpoint that leaves no
+deleted text in ``-wal``."""
 
 from __future__ import annotations
 
@@ -9,73 +11,25 @@ import logging
 import os
 import sqlite3
 import stat
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
+
+from bot.storage.backend import SQLITE, StorageError, migrations
+from bot.storage.rows import INSERT, Values
 
 log = logging.getLogger(__name__)
 
 # Forward migrations; MIGRATIONS[i] takes the schema from user_version i to i + 1.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE requests (
-        id INTEGER PRIMARY KEY,
-        created_at REAL NOT NULL,
-        guild_id INTEGER,
-        channel_id INTEGER,
-        user_id INTEGER NOT NULL,
-        command TEXT NOT NULL,
-        model TEXT,
-        params TEXT NOT NULL DEFAULT '{}',
-        prompt TEXT,
-        output TEXT,
-        tokens INTEGER,
-        first_token_s REAL,
-        total_s REAL,
-        status TEXT NOT NULL,
-        error TEXT
-    );
-    """,
-    """
-    CREATE INDEX requests_created_at ON requests (created_at);
-    CREATE INDEX requests_user ON requests (user_id, created_at);
-    """,
-    # /stats: each scope (a server, a user, everything) reads a covering index, never the
-    # table; the latency percentiles of a server walk an index in latency order.
-    """
-    DROP INDEX requests_created_at;
-    CREATE INDEX requests_created_at
-        ON requests (created_at, command, status, user_id, total_s, first_token_s);
-    DROP INDEX requests_user;
-    CREATE INDEX requests_user
-        ON requests (user_id, created_at, command, status, guild_id, total_s, first_token_s);
-    CREATE INDEX requests_guild
-        ON requests (guild_id, created_at, command, status, user_id, total_s, first_token_s);
-    CREATE INDEX requests_guild_total ON requests (guild_id, status, total_s, created_at);
-    CREATE INDEX requests_guild_first ON requests (guild_id, status, first_token_s, created_at);
-    """,
-    # reply buttons: a request is found by its interaction id (in the buttons' custom_id), and
-    # a press is linked to the request whose reply it was under
-    """
-    ALTER TABLE requests ADD COLUMN interaction_id INTEGER;
-    ALTER TABLE requests ADD COLUMN parent_id INTEGER;
-    CREATE INDEX requests_interaction ON requests (interaction_id);
-    """,
-    # /forget-me follows presses down from the user's requests (rows that copied their text)
-    """
-    CREATE INDEX requests_parent ON requests (parent_id);
-    """,
-)
+MIGRATIONS: tuple[str, ...] = migrations(SQLITE)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
 SIDE_FILES = ("-wal", "-shm", "-journal")
 CHECKPOINT_TRIES = 3  # each waits up to busy_timeout for the readers
-
-
-class StorageError(RuntimeError):
-    """The database cannot be used at all (e.g. its schema is newer than this code)."""
 
 
 def about_the_row(exc: BaseException) -> bool:
@@ -191,3 +145,80 @@ async def checkpoint(db: aiosqlite.Connection, path: Path) -> bool:
         path.name,
     )
     return False
+
+
+class SqliteConnection:
+    """An aiosqlite connection as the request log uses it (see :class:`Connection`)."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self.db = db
+        self.path = path
+
+    @property
+    def closed(self) -> bool:
+        return False  # a file does not go away under an open connection
+
+    async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in await self.db.execute_fetchall(sql, args)]
+
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
+        cursor = await self.db.execute(sql, args)
+        return cursor.rowcount
+
+    async def insert(self, rows: list[Values]) -> None:
+        async with self.transaction():
+            await self.db.executemany(INSERT, rows)
+
+    async def insert_each(self, rows: list[Values]) -> list[tuple[Values, Exception]]:
+        bad: list[tuple[Values, Exception]] = []
+        async with self.transaction():
+            for values in rows:
+                try:
+                    await self.db.execute(INSERT, values)
+                except Exception as exc:
+                    if not about_the_row(exc):
+                        raise
+                    bad.append((values, exc))
+        return bad
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        try:
+            yield
+            await self.db.commit()
+        except BaseException:
+            await rollback(self.db)
+            raise
+
+    async def scrub(self) -> None:
+        """Deleted rows are zeroed in the file as they go (``secure_delete``); this
+        truncates the WAL, which still holds copies of them."""
+        await checkpoint(self.db, self.path)
+
+    async def close(self) -> None:
+        await self.db.close()
+
+
+class SqliteBackend:
+    """The request log in one SQLite file."""
+
+    kind = SQLITE
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.where = str(path)
+
+    async def connect(self, *, busy_timeout_ms: int) -> SqliteConnection:
+        return SqliteConnection(
+            await connect(self.path, busy_timeout_ms=busy_timeout_ms), self.path
+        )
+
+    async def connect_read_only(self, *, busy_timeout_ms: int) -> SqliteConnection:
+        db = await connect_read_only(self.path, busy_timeout_ms=busy_timeout_ms)
+        return SqliteConnection(db, self.path)
+
+    def about_the_row(self, exc: BaseException) -> bool:
+        return about_the_row(exc)
+
+    def is_database_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.Error | OSError)

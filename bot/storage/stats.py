@@ -7,7 +7,7 @@ import math
 import time
 from dataclasses import dataclass
 
-import aiosqlite
+from bot.storage.backend import Connection
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def _secs(value: float | None) -> str:
 
 
 async def summarize(
-    db: aiosqlite.Connection,
+    db: Connection,
     days: float | None = None,
     *,
     guild_id: int | None = None,
@@ -64,7 +64,7 @@ async def summarize(
 
     by_command: dict[str, list[int]] = {}
     by_status: dict[str, int] = {}
-    for command, status, n in await db.execute_fetchall(
+    for command, status, n in await db.fetch(
         f"SELECT command, status, COUNT(*) FROM requests WHERE {where} GROUP BY command, status",
         args,
     ):
@@ -76,7 +76,7 @@ async def summarize(
     if user_id is None and by_status:
         top_users = [
             (int(u), int(n))
-            for u, n in await db.execute_fetchall(
+            for u, n in await db.fetch(
                 f"SELECT user_id, COUNT(*) FROM requests WHERE {where} GROUP BY user_id "
                 "ORDER BY COUNT(*) DESC, user_id LIMIT ?",
                 [*args, top],
@@ -88,14 +88,14 @@ async def summarize(
         timed = f"FROM requests WHERE {where} AND status = 'ok' AND {column} IS NOT NULL"
         n = 0
         if by_status.get("ok"):
-            n = int(next(iter(await db.execute_fetchall(f"SELECT COUNT(*) {timed}", args)))[0])
+            n = int(next(iter(await db.fetch(f"SELECT COUNT(*) {timed}", args)))[0])
         out: list[float | None] = []
         for q in qs:
             rows = []
             if n:
                 rank = max(1, math.ceil(q * n))
                 sql = f"SELECT {column} {timed} ORDER BY {column} LIMIT 1 OFFSET ?"
-                rows = list(await db.execute_fetchall(sql, [*args, rank - 1]))
+                rows = list(await db.fetch(sql, [*args, rank - 1]))
             out.append(float(rows[0][0]) if rows else None)
         return out
 

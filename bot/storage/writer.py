@@ -1,11 +1,12 @@
 """The request log's writer: a queue of storable rows and one task that writes them in
 batches and cannot die.
 
-Failures are sorted by cause. A database that is locked, read-only, full or cannot be opened
-keeps the rows in memory and is retried with a back-off capped at ``max_backoff`` seconds. A
-batch refused because of its values is retried row by row, and only the rows that cannot be
-stored are dropped. Dropped rows, rows that overflow ``max_pending`` (the oldest go first)
-and rows still unwritten at shutdown are counted in ``lost`` and logged at ERROR.
+Failures are sorted by cause. A database that is locked, read-only, full, gone (a server
+restarting) or cannot be opened keeps the rows in memory and is retried with a back-off
+capped at ``max_backoff`` seconds; a connection the server closed is opened again. A batch
+refused because of its values is retried row by row, and only the rows that cannot be stored
+are dropped. Dropped rows, rows that overflow ``max_pending`` (the oldest go first) and rows
+still unwritten at shutdown are counted in ``lost`` and logged at ERROR.
 """
 
 from __future__ import annotations
@@ -13,14 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections import deque
-from pathlib import Path
 
-import aiosqlite
-
-from bot.storage.rows import COMMAND, INSERT, USER, Values
-from bot.storage.schema import StorageError, about_the_row, connect, rollback
+from bot.storage.backend import Backend, Connection, StorageError
+from bot.storage.rows import COMMAND, USER, Values
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +27,7 @@ class BatchWriter:
 
     def __init__(
         self,
-        path: Path,
+        backend: Backend,
         *,
         flush_interval: float,
         busy_timeout_ms: int,
@@ -38,7 +35,8 @@ class BatchWriter:
         close_attempts: int,
         max_backoff: float,
     ) -> None:
-        self.path = path
+        self.backend = backend
+        self.where = backend.where  # the file or the URL (no password), for messages
         self.flush_interval = flush_interval
         self.busy_timeout_ms = busy_timeout_ms
         self.max_pending = max_pending
@@ -48,7 +46,7 @@ class BatchWriter:
         self.lost = 0
         self.failed_writes = 0
         self.last_error: str | None = None
-        self._db: aiosqlite.Connection | None = None
+        self._db: Connection | None = None
         self._rows: deque[Values] = deque()
         self._inflight = 0  # rows taken from the queue by the write in progress
         self._wakeup = asyncio.Event()  # rows, a flush request or close: the writer has work
@@ -83,20 +81,32 @@ class BatchWriter:
         self._wakeup.set()
         return await waiter
 
-    async def _writable(self) -> aiosqlite.Connection:
+    async def _writable(self) -> Connection:
         db = await self._ensure_db()
         if db is None:
-            raise StorageError(f"request log {self.path} is unavailable: {self.last_error}")
+            raise StorageError(f"request log {self.where} is unavailable: {self.last_error}")
         return db
 
-    async def _ensure_db(self) -> aiosqlite.Connection | None:
+    async def _ensure_db(self) -> Connection | None:
         async with self._open_lock:
+            if self._db is not None and self._db.closed:  # the server went away
+                await self._drop_connection()
             if self._db is None:
                 try:
-                    self._db = await connect(self.path, busy_timeout_ms=self.busy_timeout_ms)
-                except (sqlite3.Error, OSError, StorageError) as exc:
+                    self._db = await self.backend.connect(busy_timeout_ms=self.busy_timeout_ms)
+                except StorageError as exc:
+                    self._note_failure(f"cannot open: {exc}")
+                except Exception as exc:
+                    if not self.backend.is_database_error(exc):
+                        raise
                     self._note_failure(f"cannot open: {exc}")
         return self._db
+
+    async def _drop_connection(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            with contextlib.suppress(Exception):
+                await db.close()
 
     def _note_failure(self, error: str) -> None:
         self.failed_writes += 1
@@ -105,7 +115,7 @@ class BatchWriter:
         if first or self.failed_writes % 20 == 0:
             log.error(
                 "request log %s unavailable (%s); %d row(s) kept in memory and retried",
-                self.path,
+                self.where,
                 error,
                 self.pending,
             )
@@ -133,24 +143,22 @@ class BatchWriter:
             self._note_failure(str(error))
             return False
         if self.last_error is not None:
-            log.warning("request log %s writable again (%d rows)", self.path, len(batch))
+            log.warning("request log %s writable again (%d rows)", self.where, len(batch))
             self.last_error = None
         return True
 
-    async def _store(self, db: aiosqlite.Connection, batch: list[Values]) -> BaseException | None:
+    async def _store(self, db: Connection, batch: list[Values]) -> BaseException | None:
         """Insert ``batch`` in one transaction. None: every row is written or, refused for
         its values on a row-by-row retry, dropped (counted and logged). Otherwise the error
         that made the database refuse the batch; then no row is written."""
         try:
-            await db.executemany(INSERT, batch)
-            await db.commit()
+            await db.insert(batch)
         except Exception as exc:
-            await rollback(db)
-            if not about_the_row(exc):
+            if not self.backend.about_the_row(exc):
                 return exc
             log.warning(
                 "request log %s: a batch of %d row(s) was refused (%s: %s); writing row by row",
-                self.path,
+                self.where,
                 len(batch),
                 type(exc).__name__,
                 exc,
@@ -158,27 +166,18 @@ class BatchWriter:
         else:
             self.written += len(batch)
             return None
-        bad: list[tuple[Values, Exception]] = []
         try:
-            for values in batch:
-                try:
-                    await db.execute(INSERT, values)
-                except Exception as exc:
-                    if not about_the_row(exc):
-                        raise
-                    bad.append((values, exc))
-            await db.commit()
+            bad = await db.insert_each(batch)
         except Exception as exc:
-            await rollback(db)
             return exc
-        for values, exc in bad:
+        for values, problem in bad:
             log.error(
                 "request log %s: dropped a row that cannot be stored (/%s by user %s): %s: %s",
-                self.path,
+                self.where,
                 values[COMMAND],
                 values[USER],
-                type(exc).__name__,
-                exc,
+                type(problem).__name__,
+                problem,
             )
         self.lost += len(bad)
         self.written += len(batch) - len(bad)
@@ -192,7 +191,7 @@ class BatchWriter:
             self.lost += excess
             log.error(
                 "request log %s: %d oldest row(s) dropped, %d waiting is the limit (%s)",
-                self.path,
+                self.where,
                 excess,
                 self.max_pending,
                 self.last_error,
@@ -223,7 +222,7 @@ class BatchWriter:
             try:
                 ok = await self._write_pending()
             except Exception as exc:  # a bug, not the database: keep the rows, keep going
-                log.exception("request log %s: unexpected error while writing", self.path)
+                log.exception("request log %s: unexpected error while writing", self.where)
                 self._note_failure(f"{type(exc).__name__}: {exc}")
                 ok = False
             failures = 0 if ok else failures + 1

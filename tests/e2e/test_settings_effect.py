@@ -29,6 +29,7 @@ from bot.discord.bot import LSTMBotBase, apply_endpoint_overrides, create_bot
 from bot.discord.runner import setup_logging
 from bot.discord.streaming import StreamingReply
 from bot.setting import declarations
+from bot.storage.backend import sqlite_path
 from training.random_model import export_random_model
 
 from .botharness import read_rows
@@ -58,6 +59,7 @@ def non_defaults(fake: FakeDiscord, models: Path, tmp_path: Path) -> dict[str, A
         "max_batch": 5,
         "max_queue": 7,
         "db_path": str(tmp_path / "log" / "requests.db"),
+        "db_url": f"sqlite:///{tmp_path / 'url' / 'requests.db'}",  # wins over db_path
         "log_flush_interval_s": 0.1,
         "log_content": "metadata",
         "retention_days": 3.5,
@@ -154,7 +156,8 @@ CHECKS: dict[str, Callable[[Live], bool]] = {
     ),
     "max_batch": lambda live: _scheduler(live).max_batch == 5,
     "max_queue": lambda live: _scheduler(live).max_queue == 7,
-    "db_path": lambda live: [r["command"] for r in live.rows][:1] == ["tales"],
+    "db_path": lambda live: not live.settings.db_path.exists(),  # db_url is set: unused
+    "db_url": lambda live: [r["command"] for r in live.rows][:1] == ["tales"],
     "log_flush_interval_s": lambda live: _log(live).flush_interval == 0.1,
     "log_content": lambda live: not _log(live).store_text and live.rows[0]["prompt"] is None,
     "retention_days": lambda live: _log(live).retention_days == 3.5,
@@ -252,7 +255,8 @@ async def test_every_setting_takes_effect(
             )  # fmt: skip
             await asyncio.sleep(settings.buttons_expire_s)
             pressed = await (await fake.click(trace, "Delete")).wait_final(settle_s=0.3)
-            db, beat = settings.db_path, Path(settings.heartbeat_file or "")
+            db = sqlite_path(str(settings.log_database))
+            beat = Path(settings.heartbeat_file or "")
             await until(lambda: beat.is_file() and read_rows(db), 5)
             live = Live(bot, settings, fake, replies, trace, pressed, endpoints, read_rows(db))
             failed = [name for name, check in CHECKS.items() if not check(live)]
