@@ -1,7 +1,10 @@
-# The serving image: onnxruntime + numpy + discord.py + aiosqlite, no torch, no training code.
+# The serving image: onnxruntime + numpy + discord.py + aiosqlite, and prometheus-client (the
+# metrics extra, so BOT_METRICS_PORT works); no torch, no training code.
 #   docker build -t lstm-bot .
 #   docker run -e DISCORD_TOKEN=... -v lstm-bot-data:/data lstm-bot
 #   docker run --rm -e DISCORD_TOKEN=... lstm-bot python -m bot sync --guild ID
+#   docker run -e DISCORD_TOKEN=... -e BOT_METRICS_PORT=9100 -e BOT_METRICS_HOST=0.0.0.0 \
+#     -p 9100:9100 -v lstm-bot-data:/data lstm-bot     (Prometheus metrics at :9100/metrics)
 #
 # Shutdown: `docker stop` sends SIGTERM and kills the process 10 s later by default. The bot
 # gives in-flight generations BOT_SHUTDOWN_GRACE seconds, then up to 3 s to close the stopped
@@ -26,7 +29,7 @@ ENV PYTHONUNBUFFERED=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY bot ./bot
-RUN pip install . \
+RUN pip install ".[metrics]" \
     && useradd --create-home --uid 10001 bot \
     && mkdir -p /data \
     && chown bot:bot /data

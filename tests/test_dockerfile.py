@@ -5,6 +5,7 @@ replies are closed or logged and the request log is flushed before Docker kills 
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 from bot.discord.shutdown import ShutdownBudget
@@ -56,3 +57,31 @@ def test_a_longer_grace_is_documented_with_dockers_timeout() -> None:
         text = (ROOT / doc).read_text("utf-8")
         assert "--stop-timeout 30 -e BOT_SHUTDOWN_GRACE=20" in text, doc
         assert "docker stop -t 30" in text, doc
+
+
+def _requirement_names(requirements: list[str]) -> set[str]:
+    return {re.split(r"[\s<>=!~;\[]", r, maxsplit=1)[0].lower() for r in requirements}
+
+
+def test_the_image_installs_the_metrics_extra_and_no_torch() -> None:
+    """``pip install ".[metrics]"``: metrics_port works in the image (prometheus-client is
+    there) and it stays a serving image (no torch from any extra it names).
+    tests/test_no_torch_install.py installs the same into a fresh venv."""
+    instructions = _instructions((ROOT / "Dockerfile").read_text("utf-8"))
+    installs = [
+        arg.strip("'\"")
+        for word, rest in instructions
+        if word == "RUN"
+        for command in rest.split("&&")
+        if command.split()[:2] == ["pip", "install"]
+        for arg in command.split()[2:]
+    ]
+    assert len(installs) == 1, installs  # one pip install: the project itself
+    target, _, extras = installs[0].partition("[")
+    assert target == "."
+    named = set(extras.rstrip("]").split(",")) - {""}
+    assert named == {"metrics"}, installs
+    optional = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"][
+        "optional-dependencies"
+    ]
+    assert _requirement_names(optional["metrics"]) == {"prometheus-client"}  # small, no torch
