@@ -54,7 +54,7 @@ class Option:
         if self.type is int:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise InvalidRequest(f"{label} must be a whole number.")
-            if not self.low <= value <= self.high:  # type: ignore[operator]
+            if not self.low <= value <= self.high:  # type: ignore[operator]  # numbers have both
                 raise InvalidRequest(
                     f"{label} must be a whole number from {self.low:g} to {self.high:g}."
                 )
@@ -63,7 +63,7 @@ class Option:
                 isinstance(value, bool)
                 or not isinstance(value, int | float)
                 or not math.isfinite(value)
-                or not self.low <= value <= self.high  # type: ignore[operator]
+                or not self.low <= value <= self.high  # type: ignore[operator]  # as above
             ):
                 raise InvalidRequest(f"{label} must be between {self.low:g} and {self.high:g}.")
         elif self.type is bool:

@@ -61,7 +61,7 @@ def train_char_usage(train: list[Document], style: str, min_names: int) -> CharU
     style or no names of it)."""
     by_style: dict[str, set[str]] = {}
     for doc in train:
-        by_style.setdefault(doc.style, set()).add(doc.text.casefold())
+        by_style.setdefault(str(doc.style), set()).add(doc.text.casefold())  # names have one
     return char_usage(by_style, style, min_names)
 
 

@@ -39,7 +39,11 @@ def plausibility_figures(bundle: ModelBundle, corpus: Corpus) -> dict[str, Style
         for key, docs in (("heldout", corpus.validation), ("tail", corpus.tail)):
             scores = style_scores(bundle, docs, style) if threshold is not None else np.zeros(0)
             names[key] = int(scores.size)
-            passed[key] = float(np.mean(scores >= threshold)) if scores.size else None
+            passed[key] = (
+                float(np.mean(scores >= threshold))
+                if threshold is not None and scores.size
+                else None
+            )
         out[style] = StylePlausibility(
             threshold=threshold,
             calibrated_on=plausibility.precision if plausibility else None,

@@ -12,7 +12,7 @@ import random
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 from tqdm import tqdm
@@ -226,12 +226,20 @@ def prose_prompts(corpus: Corpus, count: int, seed: int) -> list[str]:
     return [rng.choice(openings) for _ in range(count)]
 
 
+class StoryFigures(TypedDict):
+    """A word model's continuation figures (fields of TextStats)."""
+
+    seam_bigram_seen: float | None
+    bigram_seen_rate: float | None
+    grammatical_continuations: float | None
+
+
 def story_statistics(
     bundle: ModelBundle,
     seeds: Sequence[Sequence[str]],
     samples: Sequence[Sequence[int]],
     reference: TextReference,
-) -> dict[str, float | None]:
+) -> StoryFigures:
     """The bigram check of every continuation, averaged over the samples."""
     checks = []
     for seed_words, ids in zip(seeds, samples, strict=True):

@@ -70,6 +70,7 @@ from training.report import (
     Baseline,
     Loss,
     ModelSummary,
+    NameResults,
     Prompts,
     Report,
     TailLoss,
@@ -247,6 +248,7 @@ def evaluate_model(json_path: Path, options: Options) -> Report:
     )
     tail = tail_loss(bundle, corpus, rows, options.progress)
     replies = None
+    results: NameResults | TextResults
     if corpus.kind == CorpusKind.NAMES:
         results, picture = evaluate_names(bundle, corpus, options)
         figures = {"name_lengths": picture}

@@ -82,7 +82,7 @@ class WordLSTM(LSTMLanguageModel):
 
 def build_model(level: str, **sizes: int | float) -> LSTMLanguageModel:
     cls = WordLSTM if level == "word" else CharLSTM
-    return cls(**sizes)  # type: ignore[arg-type]
+    return cls(**sizes)  # type: ignore[arg-type]  # sizes: the keyword arguments of both
 
 
 class StepModel(nn.Module):

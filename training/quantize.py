@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -101,18 +102,18 @@ class _Graph:
         self.initializers: list[onnx.TensorProto] = []
         self._count = 0
 
-    def const(self, name: str, value: np.ndarray) -> str:
+    def const(self, name: str, value: np.ndarray | np.generic) -> str:
         full = f"{self.prefix}{name}"
-        self.initializers.append(numpy_helper.from_array(value, full))
+        self.initializers.append(numpy_helper.from_array(np.asarray(value), full))
         return full
 
-    def op(self, op_type: str, inputs: list[str], n_out: int = 1, **attrs: object) -> list[str]:
+    def op(self, op_type: str, inputs: list[str], n_out: int = 1, **attrs: Any) -> list[str]:
         self._count += 1
         outs = [f"{self.prefix}{op_type}_{self._count}_{i}" for i in range(n_out)]
         self.nodes.append(helper.make_node(op_type, inputs, outs, **attrs))
         return outs
 
-    def one(self, op_type: str, inputs: list[str], **attrs: object) -> str:
+    def one(self, op_type: str, inputs: list[str], **attrs: Any) -> str:
         return self.op(op_type, inputs, **attrs)[0]
 
 
@@ -192,7 +193,7 @@ def build_int8_step_model(weights: StepWeights) -> onnx.ModelProto:
         helper.make_node("Concat", c_outs, ["c_out"], axis=0),
     ]
     vocab = weights.head_w.shape[1]
-    state = [layers, "batch", hidden]
+    state: list[str | int | None] = [layers, "batch", hidden]
     graph = helper.make_graph(
         g.nodes,
         "int8_step_model",

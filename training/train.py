@@ -213,9 +213,8 @@ def _from_shipped(config: TrainConfig) -> tuple[TrainConfig, Shipped | None]:
             f"corpus_kind {config.corpus_kind!r} needs a {config.level}-level one"
         )
     arch = shipped.meta.architecture
-    sizes = {"embedding_size": arch.embedding_size, "hidden_size": arch.hidden_size}
-    sizes["layers"] = arch.layers
-    return dataclasses.replace(config, **sizes), shipped
+    config = dataclasses.replace(config, embedding_size=arch.embedding_size, layers=arch.layers)
+    return dataclasses.replace(config, hidden_size=arch.hidden_size), shipped
 
 
 def _restore(session: Session, saved: Checkpoint) -> None:
@@ -427,7 +426,7 @@ def evaluate_and_checkpoint(session: Session, window: Window, elapsed: float, wr
             "tokens_seen": progress.tokens_seen,
             "train_loss": window.loss / window.steps,
             "validation_loss": validation,
-            "lr": session.scheduler.get_last_lr()[0],
+            "lr": float(session.scheduler.get_last_lr()[0]),
             "elapsed_s": round(elapsed, 1),
             "tokens_per_s": round(speed),
         }

@@ -150,7 +150,7 @@ class LiveCollector(Collector):
         info = InfoMetricFamily(
             "bot_model", "A loaded model and the precision it is served at", labels=["model"]
         )
-        families = {
+        families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
             "waiting": GaugeMetricFamily(
                 "bot_model_queue_depth", "Requests waiting to join the batch", labels=["model"]
             ),

@@ -84,7 +84,8 @@ class ReplyButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMPL
         return cls(match["action"], match["request"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await press(interaction.client, interaction, self.action, self.request_id)  # type: ignore[arg-type]
+        bot = interaction.client  # the bot: a ServingContext, typed as discord.Client
+        await press(bot, interaction, self.action, self.request_id)  # type: ignore[arg-type]
 
 
 async def press(
@@ -112,6 +113,7 @@ async def press(
             return
         await _again(bot, interaction, await _parent(bot, request_id), action)
     except Exception as exc:
+        # on_error takes any error, as discord.py calls it
         await bot.tree.on_error(interaction, exc)  # type: ignore[arg-type]
 
 

@@ -88,6 +88,7 @@ async def produce(
         bot,
         interaction,
         product=product,
+        # the engine is loaded (setup_hook) before any command runs
         start=lambda: start(product, engine, **kwargs),  # type: ignore[arg-type]
         render=lambda result: render(product, result, members),
         params={**options, **(log or {})},

@@ -35,7 +35,7 @@ def ranged(option: Option) -> Any:
         return option.type
     if option.type is str:
         return app_commands.Range[str, int(option.low), int(option.high)]
-    return app_commands.Range[option.type, option.low, option.high]  # type: ignore[name-defined]
+    return app_commands.Range[option.type, option.low, option.high]
 
 
 def parameter(
@@ -85,6 +85,7 @@ def product_command(
         text = values.pop(TEXT, None)
         await serve(interaction, text, values)
 
+    # discord.py reads the options from the signature; functions declare no __signature__
     callback.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
             inspect.Parameter(
@@ -107,7 +108,7 @@ def product_command(
     if product.labels and "style" in kind.slash and "style" not in extras:
         choices = [app_commands.Choice(name=v, value=k) for k, v in product.labels.items()]
         command_callback = app_commands.choices(style=choices)(command_callback)
-    command = app_commands.Command(
+    command: app_commands.Command[Any, ..., None] = app_commands.Command(
         name=product.command, description=product.description, callback=command_callback
     )
     return everywhere(command)

@@ -104,7 +104,7 @@ class BotTree(app_commands.CommandTree[Any]):
     ) -> None:
         status, message, loud = classify(error)
         original = getattr(error, "original", error)
-        command = (interaction.data or {}).get("name", "?")
+        command = cast("dict[str, Any]", interaction.data or {}).get("name", "?")
         text = self.bot.settings.log_content == "full"  # else no message: it may quote input
         if loud:
             log.error(  # with the cause's traceback: the engine's own error sits there

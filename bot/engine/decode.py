@@ -68,9 +68,9 @@ class Row:
         boost = self.ending.boost() if self.ending is not None else 0.0
         if not len(banned) and not boost:
             return None
-        if not boost:
+        if self.ending is None or not boost:
             return Nudge(banned)
-        return Nudge(banned, self.ending.rule.marks.end_ids, boost)  # type: ignore[union-attr]
+        return Nudge(banned, self.ending.rule.marks.end_ids, boost)
 
     def take(self, token: int) -> None:
         """Append a sampled token; finish at a stop token, the limit or the reply's end."""

@@ -91,7 +91,7 @@ class Ending:
     """Follows one reply's tokens (the stop token excluded): when it is done, which tokens may
     be shown as they come (``shown``) and which it keeps in the end (:meth:`final`)."""
 
-    def __init__(self, rule: EndRule, prompt: Sequence[int] = ()) -> None:
+    def __init__(self, rule: EndRule, prompt: Sequence[int] | np.ndarray = ()) -> None:
         self.rule = rule
         self.tokens: list[int] = []
         self.units = 0

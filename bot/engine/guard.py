@@ -47,7 +47,7 @@ class Lexicon:
 class WordGuard:
     """The words of one reply so far (its prompt included) and the tokens they ban next."""
 
-    def __init__(self, lexicon: Lexicon, prompt: Sequence[int] = ()) -> None:
+    def __init__(self, lexicon: Lexicon, prompt: Sequence[int] | np.ndarray = ()) -> None:
         self.lexicon = lexicon
         self.partial = ""  # char level: the word being written
         self.joiner = ""  # char level: an apostrophe or hyphen that may join two parts

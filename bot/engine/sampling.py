@@ -57,7 +57,7 @@ class Nudge:
     """What a row's guards ask of its next token: ids it must not be, and a bonus added to
     some ids' logits before the temperature (a reply steered towards a sentence end)."""
 
-    banned: Sequence[int] = ()
+    banned: Sequence[int] | np.ndarray = ()
     boost_ids: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     boost: float = 0.0
 

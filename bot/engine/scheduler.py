@@ -85,7 +85,7 @@ class TokenStream:
         if isinstance(item, BaseException):
             self._finished = True
             raise item
-        return item  # type: ignore[return-value]
+        return item  # type: ignore[return-value]  # the queue holds ids, _END or errors
 
     def cancel(self) -> None:
         """Stop generating and free the slot (idempotent)."""

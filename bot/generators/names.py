@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
 from bot.engine.kinds import KindName
@@ -166,7 +166,7 @@ async def _scores(
 
 async def _run(
     run: Run, start: list[int], options: _Options, style: str
-) -> AsyncIterator[str | Finish]:
+) -> AsyncGenerator[str | Finish, None]:
     scheduler = run.scheduler
     tokenizer = scheduler.bundle.tokenizer
     # characters left after the prefix, plus the end token

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
 from bot.engine.kinds import KindName
@@ -87,7 +87,7 @@ def poem(
             run.notes.append(oov_note(missing, model, "left out"))
         start += ids
 
-    async def body(run: Run) -> AsyncIterator[str | Finish]:
+    async def body(run: Run) -> AsyncGenerator[str | Finish, None]:
         formatter = PoemFormatter()
         for ch in (line + "\n") if line else "":
             if piece := formatter.feed(ch):

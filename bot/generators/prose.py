@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
 from bot.engine.kinds import KindName
@@ -43,7 +43,7 @@ def prose(
         run.notes.append(oov_note(missing, model, "left out"))
     start = [tokenizer.eos_id, tokenizer.bos_id, *ids]
 
-    async def body(run: Run) -> AsyncIterator[str | Finish]:
+    async def body(run: Run) -> AsyncGenerator[str | Finish, None]:
         reply = SentenceReply(run, start, length)
         decode = scheduler.bundle.tokenizer.decode
         # the rule ends it first: at the length, or after a break

@@ -10,7 +10,7 @@ token count and extras. The skeleton forwards the pieces, keeps their text (``ru
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -33,7 +33,7 @@ class TextGeneration(Generation):
     (or use ``contextlib.aclosing``): that frees the request's batch slot at once.
     """
 
-    def __init__(self, body: AsyncIterator[str | GenerationResult]) -> None:
+    def __init__(self, body: AsyncGenerator[str | GenerationResult, None]) -> None:
         self.result = None
         self._body = body
 
@@ -41,12 +41,12 @@ class TextGeneration(Generation):
         item = await self._body.__anext__()
         if isinstance(item, GenerationResult):
             self.result = item
-            await self._body.aclose()  # type: ignore[attr-defined]
+            await self._body.aclose()
             raise StopAsyncIteration
         return item
 
     async def aclose(self) -> None:
-        await self._body.aclose()  # type: ignore[attr-defined]
+        await self._body.aclose()
 
 
 class Timer:
@@ -156,14 +156,14 @@ def prepare(
     return Run(kind, scheduler, params, resolve_seed(seed))
 
 
-def generation(run: Run, body: Callable[[Run], AsyncIterator[str | Finish]]) -> Generation:
+def generation(run: Run, body: Callable[[Run], AsyncGenerator[str | Finish, None]]) -> Generation:
     """The Generation that runs ``body(run)`` when it is first iterated."""
     return TextGeneration(_stream(run, body))
 
 
 async def _stream(
-    run: Run, body: Callable[[Run], AsyncIterator[str | Finish]]
-) -> AsyncIterator[str | GenerationResult]:
+    run: Run, body: Callable[[Run], AsyncGenerator[str | Finish, None]]
+) -> AsyncGenerator[str | GenerationResult, None]:
     run.timer = Timer()  # the clock starts when the request does
     finish: Finish | None = None
     async with aclosing(body(run)) as items:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
 from bot.engine.kinds import KindName
@@ -52,7 +52,7 @@ def story(
         run.notes.append(f"Not in the {model} vocabulary (read as unknown): {shown}")
     start = [tokenizer.eos_id, tokenizer.bos_id, *encoded.ids]
 
-    async def body(run: Run) -> AsyncIterator[str | Finish]:
+    async def body(run: Run) -> AsyncGenerator[str | Finish, None]:
         reply = SentenceReply(run, start, length)
 
         def render(_: int, upto: int) -> str:

@@ -78,7 +78,8 @@ class ForgetButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMP
         elif self.choice == "no":
             await interaction.response.edit_message(content=CANCELLED, view=None)
         else:
-            await self._forget(interaction.client, interaction)  # type: ignore[arg-type]
+            bot = interaction.client  # the bot: a ServingContext, typed as discord.Client
+            await self._forget(bot, interaction)  # type: ignore[arg-type]
 
     async def _forget(self, bot: ServingContext, interaction: discord.Interaction) -> None:
         await interaction.response.edit_message(content="Deleting…", view=None)

@@ -51,8 +51,9 @@ class Write(commands.Cog):
         )
 
     async def cog_load(self) -> None:
-        for command in (*self.operator_commands, self.christen_menu):
+        for command in self.operator_commands:
             self.bot.tree.add_command(command)
+        self.bot.tree.add_command(self.christen_menu)
 
     async def cog_unload(self) -> None:
         for command in self.operator_commands:
@@ -72,6 +73,7 @@ class Write(commands.Cog):
         self,
         interaction: discord.Interaction,
         model: str,
+        # option types built at run time from the registry (to mypy, variables)
         prompt: Prompt,  # type: ignore[valid-type]
         length: Length | None = None,  # type: ignore[valid-type]
         temperature: Temperature | None = None,  # type: ignore[valid-type]
