@@ -41,7 +41,7 @@ def _db_path(args: argparse.Namespace) -> Path | str:
         target = load_settings(args.config).log_database
     path = target if isinstance(target, Path) else None
     if isinstance(target, str) and target.startswith("sqlite:"):
-        path = backend_for(target).path  # type: ignore[attr-defined]
+        path = backend_for(target).path  # type: ignore[attr-defined]  # sqlite: has a file
     if path is not None and not path.is_file():
         raise StorageError(f"no request log at {path} (set BOT_DB_PATH or pass --db)")
     return target
