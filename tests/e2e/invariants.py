@@ -1,7 +1,8 @@
 """The request log's privacy invariants as a hypothesis state machine (issue #23 §5).
 
 The real bot (``create_bot``, as ``python -m bot run`` builds it) runs in this process
-against the fake Discord, with real tiny models and a real SQLite file. Random sequences of
+against the fake Discord, with real tiny models and a real SQLite file (or a fresh database on
+a real PostgreSQL server: :func:`machine_for`). Random sequences of
 steps: several users run every product and operator kind with a unique sentinel in every
 free-text option, in servers and DMs; they press Reroll, Continue and Delete on their own
 and each other's replies; ask /forget-me and confirm or cancel it (also while one of their
@@ -10,10 +11,11 @@ log closed and reopened); in ``full`` and in ``metadata`` mode. After every step
 
 1. every interaction has exactly one row, or none because it was forgotten or pruned, or
    is counted in the log's ``lost``;
-2. after U's forget, no byte of the database file or its ``-wal``, and no line of the
-   process log, holds a sentinel U typed before it; no row made before it holds U's id;
+2. after U's forget, no byte of the database file or its ``-wal`` (on PostgreSQL: no row),
+   and no line of the process log, holds a sentinel U typed before it; no row made before
+   it holds U's id;
 3. in metadata mode no sentinel is anywhere, ever (database files and process log);
-4. the database directory is 0700 and its files 0600;
+4. the database directory is 0700 and its files 0600 (SQLite);
 5. /stats shows the caller only their own rows (this server's, or all of theirs in a DM),
    and /server-stats only this server's rows, and only to members with Manage Server.
 
@@ -24,8 +26,8 @@ log closed and reopened); in ``full`` and in ``metadata`` mode. After every step
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,6 @@ from fakediscord import InteractionTrace
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, consumes, initialize, multiple, precondition, rule
 
-from tests.e2e.botharness import read_rows
 from tests.e2e.helpers import ModelControl
 from tests.e2e.invariants_base import (
     EDITS,
@@ -44,6 +45,7 @@ from tests.e2e.invariants_base import (
     MachineBase,
     Reply,
 )
+from tests.pg import PgServer
 
 
 class PrivacyMachine(MachineBase):
@@ -144,12 +146,22 @@ class PrivacyMachine(MachineBase):
         self.tick("forget_me")
         self.run(self._forget(user, confirm, running))
 
-    async def _forget(self, user: int, confirm: bool, running: bool) -> None:
+    @precondition(lambda self: self.step - self.restarted_at >= 4)  # not too often
+    @rule(user=USER, confirm=st.booleans())
+    def forget_across_restart(self, user: int, confirm: bool) -> None:
+        """The bot restarts between the question and the answer."""
+        self.tick("forget_across_restart")
+        self.restarted_at = self.step
+        self.run(self._forget(user, confirm, running=False, restart=True))
+
+    async def _forget(self, user: int, confirm: bool, running: bool, restart: bool = False) -> None:
         ask = await self.fake.run_command(user=self.users[user], name="forget-me",
                                           guild=self.guilds[0])  # fmt: skip
         self.note(ask, user)
         await ask.wait_for(lambda t: t.answered, STEP_TIMEOUT)
         await self.bot.request_log.flush()
+        if restart:
+            await self._restart()
         control = ModelControl(self.bot, "lovecraft")
         busy: InteractionTrace | None = None
         with control:
@@ -213,28 +225,25 @@ class PrivacyMachine(MachineBase):
         self.run(self._restart_while_running(user, slow, locked))
 
     async def _restart_while_running(self, user: int, slow: bool, locked: bool) -> None:
-        other = sqlite3.connect(self.db, timeout=10, isolation_level=None)
         holds = []
-        try:
-            with ModelControl(self.bot, "lovecraft", step_s=0.001):  # streams for >= 2 s
-                s = self.sentinel(user)
-                trace = await self.fake.run_command(
-                    user=self.users[user], name="lovecraft", guild=self.guilds[0],
-                    options={"prompt": s, "length": 2000},
-                )  # fmt: skip
-                self.note(trace, user)
-                await trace.wait_for(lambda t: t.first_text_at is not None, STEP_TIMEOUT)
-                if slow:
-                    holds = [self.fake.faults.hold(r, times=None) for r in EDITS]
-                if locked:
-                    other.execute("BEGIN EXCLUSIVE")
-                await self._shutdown()
-        finally:
-            for hold in holds:
-                hold.release()
-            if other.in_transaction:
-                other.rollback()
-            other.close()
+        async with contextlib.AsyncExitStack() as lock:  # released after the holds
+            try:
+                with ModelControl(self.bot, "lovecraft", step_s=0.001):  # streams >= 2 s
+                    s = self.sentinel(user)
+                    trace = await self.fake.run_command(
+                        user=self.users[user], name="lovecraft", guild=self.guilds[0],
+                        options={"prompt": s, "length": 2000},
+                    )  # fmt: skip
+                    self.note(trace, user)
+                    await trace.wait_for(lambda t: t.first_text_at is not None, STEP_TIMEOUT)
+                    if slow:
+                        holds = [self.fake.faults.hold(r, times=None) for r in EDITS]
+                    if locked:
+                        await lock.enter_async_context(self.write_locked())
+                    await self._shutdown()
+            finally:
+                for hold in holds:
+                    hold.release()
         await self._boot()
 
     @rule(user=USER, place=PLACE)
@@ -251,7 +260,7 @@ class PrivacyMachine(MachineBase):
         """Invariant 5, checked against the rows as they are when the command runs."""
         who = self.users[user]
         await self.bot.request_log.flush()
-        rows = read_rows(self.db)
+        rows = await self.stored_rows()
         guild = None if place == 2 else int(self.guilds[place].id)
         if server:
             trace = await self.fake.run_command(
@@ -279,6 +288,8 @@ class PrivacyMachine(MachineBase):
                 assert other.mention not in text and other.id not in text, text
 
 
-def machine_for(models_dir: Path) -> type[PrivacyMachine]:
-    """The machine class bound to ``models_dir``."""
-    return type("PrivacyInvariants", (PrivacyMachine,), {"models_dir": models_dir})
+def machine_for(models_dir: Path, pg_server: PgServer | None = None) -> type[PrivacyMachine]:
+    """The machine class bound to ``models_dir``; with ``pg_server``, each run's request
+    log is a fresh database there instead of a SQLite file."""
+    bound = {"models_dir": models_dir, "pg_server": pg_server}
+    return type("PrivacyInvariants", (PrivacyMachine,), bound)

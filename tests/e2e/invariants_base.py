@@ -10,13 +10,16 @@ import contextlib
 import itertools
 import logging
 import shutil
+import sqlite3
 import stat
 import tempfile
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from fakediscord import FakeDiscord, FakeUser, InteractionTrace
 from fakediscord.payloads import DEFAULT_PERMISSIONS
 from hypothesis import strategies as st
@@ -27,6 +30,7 @@ from hypothesis.stateful import (
 
 from tests.e2e.botharness import RunningBot, read_rows, running_bot
 from tests.e2e.checks import finished
+from tests.pg import PgServer
 
 MANAGER = int(DEFAULT_PERMISSIONS) | (1 << 5)  # Manage Server
 ENV = {
@@ -81,6 +85,7 @@ class MachineBase(RuleBasedStateMachine):
     :class:`tests.e2e.invariants.PrivacyMachine`. ``models_dir``: the tiny models."""
 
     models_dir: Path  # set by :func:`machine_for`
+    pg_server: PgServer | None = None  # set: the log is a fresh database on this server
 
     def __init__(self) -> None:
         super().__init__()
@@ -90,6 +95,12 @@ class MachineBase(RuleBasedStateMachine):
         config = self.tmp / "bot.toml"
         config.write_text(OPERATOR)
         self.env = {**ENV, "BOT_CONFIG": str(config)}
+        self.db_url: str | None = None
+        if self.pg_server is not None:
+            self.database = f"invariants_{self.tmp.name[len('invariants-') :].lower()}"
+            self.pg_server.create_database(self.database)
+            self.db_url = self.pg_server.url(self.database)
+            self.env["BOT_DB_URL"] = self.db_url
         self.capture = LogCapture()
         logging.getLogger().addHandler(self.capture)
         self.previous_level = logging.getLogger().level
@@ -145,6 +156,41 @@ class MachineBase(RuleBasedStateMachine):
             logging.getLogger().removeHandler(self.capture)
             logging.getLogger().setLevel(self.previous_level)
             shutil.rmtree(self.tmp, ignore_errors=True)
+            if self.pg_server is not None:
+                self.pg_server.drop_database(self.database)
+
+    async def stored_rows(self) -> list[dict[str, Any]]:
+        """Every request-log row, read around the bot (sqlite3, or asyncpg on PostgreSQL)."""
+        if self.db_url is None:
+            return read_rows(self.db)
+        conn = await asyncpg.connect(self.db_url)
+        try:
+            if await conn.fetchval("SELECT to_regclass('requests')") is None:
+                return []
+            return [dict(r) for r in await conn.fetch("SELECT * FROM requests ORDER BY id")]
+        finally:
+            await conn.close()
+
+    @contextlib.asynccontextmanager
+    async def write_locked(self) -> AsyncIterator[None]:
+        """Another connection holds the database's write lock meanwhile."""
+        if self.db_url is None:
+            other = sqlite3.connect(self.db, timeout=10, isolation_level=None)
+            try:
+                other.execute("BEGIN EXCLUSIVE")
+                yield
+            finally:
+                if other.in_transaction:
+                    other.rollback()
+                other.close()
+            return
+        conn = await asyncpg.connect(self.db_url)
+        try:
+            async with conn.transaction():
+                await conn.execute("LOCK TABLE requests IN EXCLUSIVE MODE")
+                yield
+        finally:
+            await conn.close()
 
     @property
     def bot(self) -> Any:
@@ -187,7 +233,7 @@ class MachineBase(RuleBasedStateMachine):
         self.run(self.bot.request_log.flush())
         lost = self.lost + self.bot.request_log.lost
         rows: dict[int, int] = {}
-        for r in read_rows(self.db):
+        for r in self.run(self.stored_rows()):
             rows[int(r["interaction_id"])] = rows.get(int(r["interaction_id"]), 0) + 1
         missing = 0
         for sent in self.sent.values():
@@ -205,13 +251,16 @@ class MachineBase(RuleBasedStateMachine):
         if self.rb is None:
             return
         stored = b"".join(p.read_bytes() for p in self._files() if not p.name.endswith("-shm"))
+        rows = self.run(self.stored_rows())
+        if self.db_url is not None:  # PostgreSQL's files are the server's: the rows, then
+            stored = repr(rows).encode()
         logged = self.capture.text
         for text, user, step in self.sentinels:
             forgotten = self.forgotten_at.get(user, -1) >= step
             if forgotten or self.mode == "metadata":
                 assert text.encode() not in stored, f"{text} of user {user} is on disk"
                 assert text not in logged, f"{text} of user {user} is in the process log"
-        for r in read_rows(self.db):
+        for r in rows:
             sent = self.sent.get(int(r["interaction_id"]))
             assert sent is not None and not sent.gone, r
             for user, step in self.forgotten_at.items():
@@ -220,13 +269,15 @@ class MachineBase(RuleBasedStateMachine):
 
     @invariant()
     def files_are_private(self) -> None:
-        if not self.db.parent.exists():
+        if not self.db.parent.exists():  # (PostgreSQL: the bot makes no file)
             return
         assert stat.S_IMODE(self.db.parent.stat().st_mode) == 0o700
         for f in self._files():
             assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
 
     def _files(self) -> list[Path]:
+        if not self.db.parent.exists():  # PostgreSQL: the bot makes no file
+            return []
         return [p for p in self.db.parent.iterdir() if p.name.startswith(self.db.name)]
 
 

@@ -10,6 +10,10 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
+from bot.storage.backend import POSTGRESQL
+from tests.pg import PgServer
+from tests.storage_db import BACKENDS
+
 from .invariants import machine_for
 
 pytestmark = pytest.mark.timeout(180)
@@ -24,16 +28,27 @@ SHORT = settings(
 )
 
 
-def test_privacy_invariants_hold_over_random_sequences(tiny_models_dir: Path) -> None:
-    run_state_machine_as_test(machine_for(tiny_models_dir), settings=SHORT)
+@pytest.fixture(params=BACKENDS)
+def pg(request: pytest.FixtureRequest) -> PgServer | None:
+    """None: the log is a SQLite file; else the PostgreSQL server it is a database on."""
+    return request.getfixturevalue("pg_server") if request.param == POSTGRESQL else None
 
 
-def test_a_known_sequence_through_the_same_machine(tiny_models_dir: Path) -> None:
+def test_privacy_invariants_hold_over_random_sequences(
+    tiny_models_dir: Path, pg: PgServer | None
+) -> None:
+    run_state_machine_as_test(machine_for(tiny_models_dir, pg), settings=SHORT)
+
+
+def test_a_known_sequence_through_the_same_machine(
+    tiny_models_dir: Path, pg: PgServer | None
+) -> None:
     """The steps the random run may miss, in one fixed order: B rerolls A's reply, C
     continues B's; A forgets while a generation of theirs runs; a shutdown with slow edits
-    and a locked database; /stats in each place and /server-stats; B forgets; prune.
+    and a locked database; /stats in each place and /server-stats; B forgets; C forgets
+    across a restart; prune.
     Every invariant after each step."""
-    machine = machine_for(tiny_models_dir)()
+    machine = machine_for(tiny_models_dir, pg)()
 
     def check() -> None:
         machine.one_row_each()
@@ -59,6 +74,9 @@ def test_a_known_sequence_through_the_same_machine(tiny_models_dir: Path) -> Non
         machine.server_stats(2, place=0, manager=True)
         machine.server_stats(1, place=1, manager=False)
         machine.forget_me(1, confirm=True, running=False)
+        check()
+        machine.lovecraft(2, place=2)
+        machine.forget_across_restart(2, confirm=True)  # the answer after a restart
         check()
         machine.prune()
         check()
