@@ -17,16 +17,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 from bot.products import MODEL_NAME, Product, operator_products
-from bot.setting import Validator, declarations, markdown_table, setting
+from bot.setting import ConfigError, Validator, declarations, markdown_table, setting
 from bot.storage.backend import url_problem
 
 CONFIG_ENV = "BOT_CONFIG"  # path of the optional TOML file
 CONFIG_EXIT = 2  # the exit status of every command given a bad config
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-
-class ConfigError(ValueError):
-    """A setting is missing or invalid; the message names it."""
 
 
 class Secret:

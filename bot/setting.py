@@ -5,6 +5,10 @@ From the declarations come the parsing of TOML values and environment strings, t
 and choice checks (every problem at once, each naming the setting by its environment
 variable and TOML key) and the README's settings table (:func:`markdown_table`). Types are
 the fields' annotations, resolved with ``typing.get_type_hints``.
+
+The core both kinds of settings share lives here too (training/settings.py builds the
+trainer's on it): :class:`ConfigError`, the allowed values (:class:`Bounds`), the declared
+fields with their resolved types (:func:`typed_fields`) and how a bound is written.
 """
 
 from __future__ import annotations
@@ -14,18 +18,77 @@ import functools
 import math
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 Validator = Callable[[Any], str | None]  # a value -> what is wrong with it (None: fine)
 Reader = Callable[[Any, str], Any]  # (TOML value, file name) -> the value; ValueError
 
 
+class ConfigError(ValueError):
+    """Bad settings: ``problems`` holds every one found, each naming its setting."""
+
+    def __init__(self, problems: str | Iterable[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
 @dataclass(frozen=True)
-class Declaration:
-    """One setting: its TOML key, environment variable, type, default and allowed values."""
+class Bounds:
+    """The values a setting allows: a range (each end open or closed) or a set of choices."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # low itself is not allowed
+    high_open: bool = False  # high itself is not allowed
+    choices: tuple[str, ...] = ()
+
+    @classmethod
+    def declared(
+        cls,
+        *,
+        at_least: float | None = None,
+        above: float | None = None,
+        at_most: float | None = None,
+        below: float | None = None,
+        choices: Iterable[str] = (),
+        **rest: Any,
+    ) -> Self:
+        """``cls`` with the bounds a ``setting(...)`` call names and its other fields."""
+        return cls(
+            low=above if above is not None else at_least,
+            high=below if below is not None else at_most,
+            low_open=above is not None,
+            high_open=below is not None,
+            choices=tuple(choices),
+            **rest,
+        )
+
+    def allows(self, value: Any) -> bool:
+        if self.choices:
+            return value in self.choices
+        if self.low is not None and not (value > self.low if self.low_open else value >= self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+
+def typed_fields(cls: type) -> list[tuple[dataclasses.Field[Any], Any]]:
+    """A dataclass's fields in order, each with its annotation resolved."""
+    hints = typing.get_type_hints(cls)
+    return [(f, hints[f.name]) for f in dataclasses.fields(cls)]
+
+
+def number(value: float) -> str:
+    """A bound as written: ``3`` rather than ``3.0``."""
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Declaration(Bounds):
+    """One setting: its TOML key, environment variable, type, default and allowed values
+    (``choices`` are matched ignoring case and stored as written here)."""
 
     name: str
     env: str | None  # None: TOML only
@@ -34,10 +97,6 @@ class Declaration:
     type: Any = None  # the resolved annotation (set by :func:`declarations`)
     shown_default: str = ""  # the README's default column, where the value says too little
     shown_allowed: str = ""  # the README's allowed column, for a ``valid`` check
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False  # low itself is not allowed
-    choices: tuple[str, ...] = ()  # matched ignoring case; stored as written here
     valid: Validator | None = None  # a further check of a set value
     read: Reader | None = None  # reads the TOML value instead of the type's parser
 
@@ -84,16 +143,12 @@ class Declaration:
         return f"{self.called}: {wrong}, got {value!r}" if wrong else None
 
     def _wrong(self, value: Any) -> str | None:
-        if self.choices and value not in self.choices:
-            return f"must be {_either(self.choices)}"
-        if self.low is not None or self.high is not None:
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                return f"expected {_type_name(self.base)}"
-            too_low = self.low is not None and (
-                value <= self.low if self.low_open else value < self.low
-            )
-            if too_low or (self.high is not None and value > self.high):
-                return f"must be {self.allowed()}"
+        if (self.low is not None or self.high is not None) and (
+            isinstance(value, bool) or not isinstance(value, int | float)
+        ):
+            return f"expected {_type_name(self.base)}"
+        if not self.allows(value):
+            return f"must be {self.allowed()}"
         return self.valid(value) if self.valid is not None else None
 
     def allowed(self) -> str:
@@ -101,11 +156,11 @@ class Declaration:
         if self.choices:
             return _either(self.choices)
         if self.low is not None and self.high is not None:
-            return f"between {_number(self.low)} and {_number(self.high)}"
+            return f"between {number(self.low)} and {number(self.high)}"
         if self.low is not None:
             if self.low_open:
-                return "positive" if self.low == 0 else f"more than {_number(self.low)}"
-            return "0 or more" if self.low == 0 else f"at least {_number(self.low)}"
+                return "positive" if self.low == 0 else f"more than {number(self.low)}"
+            return "0 or more" if self.low == 0 else f"at least {number(self.low)}"
         return ""
 
     def row(self) -> str:
@@ -136,17 +191,17 @@ def setting(
 ) -> Any:
     """Declare one setting of a dataclass: its default, environment variable, help and
     allowed values (``at_least``/``above`` a low end, ``at_most`` a high end, ``choices``)."""
-    declaration = Declaration(
+    declaration = Declaration.declared(
+        at_least=at_least,
+        above=above,
+        at_most=at_most,
+        choices=choices,
         name="",
         env=env,
         help=help,
         default=default,
         shown_default=shown_default,
         shown_allowed=shown_allowed,
-        low=above if above is not None else at_least,
-        high=at_most,
-        low_open=above is not None,
-        choices=choices,
         valid=valid,
         read=read,
     )
@@ -156,10 +211,9 @@ def setting(
 @functools.cache
 def declarations(cls: type) -> tuple[Declaration, ...]:
     """The settings ``cls`` declares, in field order, with names and resolved types."""
-    hints = typing.get_type_hints(cls)
     return tuple(
-        dataclasses.replace(f.metadata["declaration"], name=f.name, type=hints[f.name])
-        for f in dataclasses.fields(cls)
+        dataclasses.replace(f.metadata["declaration"], name=f.name, type=hint)
+        for f, hint in typed_fields(cls)
     )
 
 
@@ -205,9 +259,5 @@ def _either(choices: tuple[str, ...]) -> str:
     return ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else choices[0]
 
 
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
-
-
 def _shown(value: Any) -> str:
-    return _number(value) if isinstance(value, float) else str(value)
+    return number(value) if isinstance(value, float) else str(value)

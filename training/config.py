@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.engine.kinds import CorpusKind, Level
+from bot.setting import ConfigError
 from training.data import CORPUS_KINDS, CorpusError
 from training.settings import (
-    ConfigError,
     add_arguments,
     check_values,
     given,

@@ -3,19 +3,20 @@
 ``setting(...)`` declares one field (default, one-line help, range or choices). From those
 declarations come the checks (every problem at once, each naming its setting), the parsing of
 command-line text, and one ``--flag`` per setting with its help, default and range in
-``--help``. Types are the fields' annotations, resolved by ``typing.get_type_hints``.
+``--help``. Types are the fields' annotations, resolved by ``typing.get_type_hints``. The core
+(``ConfigError``, the bounds, the typed fields) is the bot settings' own, in bot/setting.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import difflib
 import functools
-import typing
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from bot.setting import Bounds, number, typed_fields
 
 TYPE_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}
 METAVARS = {int: "INT", float: "FLOAT", bool: "BOOL", str: "TEXT"}
@@ -23,31 +24,11 @@ TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 
 
-class ConfigError(ValueError):
-    """Bad settings: ``problems`` holds every one found, each naming its setting."""
-
-    def __init__(self, problems: str | Iterable[str]) -> None:
-        self.problems = [problems] if isinstance(problems, str) else list(problems)
-        super().__init__("\n".join(self.problems))
-
-
-@dataclass(frozen=True)
-class Rule:
-    """What one setting means and allows: a range (ends open or closed) or a set of choices."""
+@dataclass(frozen=True, kw_only=True)
+class Rule(Bounds):
+    """What one setting means and allows: its help, and a range or a set of choices."""
 
     help: str
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-    choices: tuple[str, ...] = ()
-
-    def allows(self, value: Any) -> bool:
-        if self.choices:
-            return value in self.choices
-        if self.low is not None and not (value > self.low if self.low_open else value >= self.low):
-            return False
-        return self.high is None or (value < self.high if self.high_open else value <= self.high)
 
     def describe(self) -> str:
         """The allowed values in words: ``in [0, 1)``, ``> 0``, ``one of wall, cpu``; or ''."""
@@ -55,11 +36,11 @@ class Rule:
             return f"one of {', '.join(self.choices)}"
         if self.low is not None and self.high is not None:
             left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
-            return f"in {left}{_number(self.low)}, {_number(self.high)}{right}"
+            return f"in {left}{number(self.low)}, {number(self.high)}{right}"
         if self.low is not None:
-            return f"{'>' if self.low_open else '>='} {_number(self.low)}"
+            return f"{'>' if self.low_open else '>='} {number(self.low)}"
         if self.high is not None:
-            return f"{'<' if self.high_open else '<='} {_number(self.high)}"
+            return f"{'<' if self.high_open else '<='} {number(self.high)}"
         return ""
 
 
@@ -74,15 +55,10 @@ def setting(
     choices: Iterable[str] = (),
 ) -> Any:
     """Declare one setting: a dataclass field with its default, help and allowed values."""
-    rule = Rule(
-        help,
-        low=above if above is not None else at_least,
-        high=below if below is not None else at_most,
-        low_open=above is not None,
-        high_open=below is not None,
-        choices=tuple(choices),
+    rule = Rule.declared(
+        help=help, at_least=at_least, above=above, at_most=at_most, below=below, choices=choices
     )
-    return dataclasses.field(default=default, metadata={"rule": rule})
+    return field(default=default, metadata={"rule": rule})
 
 
 @dataclass(frozen=True)
@@ -133,20 +109,15 @@ def literal(value: Any) -> str:
         return str(value).lower()
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return _number(value)
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+    return number(value)
 
 
 @functools.cache
 def declarations(cls: type) -> dict[str, Declaration]:
     """The settings a dataclass declares, in field order."""
-    hints = typing.get_type_hints(cls)
     return {
-        f.name: Declaration(f.name, hints[f.name], f.default, f.metadata["rule"])
-        for f in dataclasses.fields(cls)
+        f.name: Declaration(f.name, hint, f.default, f.metadata["rule"])
+        for f, hint in typed_fields(cls)
     }
 
 
