@@ -81,6 +81,27 @@ async def test_postgresql_forget_and_prune_vacuum_the_table(pg_db: Db) -> None:
     assert await db.count() == 0
 
 
+async def test_postgresql_forget_succeeds_when_the_vacuum_must_wait(
+    pg_db: Db, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another session holds the lock VACUUM needs past the lock wait: the forget is done
+    (deleted, committed) and says so; the VACUUM is a warning."""
+    db = pg_db
+    rl = await RequestLog.open(db.target, flush_interval=60, busy_timeout_ms=100)
+    try:
+        rl.log(_row(1))
+        rl.log(_row(2))
+        assert await rl.flush()
+        async with db._pg() as other, other.transaction():
+            await other.execute("LOCK TABLE requests IN SHARE UPDATE EXCLUSIVE MODE")
+            with caplog.at_level(logging.WARNING, logger="bot.storage"):
+                assert (await rl.forget(1)).deleted == 1
+    finally:
+        await rl.close()
+    assert await db.users() == [2]
+    assert any("VACUUM after a deletion did not run" in r.getMessage() for r in caplog.records)
+
+
 async def test_postgresql_processes_starting_together_migrate_once(pg_db: Db) -> None:
     db = pg_db
     logs = await asyncio.gather(*(RequestLog.open(db.target) for _ in range(4)))
