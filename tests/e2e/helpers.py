@@ -4,13 +4,100 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import discord
-from fakediscord import FakeDiscord
+import pytest
+from fakediscord import FakeDiscord, InteractionTrace
+
+from .botharness import BotProcess
+
+SETTLE = 0.8  # > BOT_EDIT_INTERVAL (0.3): a reply that is still streaming has edited by then
+
+
+def buttons(fake: FakeDiscord, trace: InteractionTrace) -> list[dict[str, Any]]:
+    """The buttons on the newest message of ``trace``."""
+    message = fake.messages[list(trace.messages)[-1]]
+    return [b for row in message.payload.get("components") or [] for b in row["components"]]
+
+
+def labels(fake: FakeDiscord, trace: InteractionTrace) -> list[str]:
+    return [b["label"] for b in buttons(fake, trace)]
+
+
+async def press(
+    fake: FakeDiscord, trace: InteractionTrace, label: str, **kwargs: Any
+) -> InteractionTrace:
+    """Press the button ``label`` under ``trace``'s reply; the press, once its reply settled."""
+    return await (await fake.click(trace, label, **kwargs)).wait_final(settle_s=SETTLE)
+
+
+def row_of(rows: list[dict[str, Any]], trace: InteractionTrace) -> dict[str, Any]:
+    """The request-log row of ``trace``'s interaction (exactly one)."""
+    matches = [r for r in rows if r["interaction_id"] == int(trace.interaction_id)]
+    assert len(matches) == 1, (trace.summary(), rows)
+    return matches[0]
+
+
+async def exit_code_or_stacks(p: BotProcess, timeout: float) -> int:
+    """The exit status; if the process hangs, fail with every thread's stack
+    (PYTHONFAULTHANDLER dumps them on SIGABRT)."""
+    try:
+        return await p.wait(timeout)
+    except TimeoutError:
+        p.signal(signal.SIGABRT)
+        with contextlib.suppress(TimeoutError):
+            await p.wait(10)
+        pytest.fail(f"still running {timeout:.0f} s after SIGTERM:\n{p.output()[-3000:]}")
+
+
+_LOCKER = """
+import sqlite3, sys
+con = sqlite3.connect(sys.argv[1], timeout=10)
+con.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.readline()  # held until the test says so
+con.rollback()
+con.close()
+print("released", flush=True)
+"""
+
+
+class DatabaseLock:
+    """Another process holding a SQLite database under an exclusive lock until released."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self._process = process
+
+    @classmethod
+    async def take(cls, db_path: Path) -> DatabaseLock:
+        """Once the other process holds the lock."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _LOCKER,
+            str(db_path),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert process.stdout is not None
+        assert (await asyncio.wait_for(process.stdout.readline(), 10)).strip() == b"locked"
+        return cls(process)
+
+    async def release(self) -> None:
+        """Once the lock is released and the process has ended."""
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._process.stdin.write(b"release\n")
+        await self._process.stdin.drain()
+        said = await asyncio.wait_for(self._process.stdout.readline(), 15)
+        assert said.strip() == b"released"
+        await asyncio.wait_for(self._process.wait(), 15)
 
 
 @contextlib.asynccontextmanager

@@ -15,34 +15,11 @@ from fakediscord import FakeDiscord, InteractionTrace
 
 from .botharness import read_rows, running_bot
 from .checks import assert_discord_valid, make_world
-from .helpers import ModelControl
+from .helpers import SETTLE, ModelControl, buttons, labels, press, row_of
 
 pytestmark = pytest.mark.timeout(180)
 
-SETTLE = 0.8  # > BOT_EDIT_INTERVAL (0.3)
 MANAGE_MESSAGES = 1 << 13
-
-
-def buttons(fake: FakeDiscord, trace: InteractionTrace) -> list[dict[str, Any]]:
-    """The buttons on the newest message of ``trace``."""
-    message = fake.messages[list(trace.messages)[-1]]
-    return [b for row in message.payload.get("components") or [] for b in row["components"]]
-
-
-def labels(fake: FakeDiscord, trace: InteractionTrace) -> list[str]:
-    return [b["label"] for b in buttons(fake, trace)]
-
-
-def row_of(rows: list[dict[str, Any]], trace: InteractionTrace) -> dict[str, Any]:
-    matches = [r for r in rows if r["interaction_id"] == int(trace.interaction_id)]
-    assert len(matches) == 1, (trace.summary(), rows)
-    return matches[0]
-
-
-async def press(
-    fake: FakeDiscord, trace: InteractionTrace, label: str, **kwargs: Any
-) -> InteractionTrace:
-    return await (await fake.click(trace, label, **kwargs)).wait_final(settle_s=SETTLE)
 
 
 async def delete(

@@ -20,11 +20,9 @@ from .checks import (
     make_world,
     row_for,
 )
-from .helpers import ModelControl
+from .helpers import SETTLE, ModelControl
 
 pytestmark = pytest.mark.timeout(120)
-
-SETTLE = 0.8  # > BOT_EDIT_INTERVAL (0.3): a reply that is still streaming has edited by then
 
 
 async def test_poem_stanzas_originality_and_reproducible_seed(

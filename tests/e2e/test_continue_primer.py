@@ -11,7 +11,7 @@ from fakediscord import FakeDiscord
 
 from .botharness import read_rows, running_bot
 from .checks import make_world
-from .test_buttons import SETTLE, press, row_of
+from .helpers import SETTLE, press, row_of
 
 pytestmark = pytest.mark.timeout(120)
 

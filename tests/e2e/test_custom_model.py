@@ -13,10 +13,10 @@ from tests.tiny_corpora import write_prose
 
 from .botharness import read_rows, running_bot
 from .checks import assert_answered_once, assert_discord_valid, make_world
+from .helpers import SETTLE
 
 pytestmark = pytest.mark.timeout(240)
 
-SETTLE = 0.8
 OPERATOR_COMMAND = """
 [[commands]]
 name = "bard"

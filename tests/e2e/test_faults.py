@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -22,11 +21,10 @@ from .checks import (
     make_world,
     row_for,
 )
-from .helpers import ModelControl
+from .helpers import SETTLE, DatabaseLock, ModelControl
 
 pytestmark = pytest.mark.timeout(120)
 
-SETTLE = 0.8
 LONG = {"prompt": "The old house stood", "length": 2000}
 
 
@@ -155,18 +153,6 @@ async def test_server_errors_on_the_callback_mark_the_row_failed(
     )
 
 
-LOCKER = """
-import sqlite3, sys
-con = sqlite3.connect(sys.argv[1], timeout=10)
-con.execute("BEGIN EXCLUSIVE")
-print("locked", flush=True)
-sys.stdin.readline()  # held until the test says so
-con.rollback()
-con.close()
-print("released", flush=True)
-"""
-
-
 async def _wait_rows(db_path: Path, n: int, timeout: float) -> list[dict[str, object]]:
     deadline = time.monotonic() + timeout
     rows = read_rows(db_path)
@@ -183,16 +169,7 @@ async def test_database_locked_by_another_process(
     async with running_bot(fake, tiny_models_dir, db_path) as rb:
         warm = await fake.complete_command(user=w.carol, guild=w.guild, name="models", settle_s=0.3)
         assert len(await _wait_rows(db_path, 1, 10)) == 1
-        locker = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            LOCKER,
-            str(db_path),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        assert locker.stdin is not None and locker.stdout is not None
-        assert (await asyncio.wait_for(locker.stdout.readline(), 10)).strip() == b"locked"
+        lock = await DatabaseLock.take(db_path)
         during = [
             await fake.complete_command(
                 user=u, guild=w.guild, name="name", options={"count": 2}, settle_s=0.3
@@ -205,10 +182,7 @@ async def test_database_locked_by_another_process(
         # not written yet: only the row from before the lock is in the file
         assert len(read_rows(db_path)) == 1
         assert rb.bot.request_log.pending >= 1
-        locker.stdin.write(b"release\n")
-        await locker.stdin.drain()
-        assert (await asyncio.wait_for(locker.stdout.readline(), 15)).strip() == b"released"
-        await asyncio.wait_for(locker.wait(), 15)
+        await lock.release()
         rows = await _wait_rows(db_path, 3, 20)
         assert rb.bot.request_log.lost == 0
     assert_one_row_each([warm, *during], rows)

@@ -14,10 +14,10 @@ from training.random_model import export_random_model
 
 from .botharness import read_rows, running_bot
 from .checks import assert_answered_once, assert_discord_valid, make_world, row_for
+from .helpers import SETTLE
 
 pytestmark = pytest.mark.timeout(120)
 
-SETTLE = 0.8
 PLAIN = "The lovecraft model could not process this request."
 
 

@@ -11,11 +11,10 @@ from fakediscord import FakeDiscord
 
 from .botharness import bot_env, bot_subprocess, read_rows
 from .checks import assert_answered_once, make_world
-from .test_process import exit_code_or_stacks
+from .helpers import SETTLE, exit_code_or_stacks
 
 pytestmark = pytest.mark.timeout(120)
 
-SETTLE = 0.8
 # one sentinel per free-text option; each is refused or used with a message quoting it
 PROMPT = "qxprompt"
 MODEL = "qxmodel"

@@ -20,11 +20,10 @@ from .checks import (
     make_world,
     row_for,
 )
-from .test_process import exit_code_or_stacks
+from .helpers import SETTLE, exit_code_or_stacks
 
 pytestmark = pytest.mark.timeout(120)
 
-SETTLE = 0.8
 MANAGE_GUILD = 1 << 5
 MANAGER = int(DEFAULT_PERMISSIONS) | MANAGE_GUILD
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
 import signal
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 from fakediscord import FakeDiscord
 
-from .botharness import REPO_ROOT, BotProcess, bot_env, bot_subprocess, read_rows
+from .botharness import REPO_ROOT, bot_env, bot_subprocess, read_rows
 from .checks import (
     ALL_COMMANDS,
     assert_discord_valid,
@@ -19,6 +18,7 @@ from .checks import (
     make_world,
     row_for,
 )
+from .helpers import exit_code_or_stacks  # also imported from here by test_cluster.py
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -79,18 +79,6 @@ async def test_no_loadable_model_refuses_to_start_naming_the_file(
     out = p.output()
     assert "poems.onnx" in out and "cannot start" in out, out
     assert fake.token not in out
-
-
-async def exit_code_or_stacks(p: BotProcess, timeout: float) -> int:
-    """The exit status; if the process hangs, fail with every thread's stack
-    (PYTHONFAULTHANDLER dumps them on SIGABRT)."""
-    try:
-        return await p.wait(timeout)
-    except TimeoutError:
-        p.signal(signal.SIGABRT)
-        with contextlib.suppress(TimeoutError):
-            await p.wait(10)
-        pytest.fail(f"still running {timeout:.0f} s after SIGTERM:\n{p.output()[-3000:]}")
 
 
 async def _sigterm_run(

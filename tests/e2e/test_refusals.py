@@ -19,11 +19,9 @@ from .checks import (
     make_world,
     row_for,
 )
-from .helpers import ModelControl
+from .helpers import SETTLE, ModelControl
 
 pytestmark = pytest.mark.timeout(120)
-
-SETTLE = 0.8
 
 
 def assert_ephemeral_refusal(trace: InteractionTrace, needle: str) -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 import time
-from asyncio.subprocess import PIPE
 from pathlib import Path
 
 import pytest
@@ -17,8 +15,7 @@ from bot.discord.shutdown import ShutdownBudget
 
 from .botharness import bot_env, bot_subprocess, read_rows, running_bot
 from .checks import assert_one_row_each, make_world
-from .helpers import ModelControl
-from .test_process import exit_code_or_stacks
+from .helpers import DatabaseLock, ModelControl, exit_code_or_stacks
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -63,17 +60,6 @@ async def test_slow_discord_at_shutdown_still_logs_every_request(
         assert row["output"].startswith("The night")  # what the reply had shown
 
 
-LOCKER = """
-import sqlite3, sys
-con = sqlite3.connect(sys.argv[1], timeout=10)
-con.execute("BEGIN EXCLUSIVE")
-print("locked", flush=True)
-sys.stdin.readline()  # held until the test says so
-con.rollback()
-con.close()
-"""
-
-
 async def test_sigterm_with_slow_edits_and_a_locked_database_exits_within_budget(
     fake: FakeDiscord, tiny_models_dir: Path, tmp_path: Path
 ) -> None:
@@ -88,11 +74,7 @@ async def test_sigterm_with_slow_edits_and_a_locked_database_exits_within_budget
         await fake.gateway.wait_ready(timeout=60)
         while not db.exists():  # the bot has created its database
             await asyncio.sleep(0.05)
-        locker = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", LOCKER, str(db), stdin=PIPE, stdout=PIPE
-        )
-        assert locker.stdin is not None and locker.stdout is not None
-        assert (await asyncio.wait_for(locker.stdout.readline(), 10)).strip() == b"locked"
+        lock = await DatabaseLock.take(db)
         edits = fake.faults.hold("edit_original", times=None)
         traces = [
             await fake.run_command(
@@ -109,9 +91,7 @@ async def test_sigterm_with_slow_edits_and_a_locked_database_exits_within_budget
         code = await exit_code_or_stacks(p, budget.total_s + 10)
         took = time.monotonic() - signalled
     edits.release()
-    locker.stdin.write(b"go\n")
-    await locker.stdin.drain()
-    await asyncio.wait_for(locker.wait(), 15)
+    await lock.release()
     out = p.output()
     assert code == 0 and "did not finish" not in out, out[-3000:]
     assert took < budget.total_s + 1.0, took  # + the interpreter's own exit
