@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.tiny_corpora import build_tiny_models
+from training.random_model import export_random_model
 
 # the request-log database fixtures (``db``: each storage test on SQLite and on PostgreSQL)
 pytest_plugins = ["tests.storage_db"]
@@ -23,3 +24,13 @@ def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if prebuilt:  # built once by bench/mutation.py for its thousands of test sessions
         return Path(prebuilt)
     return build_tiny_models(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def bard_and_lore(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Random-weight models exported in a moment: 'bard' (character level, with an accepted
+    int8 copy) and 'lore' (word level), for tests of what loads them rather than their text."""
+    directory = tmp_path_factory.mktemp("models")
+    export_random_model(directory, "bard", int8=True)
+    export_random_model(directory, "lore", level="word")
+    return directory

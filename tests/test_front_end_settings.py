@@ -14,15 +14,6 @@ from bot.console import open_console
 from bot.engine.engine import Engine
 from bot.oneshot import resolve
 from bot.products import BUILTIN
-from training.random_model import export_random_model
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("models")
-    export_random_model(directory, "bard", int8=True)
-    export_random_model(directory, "lore", level="word")
-    return directory
 
 
 def engines(argv: list[str]) -> list[Engine]:
@@ -33,10 +24,10 @@ def engines(argv: list[str]) -> list[Engine]:
 
 
 def test_the_toml_and_environment_reach_the_engine(
-    models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    bard_and_lore: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = tmp_path / "bot.toml"
-    config.write_text(f'models_dir = "{models}"\nmodels = ["bard"]\nmax_queue = 9\n')
+    config.write_text(f'models_dir = "{bard_and_lore}"\nmodels = ["bard"]\nmax_queue = 9\n')
     monkeypatch.setenv("BOT_PRECISION", "fp32")
     monkeypatch.setenv("BOT_MAX_BATCH", "7")
     for engine in engines(["--config", str(config)]):
@@ -50,16 +41,16 @@ def test_the_toml_and_environment_reach_the_engine(
 
 
 def test_models_dir_from_the_environment_and_the_command_line(
-    models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    bard_and_lore: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name in list(os.environ):
         if name.startswith("BOT_"):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("BOT_MODELS_DIR", str(models))
+    monkeypatch.setenv("BOT_MODELS_DIR", str(bard_and_lore))
     for engine in engines([]):
         assert set(engine.models) == {"bard", "lore"}
     monkeypatch.setenv("BOT_MODELS_DIR", str(tmp_path))  # no model there
-    for engine in engines(["--models-dir", str(models), "--threads", "2"]):
+    for engine in engines(["--models-dir", str(bard_and_lore), "--threads", "2"]):
         assert set(engine.models) == {"bard", "lore"}
         options = engine.models["bard"].session.get_session_options()
         assert options.intra_op_num_threads == 2

@@ -30,22 +30,12 @@ from bot.discord.runner import setup_logging
 from bot.discord.streaming import StreamingReply
 from bot.setting import declarations
 from bot.storage.backend import sqlite_path
-from training.random_model import export_random_model
 
 from .botharness import read_rows
 
 pytestmark = pytest.mark.timeout(120)
 
 PROMPT = "qx the night"  # must not reach the request log (log_content = "metadata")
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """'bard' (char, with an accepted int8 copy) and 'lore' (word), which ``models`` leaves out."""
-    directory = tmp_path_factory.mktemp("models")
-    export_random_model(directory, "bard", int8=True)
-    export_random_model(directory, "lore", level="word")
-    return directory
 
 
 def non_defaults(fake: FakeDiscord, models: Path, tmp_path: Path) -> dict[str, Any]:
@@ -221,11 +211,13 @@ async def serve(bot: LSTMBotBase, token: str) -> None:
 async def test_every_setting_takes_effect(
     source: str,
     fake: FakeDiscord,
-    models: Path,
+    bard_and_lore: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings = settings_from(source, non_defaults(fake, models, tmp_path), tmp_path / "bot.toml")
+    settings = settings_from(
+        source, non_defaults(fake, bard_and_lore, tmp_path), tmp_path / "bot.toml"
+    )
     declared = declarations(Settings)
     assert [d.name for d in declared if getattr(settings, d.name) == d.default] == []
     replies: list[StreamingReply] = []
