@@ -21,7 +21,7 @@ import training.export as export_module
 import training.quantize as quantize_module
 from bot.engine.bundle import ModelBundle
 from bot.engine.contract import load_metadata
-from tests.test_training import tiny_config
+from tests.helpers import tiny_config
 from training.export import export, quantize_exported
 from training.models import LSTMLanguageModel
 from training.train import train

@@ -14,7 +14,7 @@ import training.export as export_module
 from bot.engine.bundle import ModelBundle, file_sha256
 from bot.engine.contract import load_metadata
 from bot.engine.ngrams import originality
-from tests.test_training import tiny_config
+from tests.helpers import tiny_config
 from tests.tiny_corpora import write_names, write_poems
 from training.export import ExportError, check_parity, export, export_onnx, quantize_exported
 from training.models import StepModel

@@ -9,7 +9,7 @@ import torch
 from safetensors import safe_open
 
 from bot.engine.bundle import ModelBundle
-from tests.test_training import last, tiny_config
+from tests.helpers import last, tiny_config
 from tests.tiny_corpora import write_fables, write_prose
 from training import checkpoint as ckpt
 from training.config import ConfigError

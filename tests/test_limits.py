@@ -10,14 +10,7 @@ from bot.discord.limits import (
     Limiter,
     UserBusy,
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers import Clock
 
 
 def make(rate: int = 2, per: float = 10.0, guild: int = 2) -> tuple[Limiter, Clock]:

@@ -14,7 +14,7 @@ from bot.discord.limits import (
     ShuttingDown,
     UserBusy,
 )
-from tests.test_limits import Clock
+from tests.helpers import Clock
 
 
 @pytest.mark.parametrize(

@@ -15,10 +15,9 @@ import pytest
 import torch
 
 from bot.engine.contract import SpecialTokens
+from tests.helpers import last, tiny_config
 from tests.tiny_corpora import write_prose
 from training import runtime
-from training.checkpoint import Checkpoint
-from training.checkpoint import load as load_checkpoint
 from training.config import ConfigError, TrainConfig, load_config
 from training.models import build_model
 from training.runtime import Runtime, cpu_bf16_supported, pick_amp_dtype
@@ -26,34 +25,6 @@ from training.samples import SAMPLE_TOKENS, draw_sample
 from training.train import fraction_done, lr_factor, setup, train, train_step
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def tiny_config(tmp_path: Path, **overrides: object) -> TrainConfig:
-    values: dict[str, object] = {
-        "name": "tiny",
-        "corpus_kind": "prose",
-        "corpus_path": str(write_prose(tmp_path / "corpus")),
-        "validation_fraction": 0.25,
-        "embedding_size": 16,
-        "hidden_size": 32,
-        "layers": 2,
-        "dropout": 0.1,
-        "batch_size": 4,
-        "seq_len": 16,
-        "eval_batch_size": 2,
-        "warmup_steps": 5,
-        "epochs": 0.5,
-        "eval_every": 10,
-        "out_dir": str(tmp_path / "runs"),
-        "threads": 1,
-        "progress": False,
-    }
-    values.update(overrides)
-    return TrainConfig(**values)  # type: ignore[arg-type]
-
-
-def last(run: Path) -> Checkpoint:
-    return load_checkpoint(run / "last.safetensors")
 
 
 def history(run: Path) -> list[dict[str, float]]:

@@ -1,0 +1,51 @@
+"""Factories shared by the unit tests: a tiny trainer config, a run's last checkpoint, a
+settable clock. (The end-to-end tests have their own, in tests/e2e/helpers.py.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.tiny_corpora import write_prose
+from training.checkpoint import Checkpoint
+from training.checkpoint import load as load_checkpoint
+from training.config import TrainConfig
+
+
+def tiny_config(tmp_path: Path, **overrides: object) -> TrainConfig:
+    """A prose run that trains for seconds on a tiny corpus written under ``tmp_path``."""
+    values: dict[str, object] = {
+        "name": "tiny",
+        "corpus_kind": "prose",
+        "corpus_path": str(write_prose(tmp_path / "corpus")),
+        "validation_fraction": 0.25,
+        "embedding_size": 16,
+        "hidden_size": 32,
+        "layers": 2,
+        "dropout": 0.1,
+        "batch_size": 4,
+        "seq_len": 16,
+        "eval_batch_size": 2,
+        "warmup_steps": 5,
+        "epochs": 0.5,
+        "eval_every": 10,
+        "out_dir": str(tmp_path / "runs"),
+        "threads": 1,
+        "progress": False,
+    }
+    values.update(overrides)
+    return TrainConfig(**values)  # type: ignore[arg-type]  # values typed by the test
+
+
+def last(run: Path) -> Checkpoint:
+    """The checkpoint a run wrote last."""
+    return load_checkpoint(run / "last.safetensors")
+
+
+class Clock:
+    """A clock a test sets by hand (``clock.now += 4``)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
