@@ -10,8 +10,9 @@ import pytest
 from tests.tiny_corpora import build_tiny_models
 from training.random_model import export_random_model
 
-# the request-log database fixtures (``db``: each storage test on SQLite and on PostgreSQL)
-pytest_plugins = ["tests.storage_db"]
+# the request-log database fixtures (``db``: each storage test on SQLite and on PostgreSQL);
+# the corpus fetch's fixture sources and their local server (``sources``, ``server``)
+pytest_plugins = ["tests.storage_db", "tests.corpus_server"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_MODELS = REPO_ROOT / "exported_models"

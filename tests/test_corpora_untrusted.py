@@ -3,35 +3,33 @@
 The manifest cannot make it write or delete outside ``--dest``; the server cannot make it
 download more than the manifest's size, append a wrong range or a whole 200 answer to the
 partial file; a file at the target is used only if its sha256 matches; corpus files and
-SOURCES.md are replaced whole. The server is tests/test_corpora.py's, on 127.0.0.1.
+SOURCES.md are replaced whole. The server is tests/corpus_server.py's, on 127.0.0.1.
 """
 
-# ruff: noqa: F811 (``sources`` is a fixture imported from tests/test_corpora.py, used by name)
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import training.corpora.fetch as fetch_module
-from tests.test_corpora import (  # noqa: F401
+from tests.corpus_server import (
     COMMIT,
     ENGLISH_LIST,
     FABLE_ETEXT,
     WUXIA_OUT,
     Fixture,
     Server,
-    _handler,
+    handler,
     run_fetch,
-    sources,
+    serving,
 )
 from training.corpora.download import FetchError
 
@@ -53,7 +51,7 @@ class OddServer(Server):
 def server(sources: Fixture) -> Iterator[OddServer]:
     state = OddServer(dict(sources.files))
 
-    class Handler(_handler(state)):  # type: ignore[misc]
+    class Handler(handler(state)):  # type: ignore[misc]  # a class made by a function
         def do_GET(self) -> None:
             answer = state.odd.get(self.path)
             if answer is None:
@@ -62,14 +60,16 @@ def server(sources: Fixture) -> Iterator[OddServer]:
                 code = answer(self, state.files[self.path])
                 state.requests.append((self.path, self.headers.get("Range"), code))
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=10)
+    with serving(state, Handler):
+        yield state
+
+
+def partial_english(root: Path) -> Path:
+    """An interrupted download of the English names under ``root``: its first 10 bytes."""
+    part = root / ".downloads" / "names" / "english.names.txt.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(ENGLISH_LIST.encode()[:10])
+    return part
 
 
 def edit_manifest(sources: Fixture, corpus: str, change) -> None:
@@ -145,11 +145,7 @@ def test_a_download_stops_at_the_manifests_size(
 def test_a_range_answer_must_continue_the_partial_file(
     tmp_path: Path, sources: Fixture, server: OddServer
 ) -> None:
-    body = ENGLISH_LIST.encode()
-    root = tmp_path / "dest"
-    part = root / ".downloads" / "names" / "english.names.txt.part"
-    part.parent.mkdir(parents=True)
-    part.write_bytes(body[:10])
+    root, part = tmp_path / "dest", partial_english(tmp_path / "dest")
 
     def wrong_range(handler: BaseHTTPRequestHandler, data: bytes) -> int:
         handler.send_response(206)  # sends from byte 5 but says so: it does not continue 10
@@ -173,11 +169,8 @@ def test_a_range_answer_must_continue_the_partial_file(
 def test_a_server_ignoring_range_starts_the_file_over(
     tmp_path: Path, sources: Fixture, server: OddServer
 ) -> None:
-    body = ENGLISH_LIST.encode()
     root = tmp_path / "dest"
-    part = root / ".downloads" / "names" / "english.names.txt.part"
-    part.parent.mkdir(parents=True)
-    part.write_bytes(body[:10])
+    partial_english(root)
 
     def whole(handler: BaseHTTPRequestHandler, data: bytes) -> int:
         handler.send_response(200)
@@ -189,7 +182,9 @@ def test_a_server_ignoring_range_starts_the_file_over(
     server.odd[ENGLISH] = whole
     said = run_fetch(["names"], root, sources, server.url)
     assert "names: sources 2 downloaded" in said
-    assert (root / ".downloads" / "names" / "english.names.txt").read_bytes() == body
+    assert (
+        root / ".downloads" / "names" / "english.names.txt"
+    ).read_bytes() == ENGLISH_LIST.encode()
     assert (ENGLISH, "bytes=10-", 200) in server.requests
 
 
@@ -246,10 +241,7 @@ def test_a_failed_swap_or_sources_write_keeps_the_old_files(
 def test_a_range_answer_without_content_range_is_refused(
     tmp_path: Path, sources: Fixture, server: OddServer
 ) -> None:
-    root = tmp_path / "dest"
-    part = root / ".downloads" / "names" / "english.names.txt.part"
-    part.parent.mkdir(parents=True)
-    part.write_bytes(ENGLISH_LIST.encode()[:10])
+    root, part = tmp_path / "dest", partial_english(tmp_path / "dest")
 
     def no_range(handler: BaseHTTPRequestHandler, data: bytes) -> int:
         handler.send_response(206)
