@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.engine.bundle import ModelBundle, ModelLoadError
+from bot.engine.contract import TrainingFigures
 from bot.engine.kinds import CorpusKind, Level
 from bot.engine.ngrams import words_for_ngrams
 from bot.engine.tokenizer import detokenize_words
@@ -77,7 +78,6 @@ from training.report import (
     TextCounts,
     TextResults,
     TextRow,
-    TrainingSummary,
 )
 
 STORY_LENGTH = 50  # tokens generated after each story seed
@@ -199,7 +199,7 @@ def model_summary(bundle: ModelBundle) -> ModelSummary:
         vocab_size=meta.vocab_size,
         architecture=meta.architecture,
         onnx_bytes=bundle.onnx_path.stat().st_size,
-        training=TrainingSummary(**training),
+        training=TrainingFigures(**training),
         sampling=meta.sampling,
     )
 

@@ -20,7 +20,7 @@ from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import numpy as np
 
-from bot.engine.contract import Architecture, SamplingDefaults
+from bot.engine.contract import Architecture, SamplingDefaults, TrainingFigures
 from bot.engine.kinds import CorpusKind, Level
 
 T = TypeVar("T")
@@ -86,19 +86,6 @@ class Target:
 
 
 @dataclass(frozen=True, kw_only=True)
-class TrainingSummary:
-    validation_loss_nats: float
-    validation_bits_per_token: float
-    epochs: float
-    steps: int
-    tokens_seen: int
-    wall_time_s: float
-    device: str
-    torch_version: str
-    finished_at: str
-
-
-@dataclass(frozen=True, kw_only=True)
 class ModelSummary:
     """The metadata figures the report keeps beside the measurements."""
 
@@ -107,7 +94,7 @@ class ModelSummary:
     vocab_size: int
     architecture: Architecture
     onnx_bytes: int
-    training: TrainingSummary
+    training: TrainingFigures
     sampling: SamplingDefaults
 
 

@@ -8,11 +8,10 @@ One definition serves both sides. The ONNX file beside it is a *step* model:
 ``batch`` and ``steps`` are dynamic: steps > 1 primes a prompt in one call, steps = 1 samples.
 Every field is validated on load; errors name the file and the field.
 
-Format 2 adds ``quantized`` (an int8 copy of the model, with the held-out losses that let it
-ship) and ``artefact_sha256``. Every file the metadata names is a bare file name in the
-metadata's own folder. Format 1 files still load: they are read as format 2 with no int8
-copy and unhashed artefacts (``python -m training.export NAME.json --quantize int8`` rewrites
-one as format 2).
+Format 2 adds ``quantized`` (an int8 copy of the model, with the held-out losses that let it ship)
+and ``artefact_sha256``. Every file the metadata names is a bare file name in the metadata's own
+folder. Format 1 files still load: they are read as format 2 with no int8 copy and unhashed
+artefacts (``python -m training.export NAME.json --quantize int8`` rewrites one as format 2).
 """
 
 from __future__ import annotations
@@ -91,7 +90,7 @@ class CorpusInfo:
 
 
 @dataclass(frozen=True)
-class TrainingInfo:
+class TrainingFigures:  # how training went; the evaluation report repeats these
     validation_loss_nats: float
     validation_bits_per_token: float
     epochs: float
@@ -101,6 +100,10 @@ class TrainingInfo:
     device: str
     torch_version: str
     finished_at: str
+
+
+@dataclass(frozen=True)
+class TrainingInfo(TrainingFigures):
     config: dict[str, Any] = field(default_factory=dict)
 
 
