@@ -1,5 +1,5 @@
 """Factories shared by the unit tests: a tiny trainer config, a run's last checkpoint, a
-settable clock. (The end-to-end tests have their own, in tests/e2e/helpers.py.)"""
+settable clock, a names report row. (The end-to-end tests have theirs in tests/e2e/helpers.py.)"""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from tests.tiny_corpora import write_prose
 from training.checkpoint import Checkpoint
 from training.checkpoint import load as load_checkpoint
 from training.config import TrainConfig
+from training.report import NameRow
 
 
 def tiny_config(tmp_path: Path, **overrides: object) -> TrainConfig:
@@ -49,3 +50,19 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def name_row(temperature: float, style: str, **figures: float) -> NameRow:
+    """A names report row of 100 samples with plain figures; ``figures`` sets the rest."""
+    return NameRow(
+        temperature=temperature,
+        style=style,
+        samples=100,
+        empty_share=0.0,
+        novelty=1.0,
+        duplicates=0.0,
+        mean_length=3.0,
+        train_mean_length=3.0,
+        length_tv=0.1,
+        **figures,  # type: ignore[arg-type]  # the row's optional float figures
+    )

@@ -19,11 +19,12 @@ from bot.engine.name_chars import char_usage
 from bot.engine.name_filter import NameFilter
 from bot.generators import collect
 from bot.generators.names import names
+from tests.helpers import name_row
 from tests.tiny_corpora import GIVEN, SURNAMES
 from training.calibrate_names import calibrate, chars_passed, train_char_usage, write_plausibility
 from training.card_names import char_lines
 from training.data import Document
-from training.report import CharFigures, NameCounts, NameResults, NameRow, StylePlausibility
+from training.report import CharFigures, NameCounts, NameResults, StylePlausibility
 
 STYLE = "jinyong"
 
@@ -179,18 +180,7 @@ def test_the_card_shows_the_character_check_per_style() -> None:
             chars=chars,
         )
 
-    row = NameRow(
-        temperature=1.0,
-        style="gulong",
-        samples=100,
-        empty_share=0.0,
-        novelty=1.0,
-        duplicates=0.0,
-        mean_length=3.0,
-        train_mean_length=3.0,
-        length_tv=0.1,
-        rare_char_share=0.02,
-    )
+    row = name_row(1.0, "gulong", rare_char_share=0.02)
     results = NameResults(
         temperatures=[row],
         examples={},

@@ -20,12 +20,13 @@ from bot.engine.name_filter import NameFilter
 from bot.engine.name_score import name_scores
 from bot.generators import collect
 from bot.generators.names import names
+from tests.helpers import name_row
 from tests.tiny_corpora import GIVEN, SURNAMES
 from training.calibrate_names import calibrate, main, write_plausibility
 from training.card_names import plausibility_lines
 from training.data import Document
 from training.eval_loss import load_training_corpus
-from training.report import NameCounts, NameResults, NameRow, StylePlausibility
+from training.report import NameCounts, NameResults, StylePlausibility
 
 STYLE = "jinyong"  # Han names: no case, so a shown name is scored as the model wrote it
 
@@ -186,18 +187,7 @@ def test_the_card_shows_both_figures_per_style_with_dropped_names() -> None:
         tail_names=40,
         tail_passed=0.9,
     )
-    row = NameRow(
-        temperature=0.8,
-        style=STYLE,
-        samples=100,
-        empty_share=0.0,
-        novelty=1.0,
-        duplicates=0.0,
-        mean_length=3.0,
-        train_mean_length=3.0,
-        length_tv=0.1,
-        unlikely_share=0.05,
-    )
+    row = name_row(0.8, STYLE, unlikely_share=0.05)
     results = NameResults(
         temperatures=[row],
         examples={},
