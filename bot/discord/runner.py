@@ -11,7 +11,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.config import ConfigError, Settings, config_failed, login_settings
+from bot.config import ConfigError, Settings, config_failed, load_settings
+from bot.setting import declarations
 
 log = logging.getLogger(__name__)
 
@@ -19,12 +20,42 @@ log = logging.getLogger(__name__)
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("run", help="run the Discord bot")
     parser.add_argument("--config", type=Path, default=None, help="TOML settings file")
+    parser.add_argument(
+        "--shard-ids",
+        metavar="IDS",
+        help="comma-separated shards this process runs, one process of a cluster "
+        "(overrides BOT_SHARD_IDS / shard_ids)",
+    )
+    parser.add_argument(
+        "--shard-count",
+        metavar="N",
+        help="the cluster's total shards (overrides BOT_SHARD_COUNT / shard_count)",
+    )
     parser.set_defaults(func=run)
+
+
+SHARD_FLAGS = {"shard_ids": "--shard-ids", "shard_count": "--shard-count"}  # setting: flag
+
+
+def run_settings(args: argparse.Namespace) -> tuple[Settings, str]:
+    """The settings and token of ``run``: defaults <- TOML <- environment <- the shard
+    flags, each read as its environment variable would be (problems name the flag)."""
+    declared = {d.name: d for d in declarations(Settings) if d.name in SHARD_FLAGS}
+    given = {name: value for name in SHARD_FLAGS if (value := getattr(args, name)) is not None}
+    environ = {**os.environ, **{str(declared[name].env): given[name] for name in given}}
+    try:
+        settings = load_settings(args.config, environ)
+    except ConfigError as exc:
+        text = str(exc)
+        for name in given:
+            text = text.replace(declared[name].called, SHARD_FLAGS[name])
+        raise ConfigError(text) from None
+    return settings, settings.require_token()
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        settings, token = login_settings(args.config)
+        settings, token = run_settings(args)
     except ConfigError as exc:
         return config_failed(exc)
     import discord
