@@ -220,6 +220,7 @@ class MetricsServer:
 
     def __init__(self, metrics: BotMetrics) -> None:
         self.metrics = metrics
+        self.host: str | None = None  # the bound address, once started
         self.port: int | None = None  # the bound port, once started (port 0: a free one)
         self._runner: web.AppRunner | None = None
 
@@ -234,7 +235,7 @@ class MetricsServer:
             await runner.cleanup()
             raise
         self._runner = runner
-        self.port = runner.addresses[0][1]
+        self.host, self.port = runner.addresses[0][:2]
         log.info("metrics at http://%s:%d/metrics", host, self.port)
 
     async def stop(self) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import discord.gateway
 import discord.http
 import pytest
@@ -62,6 +63,8 @@ def non_defaults(fake: FakeDiscord, models: Path, tmp_path: Path) -> dict[str, A
         "shard_ids": [1],
         "heartbeat_file": str(tmp_path / "heartbeat"),
         "heartbeat_interval_s": 1.0,
+        "metrics_port": 0,  # any free port
+        "metrics_host": "127.0.0.2",  # loopback too (127/8), but not the default
         "shutdown_grace_s": 4.0,
         "buttons_expire_s": 0.5,
         "commands": [{"name": "tales", "model": "bard", "kind": "prose"}],
@@ -96,6 +99,8 @@ class Live:
     pressed: Any  # Reroll pressed after buttons_expire_s
     endpoints: tuple[str, str]  # discord.py's REST base and gateway while the bot ran
     rows: list[dict[str, Any]] = field(default_factory=list)
+    scraped: str = ""  # GET /metrics while the bot ran
+    scraped_from: str | None = None  # the address it was served from
 
 
 def _engine(live: Live, name: str) -> Any:
@@ -160,6 +165,8 @@ CHECKS: dict[str, Callable[[Live], bool]] = {
     "shard_ids": lambda live: live.bot.shard_id == 1,
     "heartbeat_file": lambda live: Path(live.settings.heartbeat_file or "").is_file(),
     "heartbeat_interval_s": lambda live: Path(live.settings.heartbeat_file or "").is_file(),
+    "metrics_port": lambda live: "bot_requests_total{" in live.scraped,
+    "metrics_host": lambda live: live.scraped_from == "127.0.0.2",
     "shutdown_grace_s": lambda live: live.bot.shutdown_budget.grace_s == 4.0,
     "buttons_expire_s": lambda live: any(
         "expired" in m.content for m in live.pressed.final_messages
@@ -200,6 +207,16 @@ async def until(ready: Callable[[], object], timeout: float) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not ready() and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.05)
+
+
+async def scrape(bot: LSTMBotBase) -> tuple[str, str | None]:
+    """The bot's metrics page and the address it listens on ("" and None: none served)."""
+    server = bot.metrics_server
+    if server is None:
+        return "", None
+    url = f"http://{server.host}:{server.port}/metrics"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return await response.text(), server.host
 
 
 async def serve(bot: LSTMBotBase, token: str) -> None:
@@ -251,6 +268,7 @@ async def test_every_setting_takes_effect(
             beat = Path(settings.heartbeat_file or "")
             await until(lambda: beat.is_file() and read_rows(db), 5)
             live = Live(bot, settings, fake, replies, trace, pressed, endpoints, read_rows(db))
+            live.scraped, live.scraped_from = await scrape(bot)
             failed = [name for name, check in CHECKS.items() if not check(live)]
         finally:
             await asyncio.wait_for(bot.close(), 60)
