@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from bot.storage.backend import Connection, StorageError, backend_for
 from bot.storage.forget import ForgetMemory, Forgotten, forget_queued, forget_written
+from bot.storage.retention import RetentionClaim
 from bot.storage.rows import COLUMNS, INTERACTION, USER, RequestRow
 from bot.storage.stats import Summary, summarize
 from bot.storage.writer import BatchWriter
@@ -57,6 +58,8 @@ class RequestLog(BatchWriter):
         self._reader: Connection | None = None
         self._reader_lock = asyncio.Lock()
         self._pruner: asyncio.Task[None] | None = None
+        self._retention = RetentionClaim(self.backend.kind)
+        self.retention_runs = 0  # the retention's prunes this process ran
 
     @classmethod
     async def open(cls, target: Path | str, **options: Any) -> RequestLog:
@@ -238,11 +241,22 @@ class RequestLog(BatchWriter):
             level = logging.ERROR if self.lost else logging.INFO
             log.log(level, "%s, closed", self.health())
 
+    async def _retention_prune(self) -> int:
+        """The retention's prune, if this process applies it (on PostgreSQL one process of
+        those sharing the log does: :mod:`bot.storage.retention`); how many rows it deleted."""
+        db = await self._writable()
+        async with self._lock:
+            ours = await self._retention.ours(db)
+        if not ours:
+            return 0
+        self.retention_runs += 1
+        return await self.prune(self.retention_days)
+
     async def _prune_forever(self) -> None:
         """Apply the retention now and then every ``prune_interval`` seconds."""
         while True:
             try:
-                deleted = await self.prune(self.retention_days)
+                deleted = await self._retention_prune()
             except Exception as exc:
                 if isinstance(exc, StorageError) or self.backend.is_database_error(exc):
                     log.warning("request log %s: retention prune failed: %s", self.where, exc)
