@@ -1,5 +1,6 @@
-# The serving image: onnxruntime + numpy + discord.py + aiosqlite, and prometheus-client (the
-# metrics extra, so BOT_METRICS_PORT works); no torch, no training code.
+# The serving image: onnxruntime + numpy + discord.py + aiosqlite, prometheus-client (the
+# metrics extra, so BOT_METRICS_PORT works) and asyncpg (the postgres extra, so BOT_DB_URL
+# can be a postgresql:// URL, as in docker-compose.yml); no torch, no training code.
 #   docker build -t lstm-bot .
 #   docker run -e DISCORD_TOKEN=... -v lstm-bot-data:/data lstm-bot
 #   docker run --rm -e DISCORD_TOKEN=... lstm-bot python -m bot sync --guild ID
@@ -29,7 +30,7 @@ ENV PYTHONUNBUFFERED=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY bot ./bot
-RUN pip install ".[metrics]" \
+RUN pip install ".[metrics,postgres]" \
     && useradd --create-home --uid 10001 bot \
     && mkdir -p /data \
     && chown bot:bot /data

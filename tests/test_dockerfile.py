@@ -63,9 +63,10 @@ def _requirement_names(requirements: list[str]) -> set[str]:
     return {re.split(r"[\s<>=!~;\[]", r, maxsplit=1)[0].lower() for r in requirements}
 
 
-def test_the_image_installs_the_metrics_extra_and_no_torch() -> None:
-    """``pip install ".[metrics]"``: metrics_port works in the image (prometheus-client is
-    there) and it stays a serving image (no torch from any extra it names).
+def test_the_image_installs_the_metrics_and_postgres_extras_and_no_torch() -> None:
+    """``pip install ".[metrics,postgres]"``: metrics_port works in the image
+    (prometheus-client is there), so does a postgresql:// db_url (asyncpg; the compose file
+    uses one), and it stays a serving image (no torch from any extra it names).
     tests/test_no_torch_install.py installs the same into a fresh venv."""
     instructions = _instructions((ROOT / "Dockerfile").read_text("utf-8"))
     installs = [
@@ -80,8 +81,9 @@ def test_the_image_installs_the_metrics_extra_and_no_torch() -> None:
     target, _, extras = installs[0].partition("[")
     assert target == "."
     named = set(extras.rstrip("]").split(",")) - {""}
-    assert named == {"metrics"}, installs
+    assert named == {"metrics", "postgres"}, installs
     optional = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"][
         "optional-dependencies"
     ]
     assert _requirement_names(optional["metrics"]) == {"prometheus-client"}  # small, no torch
+    assert _requirement_names(optional["postgres"]) == {"asyncpg"}

@@ -1,10 +1,10 @@
 """The serving install works without torch (what the Dockerfile relies on).
 
 There is no docker daemon here, so this builds the same thing another way: a fresh venv
-(no system site-packages), ``pip install ".[metrics]"`` (the base dependencies and the small
-metrics extra, as the image), then a one-shot generation with the shipped models. Where no
-package index can be reached, it is skipped with pip's reason (any other install failure
-fails the test).
+(no system site-packages), ``pip install ".[metrics,postgres]"`` (the base dependencies and
+the small metrics and postgres extras, as the image), then a one-shot generation with the
+shipped models. Where no package index can be reached, it is skipped with pip's reason (any
+other install failure fails the test).
 """
 
 from __future__ import annotations
@@ -106,8 +106,8 @@ def test_fresh_venv_serves_without_torch(tmp_path: Path) -> None:
     venv.create(env_dir, with_pip=True, system_site_packages=False)
     python = str(env_dir / "bin" / "python")
 
-    # what the Dockerfile installs (tests/test_dockerfile.py checks its line): the metrics extra
-    install = pip_install(python, [f"{src}[metrics]"], tmp_path)
+    # what the Dockerfile installs (tests/test_dockerfile.py checks its line): two extras
+    install = pip_install(python, [f"{src}[metrics,postgres]"], tmp_path)
     assert install.returncode == 0, install.stderr[-3000:]
 
     work = tmp_path / "work"  # not the repo: `bot` must come from the installed package
@@ -125,12 +125,13 @@ def test_fresh_venv_serves_without_torch(tmp_path: Path) -> None:
     torch_spec, bot_file = probe.stdout.split()
     assert torch_spec == "None", "torch is installed in the serving venv"
     assert str(env_dir) in bot_file
-    metrics = _run(  # metrics_port works: prometheus-client is there, the config accepts it
+    metrics = _run(  # metrics_port and a postgresql:// db_url work: the config accepts them
         [
             python,
             "-c",
-            "import bot.discord.metrics; from bot.config import Settings, check; "
-            "print(check(Settings(metrics_port=9100)))",
+            "import bot.discord.metrics, bot.storage.postgres; "
+            "from bot.config import Secret, Settings, check; "
+            "print(check(Settings(metrics_port=9100, db_url=Secret('postgresql://u@h/db'))))",
         ],
         work,
         60,
