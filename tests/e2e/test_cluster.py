@@ -9,6 +9,7 @@ of shards 0 and 1 (and so of every DM) runs throughout."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 from fakediscord import FakeDiscord, FakeGuild, FakeUser, InteractionTrace
 from fakediscord.payloads import DEFAULT_PERMISSIONS, snowflake
+from fakediscord.server import GatewaySession
 
 from bot.storage.backend import POSTGRESQL
 from tests.pg import PgServer
@@ -53,13 +55,17 @@ def live_shards(fake: FakeDiscord) -> set[int]:
     return {s.shard[0] for s in fake.gateway.live_sessions() if s.shard[1] == SHARDS}
 
 
-def shard_of(fake: FakeDiscord, trace: InteractionTrace) -> int:
-    """The shard whose session the interaction was dispatched on."""
+def session_of(fake: FakeDiscord, trace: InteractionTrace) -> GatewaySession:
+    """The gateway session the interaction was dispatched on."""
     for session in fake.gateway.sessions.values():
         for _, msg in session.backlog:
             if msg.get("t") == "INTERACTION_CREATE" and msg["d"]["id"] == trace.interaction_id:
-                return session.shard[0]
+                return session
     raise AssertionError(f"{trace.summary()} was never dispatched")
+
+
+def shard_of(fake: FakeDiscord, trace: InteractionTrace) -> int:
+    return session_of(fake, trace).shard[0]
 
 
 @pytest.fixture
@@ -78,6 +84,15 @@ def shard_process(
     """``python -m bot run --shard-ids IDS --shard-count 4``."""
     args = ["run", "--shard-ids", ids, "--shard-count", str(SHARDS)]
     return bot_subprocess(args, env, log)
+
+
+async def written(db: Db, count: int, timeout: float = 15.0) -> None:
+    """Wait until the log holds ``count`` rows (each process writes its rows a moment after
+    the reply's last edit)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while await db.count() < count:
+        assert asyncio.get_running_loop().time() < deadline, f"fewer than {count} rows"
+        await asyncio.sleep(0.05)
 
 
 async def stop(p: BotProcess) -> None:
@@ -115,16 +130,20 @@ async def test_shard_processes_share_the_log_and_forget_me_reaches_every_row(
         await run(bob, near, "name", options={"count": 2})
         assert (shard_of(fake, on_a), shard_of(fake, on_b)) == (0, 2)
         # a DM reaches shard 0 (process A), which counts process B's row too
+        await written(cluster_db, 3)
         stats = await run(alice, None, "stats", options={"days": 30})
         assert shard_of(fake, stats) == 0
         assert "Your requests (last 30 days): 2" in stats.final_text, stats.final_text
 
         await stop(b)  # B goes away; C runs shards 2 and 3 from now on
+        await fake.gateway.wait_until(lambda: live_shards(fake) == {0, 1}, timeout=10)
         async with shard_process(cluster_env, "2,3", tmp_path / "c.log") as c:
             await fake.gateway.wait_until(lambda: live_shards(fake) == {0, 1, 2, 3}, timeout=60)
             reroll = await (await fake.click(on_b, "Reroll")).wait_final(settle_s=0.5)
             assert_discord_valid(reroll.events)
             assert reroll.final_text.startswith("**Names**"), reroll.final_text  # B's row found
+            assert session_of(fake, reroll) is not session_of(fake, on_b)  # C's, not B's
+            await written(cluster_db, 5)  # and the /stats and the Reroll
             server = await run(alice, far, "server-stats", permissions=MANAGER)
             # B's /name and C's Reroll of it, written by two processes
             assert "Requests in this server (last 7 days): 2" in server.final_text, (
