@@ -1,10 +1,14 @@
 """Factories shared by the unit tests: a tiny trainer config, a run's last checkpoint, a
-settable clock, a names report row. (The end-to-end tests have theirs in tests/e2e/helpers.py.)"""
+settable clock, a names report row, a request-log row, a polling wait. (The end-to-end tests
+have theirs in tests/e2e/helpers.py; the request-log databases, tests/storage_db.py.)"""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
+from bot.storage import RequestRow
 from tests.tiny_corpora import write_prose
 from training.checkpoint import Checkpoint
 from training.checkpoint import load as load_checkpoint
@@ -66,3 +70,23 @@ def name_row(temperature: float, style: str, **figures: float) -> NameRow:
         length_tv=0.1,
         **figures,  # type: ignore[arg-type]  # the row's optional float figures
     )
+
+
+def request_row(user_id: int, **fields: object) -> RequestRow:
+    """A request-log row of ``user_id``: a successful /poem unless ``fields`` say otherwise."""
+    values: dict[str, object] = {"command": "poem", "status": "ok", **fields}
+    return RequestRow(user_id=user_id, **values)  # type: ignore[arg-type]  # typed by the test
+
+
+async def until(predicate: object, timeout: float = 60.0) -> None:
+    """Wait (polling) until ``predicate()`` (or the coroutine it returns) holds; generous
+    timeouts, no speed assumption."""
+    deadline = time.monotonic() + timeout
+    while True:
+        held = predicate()  # type: ignore[operator]
+        if asyncio.iscoroutine(held):
+            held = await held
+        if held:
+            return
+        assert time.monotonic() < deadline, "condition never held"
+        await asyncio.sleep(0.005)

@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from bot.storage import RequestLog
 from bot.storage.backend import POSTGRESQL, SQLITE, migrations
 from bot.storage.postgres import numbered
 from tests.pg import PgServer
@@ -230,3 +231,32 @@ def unreachable(db: Db, tmp_path: Path, request: pytest.FixtureRequest) -> Unrea
     url = server.url(pg_database(server))
     server.stop()
     return Unreachable(url, None, server)
+
+
+@pytest.fixture
+async def request_log(db: Db) -> AsyncIterator[RequestLog]:
+    """A log on ``db`` that writes every 50 ms and waits 100 ms for a lock."""
+    log = await RequestLog.open(db.target, flush_interval=0.05, busy_timeout_ms=100)
+    yield log
+    await log.close()
+
+
+def refusing_trigger(db: Db, name: str, event: str, when: str, sqlite: str, message: str) -> str:
+    """SQL creating a trigger that refuses ``event`` (INSERT/UPDATE/DELETE) where ``when``
+    holds (NEW./OLD. columns): SQLite runs the ``sqlite`` statement, PostgreSQL raises
+    ``message`` (an error of the database, not about the row)."""
+    if db.sqlite:
+        return f"CREATE TRIGGER {name} BEFORE {event} ON requests WHEN {when} BEGIN {sqlite}; END;"
+    row = "OLD" if event == "DELETE" else "NEW"
+    return (
+        f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        f"IF {when} THEN RAISE EXCEPTION '{message}'; END IF; RETURN {row}; END $$; "
+        f"CREATE TRIGGER {name} BEFORE {event} ON requests FOR EACH ROW EXECUTE FUNCTION {name}();"
+    )
+
+
+def drop_trigger(db: Db, name: str) -> str:
+    """SQL dropping a :func:`refusing_trigger`."""
+    if db.sqlite:
+        return f"DROP TRIGGER {name};"
+    return f"DROP TRIGGER {name} ON requests; DROP FUNCTION {name}();"
