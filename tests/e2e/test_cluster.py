@@ -26,7 +26,7 @@ from tests.storage_db import Db, drop_database, pg_database
 
 from .botharness import BotProcess, bot_env, bot_subprocess
 from .checks import assert_answered_once, assert_discord_valid
-from .test_process import exit_code_or_stacks
+from .helpers import exit_code_or_stacks
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -18,7 +18,7 @@ from .checks import (
     make_world,
     row_for,
 )
-from .helpers import exit_code_or_stacks  # also imported from here by test_cluster.py
+from .helpers import exit_code_or_stacks
 
 pytestmark = pytest.mark.timeout(120)
 
