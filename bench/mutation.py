@@ -1,11 +1,12 @@
 """Mutation testing of the modules whose bugs hurt users most (docs/MUTATION.md).
 
     .venv/bin/python -m bench.mutation [--jobs 2] [--module bot/engine/sampling.py ...]
-                                       [--keep] [--fail-under 85]
+                                       [--keep] [--fail-under 85] [--tests]
 
 Runs mutmut (configured in pyproject.toml ``[tool.mutmut]``) from the repository root: every
 small change mutmut makes to those modules ("mutant") is run against the unit tests that cover
-the changed function, and should make one of them fail. Prints per module the score, killed /
+the changed function (the test files that import the module: bench/mutation_tests.py; ``--tests``
+lists them), and should make one of them fail. Prints per module the score, killed /
 (total - skipped), where a timeout counts as killed (the tests noticed the change), and the
 names of the survivors (``mutmut show NAME`` prints a survivor's diff). Not part of CI: it
 takes tens of minutes. The tiny test models are trained once here, not once per test session.
@@ -21,19 +22,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from collections import Counter, defaultdict
 from pathlib import Path
+
+from bench.mutation_tests import configured_modules, tests_of
 
 ROOT = Path(__file__).resolve().parent.parent
 DETECTED = {"killed", "timeout", "segfault"}  # the tests failed, hung or crashed
 MUTANT = re.compile(r"^\s*(?P<module>[\w.]+?)\.x[_ǁ]\S*__mutmut_\d+: (?P<status>.+)$")
-
-
-def configured_modules() -> list[str]:
-    """The files ``[tool.mutmut] only_mutate`` lists, e.g. ``bot/engine/sampling.py``."""
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
-    return list(config["tool"]["mutmut"]["only_mutate"])
 
 
 def dotted(path: str) -> str:
@@ -125,12 +121,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", action="store_true", help="reuse mutants/ from the last run")
     parser.add_argument("--fail-under", type=float, help="exit 1 if a module scores lower (%%)")
+    parser.add_argument("--tests", action="store_true", help="list each module's tests, run none")
     args = parser.parse_args(argv)
     modules = configured_modules()
     chosen = args.module or modules
     unknown = sorted(set(chosen) - set(modules))
     if unknown:
         parser.error(f"not in [tool.mutmut] only_mutate: {', '.join(unknown)}")
+    if args.tests:
+        for module in chosen:
+            print(module, *(path.relative_to(ROOT) for path in tests_of(module)), sep="\n  ")
+        return 0
     if not args.keep:
         shutil.rmtree(ROOT / "mutants", ignore_errors=True)
     start = time.monotonic()
