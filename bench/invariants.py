@@ -21,15 +21,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-for _p in (str(REPO), str(REPO / "tests")):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
+from hypothesis import HealthCheck, Phase, seed, settings
+from hypothesis.stateful import run_state_machine_as_test
 
-from hypothesis import HealthCheck, Phase, seed, settings  # noqa: E402
-from hypothesis.stateful import run_state_machine_as_test  # noqa: E402
-
-from tests.e2e.invariants import PrivacyMachine, machine_for  # noqa: E402
+from tests.e2e.invariants import PrivacyMachine, machine_for
 
 
 def _models(arg: Path | None, tmp: Path) -> Path:

@@ -23,18 +23,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from bot.products import BUILTIN
+from tests.e2e.botharness import read_rows, running_bot
+from tests.e2e.checks import finished
+from tests.e2e.loadgen import LoadPlan, build_world, default_commands, run_load
+from tests.fakediscord import FakeDiscord
+
 REPO = Path(__file__).resolve().parents[1]
-for _p in (str(REPO), str(REPO / "tests")):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
-
-from fakediscord import FakeDiscord  # noqa: E402
-
-from bot.products import BUILTIN  # noqa: E402
-from tests.e2e.botharness import read_rows, running_bot  # noqa: E402
-from tests.e2e.checks import finished  # noqa: E402
-from tests.e2e.loadgen import LoadPlan, build_world, default_commands, run_load  # noqa: E402
-
 MODELS = tuple(p.model for p in BUILTIN)  # the models the built-in products run on
 
 

@@ -33,18 +33,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-for _p in (str(REPO), str(REPO / "tests")):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
-
-from fakediscord import FakeDiscord, FakeGuild, FakeUser  # noqa: E402
-from fakediscord.bulk import BulkGuilds, fake_guild  # noqa: E402
-
-from bench.load import _models_dir  # noqa: E402
-from tests.e2e.botharness import bot_env, bot_subprocess, read_rows  # noqa: E402
-from tests.e2e.checks import finished  # noqa: E402
-from tests.e2e.loadgen import LoadPlan, default_commands, run_load  # noqa: E402
+from bench.load import _models_dir
+from tests.e2e.botharness import bot_env, bot_subprocess, read_rows
+from tests.e2e.checks import finished
+from tests.e2e.loadgen import LoadPlan, default_commands, run_load
+from tests.fakediscord import FakeDiscord, FakeGuild, FakeUser
+from tests.fakediscord.bulk import BulkGuilds, fake_guild
 
 TARGET_P95_S = 1.0
 RATES = [2.0, 4.0, 8.0, 16.0, 32.0, 64.0]

@@ -5,18 +5,14 @@ figures must be there and consistent, not of any size."""
 from __future__ import annotations
 
 import math
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from fakediscord.bulk import MAX_CHANNELS, BulkGuilds
-from fakediscord.payloads import FakeUser
-
 from bench.scaling import format_result, measure_size
+from tests.fakediscord.bulk import MAX_CHANNELS, BulkGuilds
+from tests.fakediscord.payloads import FakeUser
 
 BOT = FakeUser(id="42", username="bot", bot=True)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fakediscord import FakeDiscord
+from tests.fakediscord import FakeDiscord
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

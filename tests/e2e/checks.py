@@ -8,9 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from fakediscord import FakeDiscord, FakeGuild, FakeUser, InteractionTrace, MessageEvent
-
 from bot.products import BUILTIN
+from tests.fakediscord import FakeDiscord, FakeGuild, FakeUser, InteractionTrace, MessageEvent
 
 # every command the bot registers: the registry's products, the rest, and the user menu
 ALL_COMMANDS = {p.command for p in BUILTIN} | {

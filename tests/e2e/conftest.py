@@ -5,22 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-_TESTS = Path(__file__).resolve().parents[1]
-_ROOT = _TESTS.parent
-for _p in (str(_ROOT), str(_TESTS)):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
+from tests.fakediscord import FakeDiscord
 
-from fakediscord import FakeDiscord  # noqa: E402
-
-from .checks import finished  # noqa: E402
+from .checks import finished
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from typing import Any
 
 import discord
 import pytest
-from fakediscord import FakeDiscord, InteractionTrace
+
+from tests.fakediscord import FakeDiscord, InteractionTrace
 
 from .botharness import BotProcess
 

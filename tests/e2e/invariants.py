@@ -31,7 +31,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from fakediscord import InteractionTrace
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, consumes, initialize, multiple, precondition, rule
 
@@ -45,6 +44,7 @@ from tests.e2e.invariants_base import (
     MachineBase,
     Reply,
 )
+from tests.fakediscord import InteractionTrace
 from tests.pg import PgServer
 
 

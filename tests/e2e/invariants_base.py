@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from fakediscord import FakeDiscord, FakeUser, InteractionTrace
-from fakediscord.payloads import DEFAULT_PERMISSIONS
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -30,6 +28,8 @@ from hypothesis.stateful import (
 
 from tests.e2e.botharness import RunningBot, read_rows, running_bot
 from tests.e2e.checks import finished
+from tests.fakediscord import FakeDiscord, FakeUser, InteractionTrace
+from tests.fakediscord.payloads import DEFAULT_PERMISSIONS
 from tests.pg import PgServer
 
 MANAGER = int(DEFAULT_PERMISSIONS) | (1 << 5)  # Manage Server

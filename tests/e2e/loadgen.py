@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fakediscord import FakeDiscord, FakeGuild, FakeUser, InteractionTrace
+from tests.fakediscord import FakeDiscord, FakeGuild, FakeUser, InteractionTrace
 
 OptionsFactory = Callable[[random.Random], dict[str, Any]]
 

@@ -8,7 +8,8 @@ import random
 from pathlib import Path
 
 import pytest
-from fakediscord import FakeDiscord, InteractionTrace
+
+from tests.fakediscord import FakeDiscord, InteractionTrace
 
 from .badinput import HostileText, hostile_options, mentions
 from .botharness import read_rows, running_bot

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakediscord import FakeDiscord, InteractionTrace
+
+from tests.fakediscord import FakeDiscord, InteractionTrace
 
 from .botharness import read_rows, running_bot
 from .checks import assert_discord_valid, make_world

@@ -16,11 +16,11 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
-from fakediscord import FakeDiscord, FakeGuild, FakeUser, InteractionTrace
-from fakediscord.payloads import DEFAULT_PERMISSIONS, snowflake
-from fakediscord.server import GatewaySession
 
 from bot.storage.backend import POSTGRESQL
+from tests.fakediscord import FakeDiscord, FakeGuild, FakeUser, InteractionTrace
+from tests.fakediscord.gateway import GatewaySession
+from tests.fakediscord.payloads import DEFAULT_PERMISSIONS, snowflake
 from tests.pg import PgServer
 from tests.storage_db import Db, drop_database, pg_database
 

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
-from fakediscord import FakeDiscord
 
 from bot.products import KINDS
+from tests.fakediscord import FakeDiscord
 
 from .botharness import read_rows, running_bot
 from .checks import (

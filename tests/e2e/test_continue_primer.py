@@ -7,7 +7,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from fakediscord import FakeDiscord
+
+from tests.fakediscord import FakeDiscord
 
 from .botharness import read_rows, running_bot
 from .checks import make_world

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-from fakediscord import FakeDiscord
 
+from tests.fakediscord import FakeDiscord
 from tests.tiny_corpora import write_prose
 
 from .botharness import read_rows, running_bot

@@ -14,7 +14,8 @@ import discord
 import pytest
 from discord import app_commands
 from discord.ext import commands
-from fakediscord import FakeDiscord
+
+from tests.fakediscord import FakeDiscord
 
 from .helpers import running_client
 
@@ -416,8 +417,8 @@ async def test_blocked_event_loop_shows_in_heartbeat_gaps() -> None:
 async def test_wait_final_rechecks_the_done_rule_after_settling() -> None:
     """A reply that looks done for a moment (a full first page, no cursor) and then goes on
     streaming in a second message is not final, however long that message stalls."""
-    from fakediscord import FakeUser, InteractionTrace, MessageEvent
-    from fakediscord.payloads import FakeChannel
+    from tests.fakediscord import FakeUser, InteractionTrace, MessageEvent
+    from tests.fakediscord.payloads import FakeChannel
 
     def event(message_id: str, content: str) -> MessageEvent:
         return MessageEvent(time.monotonic(), "edit", message_id, "1", "9", content, [], 0, None)

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from fakediscord import FakeDiscord
+
+from tests.fakediscord import FakeDiscord
 
 from .botharness import read_rows, running_bot
 from .checks import (

@@ -7,8 +7,8 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from fakediscord import FakeDiscord
 
+from tests.fakediscord import FakeDiscord
 from training.random_model import export_random_model
 
 from .botharness import bot_env, bot_subprocess

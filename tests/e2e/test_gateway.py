@@ -6,8 +6,9 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from fakediscord import FakeDiscord
-from fakediscord.payloads import snowflake
+
+from tests.fakediscord import FakeDiscord
+from tests.fakediscord.payloads import snowflake
 
 from .botharness import read_rows, running_bot
 from .checks import assert_answered_once, assert_discord_valid, assert_one_row_each, make_world

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakediscord import FakeDiscord
+
+from tests.fakediscord import FakeDiscord
 
 from .botharness import running_bot
 

@@ -8,8 +8,8 @@ import logging
 from pathlib import Path
 
 import pytest
-from fakediscord import FakeDiscord
 
+from tests.fakediscord import FakeDiscord
 from training.random_model import export_random_model
 
 from .botharness import read_rows, running_bot

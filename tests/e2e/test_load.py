@@ -7,7 +7,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from fakediscord import FakeDiscord
+
+from tests.fakediscord import FakeDiscord
 
 from .botharness import read_rows, running_bot
 from .checks import assert_answered_once, assert_discord_valid, assert_one_row_each

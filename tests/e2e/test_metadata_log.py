@@ -7,7 +7,8 @@ import signal
 from pathlib import Path
 
 import pytest
-from fakediscord import FakeDiscord
+
+from tests.fakediscord import FakeDiscord
 
 from .botharness import bot_env, bot_subprocess, read_rows
 from .checks import assert_answered_once, make_world

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from fakediscord import FakeDiscord
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.config import ConfigError, load_settings
 from bot.discord.bot import StartupError
+from tests.fakediscord import FakeDiscord
 
 from .botharness import REPO_ROOT, read_rows, running_bot
 from .loadgen import LoadPlan, build_world, default_commands, run_load

@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-from fakediscord import FakeDiscord, InteractionTrace
-from fakediscord.payloads import DEFAULT_PERMISSIONS
+
+from tests.fakediscord import FakeDiscord, InteractionTrace
+from tests.fakediscord.payloads import DEFAULT_PERMISSIONS
 
 from .botharness import bot_env, bot_subprocess, read_rows, running_bot
 from .checks import (

@@ -8,7 +8,8 @@ import signal
 from pathlib import Path
 
 import pytest
-from fakediscord import FakeDiscord
+
+from tests.fakediscord import FakeDiscord
 
 from .botharness import REPO_ROOT, bot_env, bot_subprocess, read_rows
 from .checks import (

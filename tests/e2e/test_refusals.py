@@ -7,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fakediscord import FakeDiscord, InteractionTrace, RecordedRequest
+
+from tests.fakediscord import FakeDiscord, InteractionTrace, RecordedRequest
 
 from .botharness import read_rows, running_bot
 from .checks import (

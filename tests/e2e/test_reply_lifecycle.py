@@ -12,9 +12,9 @@ import logging
 from pathlib import Path
 
 import pytest
-from fakediscord import FakeDiscord, InteractionTrace
 
 from bot.discord.serving import FAILED_NOTE
+from tests.fakediscord import FakeDiscord, InteractionTrace
 
 from .botharness import read_rows, running_bot
 from .checks import (

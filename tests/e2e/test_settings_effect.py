@@ -21,8 +21,6 @@ import aiohttp
 import discord.gateway
 import discord.http
 import pytest
-from fakediscord import FakeDiscord
-from fakediscord.payloads import snowflake
 
 from bot.config import Settings, load_settings
 from bot.discord import serving
@@ -31,6 +29,8 @@ from bot.discord.runner import setup_logging
 from bot.discord.streaming import StreamingReply
 from bot.setting import declarations
 from bot.storage.backend import sqlite_path
+from tests.fakediscord import FakeDiscord
+from tests.fakediscord.payloads import snowflake
 
 from .botharness import read_rows
 

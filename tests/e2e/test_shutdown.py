@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-from fakediscord import FakeDiscord
 
 from bot.discord.shutdown import ShutdownBudget
+from tests.fakediscord import FakeDiscord
 
 from .botharness import bot_env, bot_subprocess, read_rows, running_bot
 from .checks import assert_one_row_each, make_world

@@ -38,7 +38,7 @@ from .payloads import (
 from .recorder import MessageEvent, RecordedRequest
 
 if TYPE_CHECKING:
-    from .server import FakeDiscord
+    from .state import FakeState
 
 
 @dataclass
@@ -238,7 +238,7 @@ _PY_TYPES: list[tuple[type, int]] = [
 
 
 def _schema_for(
-    fake: FakeDiscord, guild: FakeGuild | None, name: str, command_type: int = 1
+    fake: FakeState, guild: FakeGuild | None, name: str, command_type: int = 1
 ) -> dict[str, Any] | None:
     for cmd in fake.commands_for(guild):
         if cmd["name"] == name and cmd.get("type", 1) == command_type:
@@ -257,7 +257,7 @@ def _option_value(value: Any, opt_type: int) -> Any:
 
 
 def build_options(
-    fake: FakeDiscord,
+    fake: FakeState,
     guild: FakeGuild | None,
     schema: dict[str, Any] | None,
     options: dict[str, Any],
@@ -290,7 +290,7 @@ def build_options(
 
 
 def build_interaction_payload(
-    fake: FakeDiscord,
+    fake: FakeState,
     *,
     interaction_id: str,
     token: str,

@@ -1,18 +1,23 @@
 """Fault injection for the fake Discord's REST side.
 
-A ``Fault`` matches requests by route name (see ``server.ROUTES``), optionally by method and
-by a predicate, and replaces (or delays) the normal answer ``times`` times (``None``: for
-ever). Gateway faults (dropping the connection, RECONNECT, INVALID_SESSION, swallowing
-heartbeat ACKs) are methods of ``FakeDiscord``'s gateway since they act on live sockets.
+A ``Fault`` matches requests by route name (the route table of ``rest.py``), optionally by
+method and by a predicate, and replaces (or delays) the normal answer ``times`` times
+(``None``: for ever); ``apply_fault`` is what the server does with it. Gateway faults
+(dropping the connection, RECONNECT, INVALID_SESSION, swallowing heartbeat ACKs) are methods
+of ``fake.gateway`` (``gateway.py``) since they act on live sockets.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 FaultKind = Literal["429", "500", "502", "delay", "drop", "hold"]
 
@@ -171,3 +176,35 @@ def rate_limit_body(fault: Fault) -> dict[str, Any]:
         "global": fault.global_,
         "code": 0,
     }
+
+
+def route_bucket(route: str) -> str:
+    """The ``X-RateLimit-Bucket`` of a route (one bucket per route name)."""
+    return hashlib.sha1(route.encode()).hexdigest()[:16]
+
+
+async def apply_fault(
+    fault: Fault, request: web.Request, route: str
+) -> tuple[int, Any, dict[str, str]] | None:
+    """Carry out ``fault`` on a request to ``route``: ``None`` to answer normally (after a
+    delay or a hold), else (status, body, headers); status 0: the connection was dropped."""
+    if fault.kind == "delay":
+        await asyncio.sleep(fault.delay_s)
+        return None
+    if fault.kind == "hold":
+        fault.arrived.set()
+        await fault.gate.wait()
+        return None
+    if fault.delay_s:
+        await asyncio.sleep(fault.delay_s)
+    if fault.kind == "429":
+        return 429, rate_limit_body(fault), rate_limit_headers(fault, route_bucket(route))
+    if fault.kind in ("500", "502"):
+        code = int(fault.kind)
+        msg = "500: Internal Server Error" if code == 500 else "502: Bad Gateway"
+        return code, {"message": msg, "code": 0}, {}
+    if fault.kind == "drop":
+        if request.transport is not None:
+            request.transport.abort()
+        return 0, None, {}
+    raise AssertionError(f"unknown fault {fault.kind}")
