@@ -90,6 +90,7 @@ class LSTMBotBase(_Base):
         self._heartbeat: asyncio.Task[None] | None = None
         self.metrics_server: MetricsServer | None = None  # with metrics_port set
         self._shutdown: asyncio.Future[None] | None = None
+        self._connecting: asyncio.Task[None] | None = None  # ShardedLSTMBot's shard launches
 
     async def setup_hook(self) -> None:
         from bot.discord.presses import ReplyButton
@@ -180,6 +181,8 @@ class LSTMBotBase(_Base):
 
     async def _close_once(self) -> None:
         budget = self.shutdown_budget
+        if self._connecting is not None:  # no more shards: a close before ready stops here
+            self._connecting.cancel()
         self.requests.accepting = False
         if self.requests.in_flight:
             log.info("shutting down: waiting for %d request(s)", self.requests.in_flight)
@@ -220,6 +223,19 @@ class LSTMBot(LSTMBotBase, commands.Bot):
 
 class ShardedLSTMBot(LSTMBotBase, commands.AutoShardedBot):
     """Several shards in one process."""
+
+    async def launch_shards(self) -> None:
+        """discord.py's, as a task that ``close()`` cancels. discord.py connects the shards
+        one by one, 5 s apart, and retries a failed one every 5 s without asking whether
+        the bot was closed meanwhile: after a close (its HTTP session gone) it would go on
+        until the exit deadline. Cancelled by close, it returns and ``connect()`` ends."""
+        self._connecting = launching = asyncio.ensure_future(super().launch_shards())
+        try:
+            await launching
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not launching.cancelled() or (current is not None and current.cancelling()):
+                raise  # our own cancellation (start() cancelled), not close()'s
 
 
 if TYPE_CHECKING:  # mypy checks that both are what the cogs' setup() takes (and the metrics)
