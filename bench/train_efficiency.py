@@ -180,9 +180,11 @@ def project_trainer(spec: dict[str, Any]) -> dict[str, Any]:
 def evaluation_cost(args: argparse.Namespace) -> str:
     """CPU seconds of one trainer evaluation over the held-out split, in training steps."""
     from training.config import TrainConfig
+    from training.dataset import prepare_data
+    from training.eval_step import evaluate
     from training.models import build_model
     from training.runtime import Runtime
-    from training.train import evaluate, prepare_data, train_step
+    from training.train import train_step
 
     settings = dict(parse_setting(s) for s in args.set)
     config = TrainConfig(corpus_kind=args.kind, corpus_path=str(args.corpus), threads=1,

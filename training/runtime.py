@@ -1,4 +1,5 @@
-"""Where training runs: device, threads, DDP ranks and mixed precision.
+"""Where training runs: device, threads, DDP ranks (the process group, the model wrapped,
+flags agreed between ranks) and mixed precision.
 
 bf16 on CPU needs oneDNN's bf16 LSTM kernel (AVX-512 BF16 or AMX). On an AVX2-only CPU it
 fails deep inside the first forward pass, so support is decided once, up front, by a tiny
@@ -15,6 +16,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 from training.config import AMP_CHOICES, ConfigError, TrainConfig
 
@@ -41,6 +43,24 @@ class Runtime:
         ranks = f" x{self.world_size}" if self.world_size > 1 else ""
         threads = f" ({torch.get_num_threads()} threads)" if self.device.type == "cpu" else ""
         return f"{name}{threads}{ranks}{amp}"
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The model as trained: in DistributedDataParallel when there are several ranks."""
+        return DistributedDataParallel(model) if self.world_size > 1 else model
+
+    def any_rank(self, flag: bool) -> bool:
+        """Whether ``flag`` is set on any rank, so that all ranks stop together."""
+        if self.world_size == 1:
+            return flag
+        tensor = torch.tensor([float(flag)], device=self.device)
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+        return bool(tensor.item())
+
+    def finish(self) -> None:
+        """Wait for every rank, then leave the process group."""
+        if self.world_size > 1:
+            dist.barrier()
+            dist.destroy_process_group()
 
 
 @functools.cache

@@ -14,112 +14,57 @@ sample is printed and appended to ``runs/NAME/samples.txt``.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 import os
-import random
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
-from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from bot.engine.contract import SpecialTokens
-from training import checkpoint as ckpt
-from training.checkpoint import Checkpoint, CheckpointError, Progress
+from training.checkpoint import Progress
 from training.config import ConfigError, TrainConfig, command_line
-from training.data import (
-    Corpus,
-    CorpusError,
-    batches_per_epoch,
-    batchify,
-    build_vocab,
-    encode_documents,
-    load_training_split,
-)
-from training.finetune import InitError, Shipped, grow_rows, load_shipped, merge_vocabulary
-from training.models import LSTMLanguageModel, State, build_model
+from training.data import CorpusError
+from training.dataset import epoch_rows, prepare_data
+from training.eval_step import Window, evaluate_and_checkpoint
+from training.finetune import InitError, Shipped, grow_rows, load_shipped
+from training.models import State, build_model
 from training.runtime import Runtime, setup_runtime
-from training.samples import draw_sample, record_sample
+from training.session import Session, describe, restore_last
+
+# Here: config, schedule, setup, one step and the loop. Elsewhere, one job each: the data
+# (dataset.py), the run's state and its checkpoints (session.py), evaluate and checkpoint
+# (eval_step.py), device, DDP and mixed precision (runtime.py).
 
 # ---------------------------------------------------------------------------------------------
-# Data
+# Config: a shipped model to start from sets the sizes
 
 
-@dataclass
-class Dataset:
-    corpus: Corpus
-    vocab: list[str]
-    special: SpecialTokens
-    validation: np.ndarray
-    train_tokens: int
-    new_tokens: list[str]  # with --init-from: tokens the shipped vocabulary lacked
-
-    def steps_per_epoch(self, config: TrainConfig) -> int:
-        return batches_per_epoch(self.train_tokens, config.batch_size, config.seq_len)
-
-
-def prepare_data(config: TrainConfig, shipped: Shipped | None = None) -> Dataset:
-    corpus = load_training_split(vars(config))
-    vocab, special = build_vocab(corpus, min_count=config.min_count)
-    new_tokens: list[str] = []
-    if shipped is not None:
-        merged = merge_vocabulary(shipped.meta.vocab, shipped.meta.special_tokens, vocab, special)
-        vocab, special, new_tokens = merged.tokens, merged.special, merged.new
-    validation = encode_documents(corpus.validation, vocab, special)
-    train_tokens = len(encode_documents(corpus.train, vocab, special))
-    batchify(validation, config.eval_batch_size, config.seq_len, source=f"{config.corpus_path}")
-    return Dataset(corpus, vocab, special, validation, train_tokens, new_tokens)
-
-
-def epoch_rows(data: Dataset, config: TrainConfig, epoch: int, runtime: Runtime) -> torch.Tensor:
-    """This rank's rows for one epoch; documents are reshuffled every epoch (seeded)."""
-    docs = list(data.corpus.train)
-    random.Random(config.seed * 1000 + epoch).shuffle(docs)
-    stream = encode_documents(docs, data.vocab, data.special)
-    rows = batchify(stream, config.batch_size, config.seq_len, source=config.corpus_path)
-    return torch.from_numpy(rows[runtime.rank :: runtime.world_size].copy())
+def _from_shipped(config: TrainConfig) -> tuple[TrainConfig, Shipped | None]:
+    """The shipped model named by ``init_from``, and the config with its sizes."""
+    if not config.init_from:
+        return config, None
+    try:
+        shipped = load_shipped(Path(config.init_from))
+    except InitError as exc:
+        raise ConfigError(f"init_from: {exc}") from None
+    if shipped.meta.level != config.level:
+        raise ConfigError(
+            f"init_from: {config.init_from} is a {shipped.meta.level}-level model; "
+            f"corpus_kind {config.corpus_kind!r} needs a {config.level}-level one"
+        )
+    arch = shipped.meta.architecture
+    config = dataclasses.replace(config, embedding_size=arch.embedding_size, layers=arch.layers)
+    return dataclasses.replace(config, hidden_size=arch.hidden_size), shipped
 
 
 # ---------------------------------------------------------------------------------------------
-# Evaluation
-
-
-@torch.no_grad()
-def evaluate(
-    model: LSTMLanguageModel, stream: np.ndarray, config: TrainConfig, runtime: Runtime
-) -> float:
-    """Mean held-out loss in nats per token, stateful over the whole validation stream."""
-    was_training = model.training
-    model.eval()
-    rows = torch.from_numpy(
-        batchify(stream, config.eval_batch_size, config.seq_len, source="validation")
-    ).to(runtime.device)
-    state = model.initial_state(rows.shape[0], runtime.device)
-    total, count = 0.0, 0
-    for start in range(0, rows.shape[1] - 1, config.seq_len):
-        x = rows[:, start : start + config.seq_len]
-        y = rows[:, start + 1 : start + 1 + config.seq_len]
-        x = x[:, : y.shape[1]]
-        with runtime.autocast():
-            logits, state = model(x, state)
-        total += F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="sum").item()
-        count += y.numel()
-    model.train(was_training)
-    return total / count
-
-
-# ---------------------------------------------------------------------------------------------
-# Schedule and curves
+# Schedule
 
 
 def lr_factor(step: int, warmup: int, done: float, min_ratio: float) -> float:
@@ -145,94 +90,13 @@ def fraction_done(
     return max(by_steps, elapsed_s / budget_s) if budget_s < math.inf else by_steps
 
 
-def write_curves(run_dir: Path, history: list[dict[str, float]]) -> None:
-    if not history:
-        return
-    with (run_dir / "metrics.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(history[0]))
-        writer.writeheader()
-        writer.writerows(history)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    steps = [row["step"] for row in history]
-    ax.plot(steps, [row["train_loss"] for row in history], label="train")
-    ax.plot(steps, [row["validation_loss"] for row in history], label="held-out")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss (nats/token)")
-    ax.set_title(run_dir.name)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(run_dir / "loss.png", dpi=110)
-    plt.close(fig)
+def budget_clock(config: TrainConfig) -> Callable[[], float]:
+    """What ``max_minutes`` and the time-based decay count: wall or process CPU seconds."""
+    return {"wall": time.monotonic, "cpu": time.process_time}[config.budget_clock]
 
 
 # ---------------------------------------------------------------------------------------------
-# Setup
-
-
-@dataclass
-class Session:
-    """Everything one training run carries from step to step."""
-
-    config: TrainConfig
-    runtime: Runtime
-    data: Dataset
-    model: LSTMLanguageModel
-    trained: torch.nn.Module  # the model, wrapped in DDP when there are several ranks
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LambdaLR
-    scaler: torch.amp.GradScaler
-    progress: Progress
-    state: State
-    total_steps: int
-    budget_s: float
-    clock: dict[str, float]  # elapsed_s, read by the schedule
-    init_report: dict[str, Any]
-
-    @property
-    def run_dir(self) -> Path:
-        return self.config.run_dir
-
-
-def _from_shipped(config: TrainConfig) -> tuple[TrainConfig, Shipped | None]:
-    """The shipped model named by ``init_from``, and the config with its sizes."""
-    if not config.init_from:
-        return config, None
-    try:
-        shipped = load_shipped(Path(config.init_from))
-    except InitError as exc:
-        raise ConfigError(f"init_from: {exc}") from None
-    if shipped.meta.level != config.level:
-        raise ConfigError(
-            f"init_from: {config.init_from} is a {shipped.meta.level}-level model; "
-            f"corpus_kind {config.corpus_kind!r} needs a {config.level}-level one"
-        )
-    arch = shipped.meta.architecture
-    config = dataclasses.replace(config, embedding_size=arch.embedding_size, layers=arch.layers)
-    return dataclasses.replace(config, hidden_size=arch.hidden_size), shipped
-
-
-def _restore(session: Session, saved: Checkpoint) -> None:
-    """Continue exactly where ``saved`` stopped."""
-    session.model.load_state_dict(saved.model)
-    session.optimizer.load_state_dict(saved.optimizer or {})
-    session.scheduler.load_state_dict(saved.scheduler or {})
-    session.scaler.load_state_dict(saved.scaler or {})
-    session.progress = saved.progress
-    session.init_report = saved.init_report
-    if saved.rng_torch is not None:
-        torch.set_rng_state(saved.rng_torch)
-    if saved.rng_cuda is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(saved.rng_cuda)
-    runtime = session.runtime
-    if runtime.world_size == 1 and saved.carried_state is not None:  # DDP ranks restart at 0
-        session.state = (saved.carried_state[0].to(runtime.device),
-                         saved.carried_state[1].to(runtime.device))  # fmt: skip
+# Setup: data -> model -> optimiser and schedule -> resume
 
 
 def setup(config: TrainConfig, *, resume: bool = False) -> Session:
@@ -282,7 +146,7 @@ def setup(config: TrainConfig, *, resume: bool = False) -> Session:
         runtime=runtime,
         data=data,
         model=model,
-        trained=DistributedDataParallel(model) if runtime.world_size > 1 else model,
+        trained=runtime.wrap(model),
         optimizer=optimizer,
         scheduler=scheduler,
         scaler=torch.amp.GradScaler(
@@ -296,38 +160,8 @@ def setup(config: TrainConfig, *, resume: bool = False) -> Session:
         init_report=init_report,
     )
     if resume:
-        path = config.run_dir / "last.safetensors"
-        try:
-            saved = ckpt.load(path, runtime.device)
-        except CheckpointError as exc:
-            raise SystemExit(f"--resume: {exc}") from None
-        if saved.vocab != data.vocab:
-            raise SystemExit(f"{path}: vocabulary differs from the corpus")
-        _restore(session, saved)
+        restore_last(session)
     return session
-
-
-def describe(session: Session) -> str:
-    config, data, model = session.config, session.data, session.model
-    text = (
-        f"{config.name}: {config.level} LSTM {config.layers}x{config.hidden_size}, "
-        f"{model.parameter_count():,} parameters, vocab {len(data.vocab)}, "
-        f"{data.train_tokens:,} train / {len(data.validation):,} held-out tokens "
-        f"({len(data.corpus.train)}/{len(data.corpus.validation)} documents), "
-        f"{session.total_steps} steps on {session.runtime.describe()}"
-    )
-    if data.corpus.dropped:
-        text += f"; dropped {data.corpus.dropped}"
-    report = session.init_report
-    if report:
-        new = report["new_tokens"]
-        shown = ", ".join(repr(t) for t in new[:30]) + (", ..." if len(new) > 30 else "")
-        text += (
-            f"\ninit from {report['init_from']} (weights read from {report['weights']}): "
-            f"vocabulary {report['shipped_vocab']} -> {len(data.vocab)}, "
-            f"{len(new)} new token{'' if len(new) == 1 else 's'}" + (f": {shown}" if new else "")
-        )
-    return text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,98 +196,7 @@ def train_step(
 
 
 # ---------------------------------------------------------------------------------------------
-# Evaluate and checkpoint
-
-
-@dataclass
-class Window:
-    """Training loss and speed since the last evaluation."""
-
-    loss: float = 0.0
-    steps: int = 0
-    tokens: int = 0
-    started: float = dataclasses.field(default_factory=time.monotonic)
-
-    def tokens_per_s(self) -> float:
-        return self.tokens / max(1e-9, time.monotonic() - self.started)
-
-
-def save_checkpoint(session: Session, path: Path) -> None:
-    corpus, data = session.data.corpus, session.data
-    ckpt.save(
-        path,
-        Checkpoint(
-            config=session.config.to_dict(),
-            vocab=data.vocab,
-            special_tokens=dataclasses.asdict(data.special),
-            corpus={
-                "name": corpus.name,
-                "kind": corpus.kind,
-                "files": [f.name for f in corpus.files],
-                "bytes": corpus.bytes,
-                "sha256": corpus.sha256,
-                "documents": corpus.documents,
-                "train_documents": len(corpus.train),
-                "validation_documents": len(corpus.validation),
-                "train_tokens": data.train_tokens,
-                "validation_tokens": len(data.validation),
-                "dropped": corpus.dropped,
-            },
-            progress=session.progress,
-            device=session.runtime.describe(),
-            torch_version=torch.__version__,
-            model=session.model.state_dict(),
-            optimizer=session.optimizer.state_dict(),
-            scheduler=session.scheduler.state_dict(),
-            scaler=session.scaler.state_dict(),
-            carried_state=session.state,
-            rng_torch=torch.get_rng_state(),
-            rng_cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            init_report=session.init_report,
-        ),
-    )
-
-
-def evaluate_and_checkpoint(session: Session, window: Window, elapsed: float, write: Any) -> None:
-    """Held-out loss, a history row, a sample, last/best checkpoints and curves (main rank)."""
-    config, progress, model = session.config, session.progress, session.model
-    speed = window.tokens_per_s()
-    validation = evaluate(model, session.data.validation, config, session.runtime)
-    progress.history.append(
-        {
-            "step": progress.step,
-            "epoch": progress.step / session.data.steps_per_epoch(config),
-            "tokens_seen": progress.tokens_seen,
-            "train_loss": window.loss / window.steps,
-            "validation_loss": validation,
-            "lr": float(session.scheduler.get_last_lr()[0]),
-            "elapsed_s": round(elapsed, 1),
-            "tokens_per_s": round(speed),
-        }
-    )
-    write(
-        f"step {progress.step}: train {window.loss / window.steps:.4f} "
-        f"held-out {validation:.4f} nats/token ({validation / math.log(2):.3f} bits) "
-        f"{speed:,.0f} tok/s {elapsed / 60:.1f} min"
-    )
-    sample = draw_sample(model, session.data.vocab, session.data.special, seed=config.seed)
-    write(record_sample(session.run_dir, progress.step, sample).rstrip("\n"))
-    improved = validation < progress.best_validation
-    if improved:
-        progress.best_validation = validation
-    save_checkpoint(session, session.run_dir / "last.safetensors")
-    if improved:
-        save_checkpoint(session, session.run_dir / "best.safetensors")
-    write_curves(session.run_dir, progress.history)
-
-
-# ---------------------------------------------------------------------------------------------
 # The loop
-
-
-def budget_clock(config: TrainConfig) -> Callable[[], float]:
-    """What ``max_minutes`` and the time-based decay count: wall or process CPU seconds."""
-    return {"wall": time.monotonic, "cpu": time.process_time}[config.budget_clock]
 
 
 def train(config: TrainConfig, *, resume: bool = False) -> Path:
@@ -501,10 +244,8 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
         window.tokens += tokens
         elapsed = clock() - started
         budget_spent = elapsed >= session.budget_s
-        if runtime.world_size > 1 and session.budget_s < math.inf:  # all ranks stop together
-            flag = torch.tensor([float(budget_spent)], device=runtime.device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            budget_spent = bool(flag.item())
+        if session.budget_s < math.inf:  # all ranks stop together
+            budget_spent = runtime.any_rank(budget_spent)
         bar.update(1)
         bar.set_postfix(
             loss=f"{loss.item():.3f}", tok_s=f"{window.tokens_per_s():,.0f}", refresh=False
@@ -521,9 +262,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path:
                 bar.write(f"stopping at step {progress.step}: step or time budget reached")
             break
     bar.close()
-    if runtime.world_size > 1:
-        dist.barrier()
-        dist.destroy_process_group()
+    runtime.finish()
     return session.run_dir / "best.safetensors"
 
 
