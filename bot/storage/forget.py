@@ -61,14 +61,18 @@ def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
 
 
 async def forget_written(
-    db: Connection, user_id: int, seeds: set[int]
+    db: Connection, user_id: int, seeds: set[int], before: float | None = None
 ) -> tuple[Forgotten, set[int]]:
     """Forget ``user_id`` in the database, inside the caller's transaction. ``seeds``: the
-    interaction ids of the user's rows still queued. Returns the counts and every interaction
-    id whose row holds (or held) the user's text: theirs and their descendants'."""
+    interaction ids of the user's rows still queued (or, forgetting again for another
+    process, the ids its forget found). ``before``: only the user's rows created at or
+    before it (None: all). Returns the counts and every interaction id whose row holds (or
+    held) the user's text: theirs and their descendants'."""
+    bound, limit = ("", ()) if before is None else (" AND created_at <= ?", (before,))
     rows = await db.fetch(
-        "SELECT interaction_id FROM requests WHERE user_id = ? AND interaction_id IS NOT NULL",
-        (user_id,),
+        "SELECT interaction_id FROM requests WHERE user_id = ? AND interaction_id IS NOT NULL"
+        + bound,
+        (user_id, *limit),
     )
     tainted = {int(r[0]) for r in rows} | seeds
     frontier, cleared = set(tainted), 0
@@ -87,7 +91,7 @@ async def forget_written(
             if child is not None and child not in tainted:
                 tainted.add(child)
                 frontier.add(child)
-            if values[USER] == user_id:
+            if _doomed(values, user_id, before):
                 continue  # deleted below
             bare = without_text(values)
             if bare != values:
@@ -97,11 +101,11 @@ async def forget_written(
                     (bare[PARAMS], bare[ERROR], row_id),
                 )
                 cleared += 1
-    deleted = await db.execute("DELETE FROM requests WHERE user_id = ?", (user_id,))
+    deleted = await db.execute("DELETE FROM requests WHERE user_id = ?" + bound, (user_id, *limit))
     scrubbed = 0
     named = await db.fetch(
-        "SELECT id, params FROM requests WHERE command = 'name' AND params LIKE ?",
-        (f"%{user_id}%",),
+        "SELECT id, params FROM requests WHERE command = 'name' AND params LIKE ?" + bound,
+        (f"%{user_id}%", *limit),
     )
     for row_id, params in named:
         new = without_member(str(params), user_id)
@@ -111,13 +115,19 @@ async def forget_written(
     return Forgotten(deleted=deleted, scrubbed=scrubbed, cleared=cleared), tainted
 
 
+def _doomed(values: Values, user_id: int, before: float | None) -> bool:
+    """A row of ``user_id`` that the forget deletes (made at or before ``before``)."""
+    return values[USER] == user_id and (before is None or values[CREATED] <= before)
+
+
 def forget_queued(
-    rows: Iterable[Values], user_id: int, tainted: set[int]
+    rows: Iterable[Values], user_id: int, tainted: set[int], before: float | None = None
 ) -> tuple[deque[Values], Forgotten]:
     """The queued ``rows`` without ``user_id``'s, their id out of ``members``, and no text in
-    the rows below ``tainted`` (extended with the queue's own descendants)."""
+    the rows below ``tainted`` (extended with the queue's own descendants). ``before``: only
+    rows created at or before it lose the user's rows and id (None: all)."""
     queued = list(rows)
-    tainted.update(v[INTERACTION] for v in queued if v[USER] == user_id and v[INTERACTION])
+    tainted.update(v[INTERACTION] for v in queued if _doomed(v, user_id, before) and v[INTERACTION])
     grown = True
     while grown:
         grown = False
@@ -132,13 +142,13 @@ def forget_queued(
     kept: deque[Values] = deque()
     deleted = scrubbed = cleared = 0
     for values in queued:
-        if values[USER] == user_id:
+        if _doomed(values, user_id, before):
             deleted += 1
             continue
         new = without_text(values) if values[PARENT] in tainted else values
         cleared += new != values
         params = without_member(new[PARAMS], user_id)
-        if params is not None:
+        if params is not None and (before is None or new[CREATED] <= before):
             new = (*new[:PARAMS], params, *new[PARAMS + 1 :])
             scrubbed += 1
         kept.append(new)
@@ -151,13 +161,15 @@ class ForgetMemory:
     carried their text, so that a row arriving late (a generation still running when the
     forget was confirmed) keeps the promise too. Kept in memory only: a row is only ever
     queued in the process that made it (a restart writes it or counts it lost first), and a
-    table of forgotten ids would itself keep the user's id on disk."""
+    table of forgotten ids would itself keep the user's id on disk. Processes sharing a
+    PostgreSQL log tell each other their forgets (:mod:`bot.storage.broadcast`)."""
 
     users: dict[int, float] = field(default_factory=dict)
     tainted: set[int] = field(default_factory=set)
 
     def remember(self, user_id: int, at: float, tainted: set[int]) -> None:
-        self.users[user_id] = at
+        """Add a forget (again: the later time holds)."""
+        self.users[user_id] = max(at, self.users.get(user_id, at))
         self.tainted |= tainted
 
     def screen(self, values: Values) -> Values | None:

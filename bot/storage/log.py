@@ -2,27 +2,34 @@
 id, reads statistics on a second, read-only connection (a slow query never holds up writes:
 SQLite's WAL and PostgreSQL's MVCC let readers and the writer work at once), prunes, forgets
 a user, and closes. The database is a SQLite file or a PostgreSQL server
-(:mod:`bot.storage.backend`); everything here is the same for both."""
+(:mod:`bot.storage.backend`); everything here is the same for both, but that on PostgreSQL
+a forget is also told to, and redone by, the other processes sharing the log
+(:mod:`bot.storage.broadcast`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from bot.storage.backend import Connection, StorageError, backend_for
+from bot.storage.backend import POSTGRESQL, Connection, StorageError, backend_for
 from bot.storage.forget import ForgetMemory, Forgotten, forget_queued, forget_written
 from bot.storage.retention import RetentionClaim
 from bot.storage.rows import COLUMNS, INTERACTION, USER, RequestRow
 from bot.storage.stats import Summary, summarize
 from bot.storage.writer import BatchWriter
 
+if TYPE_CHECKING:
+    from bot.storage.broadcast import ForgetListener, ForgetNotice
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+REDO_ATTEMPTS = 5  # tries to redo another process's forget on a database that refuses
 
 
 class RequestLog(BatchWriter):
@@ -60,6 +67,9 @@ class RequestLog(BatchWriter):
         self._pruner: asyncio.Task[None] | None = None
         self._retention = RetentionClaim(self.backend.kind)
         self.retention_runs = 0  # the retention's prunes this process ran
+        self._listener: ForgetListener | None = None  # PostgreSQL: other processes' forgets
+        self._redoing: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()  # set by close: no more waiting to retry
 
     @classmethod
     async def open(cls, target: Path | str, **options: Any) -> RequestLog:
@@ -74,6 +84,7 @@ class RequestLog(BatchWriter):
                 raise
             self._note_failure(f"cannot open: {exc}")
         self._writer = asyncio.create_task(self._run(), name="request-log-writer")
+        await self._listen()
         if self.retention_days > 0:
             self._pruner = asyncio.create_task(self._prune_forever(), name="request-log-pruner")
         return self
@@ -185,6 +196,8 @@ class RequestLog(BatchWriter):
             queued = {v[INTERACTION] for v in self._rows if v[USER] == user_id and v[INTERACTION]}
             async with db.transaction():
                 written, tainted = await forget_written(db, user_id, queued)
+                if self._listener is not None:  # told to the other processes on commit
+                    await self._listener.announce(db, user_id, at, tainted)
             # no await from here to the memory: rows logged meanwhile are in the queue
             self._rows, waiting = forget_queued(self._rows, user_id, tainted)
             self._memory.remember(user_id, at, tainted)
@@ -207,9 +220,14 @@ class RequestLog(BatchWriter):
         """Flush what can be flushed, close both connections (whatever happens), and report
         rows written, pending and lost."""
         self._closing = True
+        self._stopping.set()
         self._urgent.set()
         self._wakeup.set()
         try:
+            if self._listener is not None:
+                await self._listener.close()
+            if self._redoing:  # each gives up, once closing, after its current try
+                await asyncio.gather(*self._redoing, return_exceptions=True)
             if self._pruner is not None:
                 self._pruner.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -271,3 +289,62 @@ class RequestLog(BatchWriter):
                         self.retention_days,
                     )
             await asyncio.sleep(self.prune_interval)
+
+    async def _listen(self) -> None:
+        """On PostgreSQL, listen for the other processes' forgets (SQLite: one process per
+        file, nothing to hear)."""
+        if self.backend.kind != POSTGRESQL:
+            return
+        from bot.storage.broadcast import ForgetListener
+        from bot.storage.postgres import PostgresBackend
+
+        assert isinstance(self.backend, PostgresBackend)
+        self._listener = ForgetListener(self.backend.url, secrets.token_hex(8), self._noticed)
+        await self._listener.start()
+
+    def _noticed(self, notice: ForgetNotice) -> None:
+        """Another process forgot a user: from now on their late rows are screened here
+        too; the queue and the database follow in a task."""
+        self._memory.remember(notice.user, notice.at, set(notice.ids))
+        task = asyncio.create_task(self._forget_again(notice), name="request-log-forget-again")
+        self._redoing.add(task)
+        task.add_done_callback(self._redoing.discard)
+
+    async def _forget_again(self, notice: ForgetNotice) -> None:
+        """Forget as the other process did, what this one queued or wrote before it got the
+        notice: under the writer's lock, so a write in flight is either written (and deleted
+        here) or back in the queue (and dropped here). A database that refuses is retried a
+        few times, not once closing."""
+        tainted = set(notice.ids)
+        async with self._lock:
+            self._rows, waiting = forget_queued(self._rows, notice.user, tainted, notice.at)
+            self._memory.remember(notice.user, notice.at, tainted)
+        late = waiting.deleted
+        for attempt in range(1, REDO_ATTEMPTS + 1):
+            try:
+                db = await self._writable()
+                async with self._lock:
+                    async with db.transaction():
+                        written, _ = await forget_written(db, notice.user, tainted, notice.at)
+                    if written.deleted or written.cleared or written.scrubbed:
+                        await db.scrub()
+                late += written.deleted
+                break
+            except Exception as exc:
+                if not isinstance(exc, StorageError) and not self.backend.is_database_error(exc):
+                    log.exception("request log %s: forgetting again failed", self.where)
+                    break
+                if self._closing or attempt == REDO_ATTEMPTS:
+                    log.error(
+                        "request log %s: could not redo another process's forget of user %s "
+                        "(%s); rows of theirs written here meanwhile may remain",
+                        self.where,
+                        notice.user,
+                        exc,
+                    )
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self._backoff(attempt))
+        self.forgotten_late += late
+        if late:
+            log.info("request log: %d late row(s) of a user forgotten elsewhere dropped", late)
