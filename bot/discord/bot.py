@@ -5,7 +5,9 @@
 shuts down gracefully within a :class:`~bot.discord.shutdown.ShutdownBudget`: no new
 commands, in-flight generations get ``shutdown_grace_s`` to finish and are then stopped with
 a note, requests still open after that are logged as cancelled, then the gateway and HTTP
-session, the engine and the request log are closed, in that order.
+session, the engine and the request log are closed, in that order. A close before the bot
+is ready ends its start: logging in is cancelled, a ``setup_hook`` under way (models, the
+request log) is waited for, shards not yet connected are not connected.
 """
 
 from __future__ import annotations
@@ -62,6 +64,17 @@ def apply_endpoint_overrides(settings: Settings) -> None:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.gateway_url)
 
 
+async def unless_closed(stage: asyncio.Future[None]) -> None:
+    """Await a stage of start() that ``close()`` may cancel: its cancellation ends it
+    quietly; the cancellation of the task awaiting it is still raised."""
+    try:
+        await stage
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if not stage.cancelled() or (current is not None and current.cancelling()):
+            raise
+
+
 class LSTMBotBase(_Base):
     """What both bot classes share; mixed in before commands.Bot / AutoShardedBot."""
 
@@ -90,9 +103,26 @@ class LSTMBotBase(_Base):
         self._heartbeat: asyncio.Task[None] | None = None
         self.metrics_server: MetricsServer | None = None  # with metrics_port set
         self._shutdown: asyncio.Future[None] | None = None
-        self._connecting: asyncio.Task[None] | None = None  # ShardedLSTMBot's shard launches
+        # The stages of start() a close() that comes first must stop or wait for.
+        self._logging_in: asyncio.Future[None] | None = None
+        self._setup: asyncio.Future[None] | None = None
+        self._connecting: asyncio.Future[None] | None = None  # ShardedLSTMBot's shard launches
+
+    async def login(self, token: str) -> None:
+        """discord.py's, as a task that ``close()`` cancels while it still waits on
+        Discord (not once ``setup_hook`` began: close waits for that)."""
+        self._logging_in = logging_in = asyncio.ensure_future(super().login(token))
+        await unless_closed(logging_in)
+
+    async def connect(self, *, reconnect: bool = True) -> None:
+        if self._shutdown is None:  # closed while starting: not connected at all
+            await super().connect(reconnect=reconnect)
 
     async def setup_hook(self) -> None:
+        self._setup = asyncio.ensure_future(self._set_up())
+        await self._setup
+
+    async def _set_up(self) -> None:
         from bot.discord.presses import ReplyButton
 
         for extension in COGS:
@@ -181,9 +211,15 @@ class LSTMBotBase(_Base):
 
     async def _close_once(self) -> None:
         budget = self.shutdown_budget
-        if self._connecting is not None:  # no more shards: a close before ready stops here
-            self._connecting.cancel()
         self.requests.accepting = False
+        if self._setup is not None and not self._setup.done():
+            await asyncio.wait([self._setup])  # what it opens is closed below
+        elif self._logging_in is not None:
+            self._logging_in.cancel()
+        while self._connecting is not None and not self._connecting.done():  # no more shards
+            # again if asyncio.wait_for swallowed it (its connection attempt ended meanwhile)
+            self._connecting.cancel()
+            await asyncio.wait([self._connecting], timeout=0.1)
         if self.requests.in_flight:
             log.info("shutting down: waiting for %d request(s)", self.requests.in_flight)
             if not await self.requests.wait_idle(budget.grace_s):
@@ -225,17 +261,18 @@ class ShardedLSTMBot(LSTMBotBase, commands.AutoShardedBot):
     """Several shards in one process."""
 
     async def launch_shards(self) -> None:
-        """discord.py's, as a task that ``close()`` cancels. discord.py connects the shards
-        one by one, 5 s apart, and retries a failed one every 5 s without asking whether
-        the bot was closed meanwhile: after a close (its HTTP session gone) it would go on
-        until the exit deadline. Cancelled by close, it returns and ``connect()`` ends."""
+        """discord.py's, as a task that ``close()`` cancels before it closes the HTTP
+        session. discord.py connects the shards one by one, 5 s apart, and retries a failed
+        one every 5 s without asking whether the bot was closed meanwhile: after a close it
+        would go on until the exit deadline. Cancelled, it returns and ``connect()`` ends."""
         self._connecting = launching = asyncio.ensure_future(super().launch_shards())
-        try:
-            await launching
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if not launching.cancelled() or (current is not None and current.cancelling()):
-                raise  # our own cancellation (start() cancelled), not close()'s
+        await unless_closed(launching)
+
+    async def launch_shard(
+        self, gateway: yarl.URL, shard_id: int, *, initial: bool = False
+    ) -> None:
+        if self._shutdown is None:  # no new shard, nor retry, once closing
+            await super().launch_shard(gateway, shard_id, initial=initial)
 
 
 if TYPE_CHECKING:  # mypy checks that both are what the cogs' setup() takes (and the metrics)
