@@ -11,7 +11,7 @@ import time
 import asyncpg
 
 from bot.storage import RequestLog
-from bot.storage.broadcast import CHANNEL, parse, payloads
+from bot.storage.broadcast import APPLICATION_NAME, CHANNEL, parse, payloads
 from tests.helpers import request_row, until
 from tests.storage_db import Db
 
@@ -91,7 +91,8 @@ async def test_the_listening_connection_comes_back_when_it_drops(pg_db: Db) -> N
     try:
         killed = await pg_db.rows(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND query LIKE 'LISTEN %'"
+            "WHERE datname = current_database() AND application_name = ?",
+            (APPLICATION_NAME,),
         )
         assert len(killed) == 2
         await until(lambda: _listened(a) == _listened(b) == 2)

@@ -9,7 +9,8 @@ and one commit, and nothing ends it but :meth:`RequestLog.close`. The file and i
 private to the bot's user; deleted rows are zeroed and the WAL truncated after a forget or
 a prune (:mod:`bot.storage.sqlite`); PostgreSQL's table is vacuumed then
 (:mod:`bot.storage.postgres`). :mod:`bot.storage.forget` says what ``/forget-me``
-removes; :mod:`bot.storage.stats` computes the figures /stats shows.
+removes (:mod:`bot.storage.broadcast`: in every process sharing a PostgreSQL log);
+:mod:`bot.storage.stats` computes the figures /stats shows.
 """
 
 from bot.storage.backend import StorageError, backend_for

@@ -34,6 +34,7 @@ from bot.storage.backend import Connection
 log = logging.getLogger(__name__)
 
 CHANNEL = "lstm_forget"
+APPLICATION_NAME = "lstm-bot forget listener"  # how pg_stat_activity shows the connection
 IDS_PER_NOTICE = 300  # an id is at most 20 characters: 300 of them fit in 8000 bytes
 CONNECT_TIMEOUT_S = 10.0
 CHECK_S = 30.0  # how often an idle listening connection is checked
@@ -78,8 +79,8 @@ async def announce(db: Connection, origin: str, user: int, at: float, ids: set[i
 
 class ForgetListener:
     """A connection that LISTENs on :data:`CHANNEL` and hands the other processes' notices
-    to ``on_notice``; opened again (at once, then backing off while it fails) whenever it
-    drops or stops answering."""
+    to ``on_notice``; opened again (after 0.1 s, then backing off while that fails) whenever
+    it drops or stops answering."""
 
     def __init__(self, url: str, origin: str, on_notice: Callable[[ForgetNotice], None]):
         self.url = url
@@ -87,6 +88,7 @@ class ForgetListener:
         self.on_notice = on_notice
         self.connections = 0  # how many times it started listening
         self.listening = asyncio.Event()
+        self._tried = asyncio.Event()  # the first connection attempt is over
         self._task: asyncio.Task[None] | None = None
 
     async def announce(self, db: Connection, user: int, at: float, ids: set[int]) -> None:
@@ -94,11 +96,11 @@ class ForgetListener:
         await announce(db, self.origin, user, at, ids)
 
     async def start(self, wait_s: float = CONNECT_TIMEOUT_S) -> None:
-        """Start listening; wait up to ``wait_s`` for the first LISTEN (a server that does
-        not answer yet is retried in the background)."""
+        """Start listening; wait (up to ``wait_s``) for the first attempt to listen, which
+        fails at once on a server that refuses (then it is retried in the background)."""
         self._task = asyncio.create_task(self._run(), name="request-log-forget-listener")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.listening.wait(), wait_s)
+            await asyncio.wait_for(self._tried.wait(), wait_s)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -121,22 +123,29 @@ class ForgetListener:
             try:
                 await self._listen_once()
                 failures = 0
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            except Exception as exc:  # whatever it is, listening must go on
                 failures += 1
-                log.warning("request log: listening for forgets failed (%s); retrying", exc)
+                if failures == 1 or failures % 20 == 0:
+                    log.warning("request log: listening for forgets failed (%s); retrying", exc)
             finally:
                 self.listening.clear()
-            await asyncio.sleep(min(0.5 * 2.0 ** (failures - 1), MAX_RETRY_S) if failures else 0)
+                self._tried.set()
+            await asyncio.sleep(min(0.5 * 2.0 ** (failures - 1), MAX_RETRY_S) if failures else 0.1)
 
     async def _listen_once(self) -> None:
         """Listen on a new connection until it is lost."""
-        conn = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT_S)
+        conn = await asyncpg.connect(
+            self.url,
+            timeout=CONNECT_TIMEOUT_S,
+            server_settings={"application_name": APPLICATION_NAME},
+        )
         lost = asyncio.Event()
         try:
             conn.add_termination_listener(lambda _c: lost.set())
             await conn.add_listener(CHANNEL, self._received)
             self.connections += 1
             self.listening.set()
+            self._tried.set()
             await self._watch(conn, lost)
         finally:
             conn.terminate()

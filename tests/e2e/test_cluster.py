@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from bot.storage.backend import POSTGRESQL
+from bot.storage.broadcast import APPLICATION_NAME
 from tests.fakediscord import FakeDiscord, FakeGuild, FakeUser, InteractionTrace
 from tests.fakediscord.gateway import GatewaySession
 from tests.fakediscord.payloads import DEFAULT_PERMISSIONS, snowflake
@@ -151,6 +152,11 @@ async def test_shard_processes_share_the_log_and_forget_me_reaches_every_row(
             )
             assert "/name: 2 (2 ok)" in server.final_text
 
+            listeners = (
+                "SELECT COUNT(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name = ?"
+            )
+            assert await cluster_db.rows(listeners, (APPLICATION_NAME,)) == [(2,)]  # A and C
             before = await cluster_db.rows("SELECT user_id FROM requests")
             assert {int(u) for (u,) in before} == {int(alice.id), int(bob.id)}
             ask = await run(alice, None, "forget-me")
