@@ -58,7 +58,8 @@ async def test_a_forget_reaches_the_rows_another_process_has_queued_or_logs_late
 
 async def test_a_row_another_process_writes_during_the_forget_is_deleted(pg_db: Db) -> None:
     """B's insert of Ann's row waits (in a trigger, on a lock the test holds) while A's
-    forget runs and commits, so A cannot see it; B deletes it when the notice comes."""
+    forget runs and commits, so A cannot see it; B deletes it when the notice comes, and
+    clears a press on it that B logs later."""
     assert isinstance(pg_db.target, str)
     holder = await asyncpg.connect(pg_db.target)
     a = await RequestLog.open(pg_db.target, flush_interval=0.05)
@@ -78,6 +79,8 @@ async def test_a_row_another_process_writes_during_the_forget_is_deleted(pg_db: 
         assert await write
         await until(lambda: b.forgotten_late == 1)  # written after the forget, then deleted
         assert await _rows_of(pg_db, ANN) == 0
+        b.log(request_row(BO, prompt=SENTINEL, interaction_id=2, parent_id=1))  # cleared
+        assert await b.flush()
     finally:
         await holder.close()
         await b.close()

@@ -325,7 +325,8 @@ class RequestLog(BatchWriter):
                 db = await self._writable()
                 async with self._lock:
                     async with db.transaction():
-                        written, _ = await forget_written(db, notice.user, tainted, notice.at)
+                        written, found = await forget_written(db, notice.user, tainted, notice.at)
+                    self._memory.remember(notice.user, notice.at, found)  # with rows written here
                     if written.deleted or written.cleared or written.scrubbed:
                         await db.scrub()
                 late += written.deleted
