@@ -57,8 +57,12 @@ def server(sources: Fixture) -> Iterator[OddServer]:
             if answer is None:
                 super().do_GET()
             else:
-                code = answer(self, state.files[self.path])
-                state.requests.append((self.path, self.headers.get("Range"), code))
+                # recorded before answering, so the order is the order of arrival even when
+                # the client's next request overtakes this thread's bookkeeping
+                seen = (self.path, self.headers.get("Range"))
+                index = len(state.requests)
+                state.requests.append((*seen, 0))
+                state.requests[index] = (*seen, answer(self, state.files[self.path]))
 
     with serving(state, Handler):
         yield state
