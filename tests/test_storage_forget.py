@@ -1,11 +1,13 @@
 """Privacy in the request log on each back end (the ``db`` fixture): metadata-only rows,
 retention pruned by the running log, /forget-me deleting a user's rows and scrubbing their
-mentions (queued rows too), and a prune or forget that fails deleting nothing and leaving
-nothing locked. (Forget's chains and on-disk copies: test_request_log_privacy.py.)"""
+mentions (queued rows too, every one counted, other people's rows kept), and a prune or
+forget that fails deleting nothing and leaving nothing locked. (Forget's chains and on-disk
+copies: test_request_log_privacy.py.)"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -116,6 +118,33 @@ async def test_forget_deletes_the_users_rows_and_scrubs_mentions(db: Db) -> None
         (cy, '{"members": []}'),
     ]
     assert str(ann) not in repr(rows)
+
+
+async def test_forget_counts_every_row_and_keeps_other_peoples(db: Db) -> None:
+    log = await RequestLog.open(db.target, flush_interval=60)
+    try:
+        for _ in range(2):
+            log.log(RequestRow(user_id=7, command="poem", status="ok"))
+        assert await log.flush()
+        log.log(RequestRow(user_id=7, command="poem", status="ok"))  # still queued
+        log.log(RequestRow(user_id=7, command="poem", status="ok"))
+        named = {"members": [7, 8], "style": "jinyong", "starts_with": "王"}
+        log.log(RequestRow(user_id=9, command="name", status="ok", params=named))
+        log.log(RequestRow(user_id=9, command="name", status="ok", params={"count": 2}))
+        forgotten = await log.forget(7)
+        assert (forgotten.deleted, forgotten.scrubbed) == (4, 1)
+        assert await log.flush() is True
+        stored = await db.rows("SELECT user_id, params FROM requests")
+        kept = {"members": [8], "starts_with": "王", "style": "jinyong"}
+        # other people's rows are kept, the erased id gone, stored as any other row would be
+        assert sorted(stored) == sorted(
+            [
+                (9, json.dumps(kept, ensure_ascii=False, sort_keys=True)),
+                (9, json.dumps({"count": 2})),
+            ]
+        )
+    finally:
+        await log.close()
 
 
 @pytest.mark.parametrize("params", ["[7]", "7", '"7"', "not json"])

@@ -1,9 +1,9 @@
-"""The request log's writer on each back end (the ``db`` fixture): rows batched then flushed,
-concurrent writers, locked, read-only and unreachable databases, the queue's overflow, bad
-rows among good ones (failures sorted by cause, a good batch in one statement, a database
-error in the row-by-row retry keeping the batch and leaving nothing locked), losses that add
-up, the error-log rate, the back-off, and close. The writer never dies, and loses only what
-it must."""
+"""The request log's writer on each back end (the ``db`` fixture): rows batched then flushed
+(flush's answer), concurrent writers, locked, read-only and unreachable databases, the
+queue's overflow, bad rows among good ones (failures sorted by cause, a good batch in one
+statement, a database error in the row-by-row retry keeping the batch and leaving nothing
+locked), losses that add up, the error-log rate, the back-off, and close. The writer never
+dies, and loses only what it must."""
 
 from __future__ import annotations
 
@@ -69,6 +69,17 @@ async def test_concurrent_writers_lose_nothing(db: Db) -> None:
     users = sorted(await db.users())
     assert users == sorted(1000 + n * 100 + i for n in range(20) for i in range(50))
     assert sum(rl.lost for rl in logs) == 0
+
+
+async def test_flush_answers_true_when_nothing_is_left_to_write(db: Db) -> None:
+    log = await RequestLog.open(db.target)
+    try:
+        assert await log.flush() is True
+        log.log(request_row(1))
+        assert await log.flush() is True
+        assert log.pending == 0 and log.written == 1
+    finally:
+        await log.close()
 
 
 async def test_locked_database_never_blocks_and_catches_up(request_log: RequestLog, db: Db) -> None:
