@@ -20,17 +20,12 @@ import asyncio
 import random
 import sqlite3
 import statistics
-import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from bot.storage import RequestLog, RequestRow  # noqa: E402
+from bot.storage import RequestLog, RequestRow
 
 TARGET_S = 1.0
 COMMANDS = [("lovecraft", 3), ("poem", 3), ("name", 4), ("story", 2), ("models", 1), ("stats", 1)]
