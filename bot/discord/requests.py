@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.engine.kinds import Status
-from bot.storage import RequestLog, RequestRow
+from bot.storage import RequestFields, RequestLog, RequestRow
 
 if TYPE_CHECKING:
     from bot.discord.streaming import StreamingReply
@@ -27,25 +27,14 @@ _KEY = "request"
 MAX_ERROR_CHARS = 500
 
 
-@dataclass
-class PendingRequest:
-    user_id: int
-    command: str
-    guild_id: int | None
-    channel_id: int | None
+@dataclass(kw_only=True)
+class PendingRequest(RequestFields):
+    """A command's row in the making, and what the tracker needs to close it."""
+
     counted: bool  # opened by interaction_check (tracked for shutdown)
-    created_at: float = field(default_factory=time.time)
     started: float = field(default_factory=time.monotonic)
-    model: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    prompt: str | None = None
-    output: str | None = None
-    tokens: int | None = None
-    first_token_s: float | None = None
     reply: StreamingReply | None = None  # set once text may be visible to the user
     logged: bool = False
-    interaction_id: int | None = None
-    parent_id: int | None = None  # a button press: the request whose reply it was under
 
     @property
     def visible(self) -> bool:
@@ -93,24 +82,7 @@ class RequestTracker:
         if record.logged:
             return
         record.logged = True
-        row = RequestRow(
-            user_id=record.user_id,
-            command=record.command,
-            status=status,
-            created_at=record.created_at,
-            guild_id=record.guild_id,
-            channel_id=record.channel_id,
-            model=record.model,
-            params=record.params,
-            prompt=record.prompt,
-            output=record.output,
-            tokens=record.tokens,
-            first_token_s=record.first_token_s,
-            total_s=time.monotonic() - record.started,
-            error=_describe(error),
-            interaction_id=record.interaction_id,
-            parent_id=record.parent_id,
-        )
+        row = record.ended(status, time.monotonic() - record.started, _describe(error))
         if self.request_log is not None:
             self.request_log.log(row)
         if self.on_row is not None:

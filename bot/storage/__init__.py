@@ -16,7 +16,7 @@ removes (:mod:`bot.storage.broadcast`: in every process sharing a PostgreSQL log
 from bot.storage.backend import StorageError, backend_for
 from bot.storage.forget import Forgotten
 from bot.storage.log import RequestLog
-from bot.storage.rows import METADATA_TEXT_PARAMS, RequestRow, storable
+from bot.storage.rows import METADATA_TEXT_PARAMS, RequestFields, RequestRow, storable
 from bot.storage.sqlite import MIGRATIONS, SCHEMA_VERSION, connect, connect_read_only
 from bot.storage.stats import Summary, summarize
 
@@ -25,6 +25,7 @@ __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "Forgotten",
+    "RequestFields",
     "RequestLog",
     "RequestRow",
     "StorageError",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from bot.engine.kinds import Status
@@ -102,14 +102,13 @@ def without_text(values: Values) -> Values:
     return tuple(out)
 
 
-@dataclass
-class RequestRow:
-    """One request as logged. ``status``: ok | refused | invalid | busy | unavailable |
-    cancelled | failed | error."""
+@dataclass(kw_only=True)
+class RequestFields:
+    """What a request's row says before the request ends: all but its status, total time and
+    error. The command's pending record (``bot.discord.requests``) fills these in."""
 
     user_id: int
     command: str
-    status: Status
     created_at: float = field(default_factory=time.time)
     guild_id: int | None = None
     channel_id: int | None = None
@@ -119,10 +118,23 @@ class RequestRow:
     output: str | None = None
     tokens: int | None = None
     first_token_s: float | None = None
-    total_s: float | None = None
-    error: str | None = None
     interaction_id: int | None = None  # the Discord interaction (the reply buttons' key)
     parent_id: int | None = None  # a button press: the interaction id of the reply's request
+
+    def ended(self, status: Status, total_s: float | None, error: str | None) -> RequestRow:
+        """The row of this request, ended with ``status`` after ``total_s`` seconds."""
+        shared = {f.name: getattr(self, f.name) for f in fields(RequestFields)}
+        return RequestRow(**shared, status=status, total_s=total_s, error=error)
+
+
+@dataclass(kw_only=True)
+class RequestRow(RequestFields):
+    """One request as logged. ``status``: ok | refused | invalid | busy | unavailable |
+    cancelled | failed | error."""
+
+    status: Status
+    total_s: float | None = None
+    error: str | None = None
 
     def values(self, *, text: bool = True) -> Values:
         """The row as storable values; without ``text``, metadata only: no prompt, output,
