@@ -113,7 +113,7 @@ class Ending:
             pass
         elif self.pending:
             self.pending = False
-            if marks.breaks is None or token in marks.breaks:
+            if self._boundary(token):
                 self.last_end = len(self.tokens)
                 if self.units >= self.rule.steer_from:
                     self.done = self.complete = True

@@ -121,7 +121,7 @@ def sample(
     if params.temperature < GREEDY_BELOW:
         return int(np.argmax(z))
     if params.top_k or params.top_p < 1.0:
-        logp = filter_logits(logits, params, banned, nudge)
+        logp = filter_logits(z, params)  # z is already adjusted: bans and boost once
     else:  # the common case, without the masks' extra passes (in place: z is our copy)
         logp = z
         logp /= params.temperature
