@@ -49,7 +49,6 @@ class RequestTracker:
         # called with each row as it is logged, and the failure it records (the metrics)
         self.on_row: Callable[[RequestRow, BaseException | None], None] | None = None
         self.accepting = True
-        self._open = 0
         # the open requests' interactions and the tasks serving them, by interaction id
         self._live: dict[int, tuple[discord.Interaction, asyncio.Task[Any] | None]] = {}
         self._idle = asyncio.Event()
@@ -57,13 +56,12 @@ class RequestTracker:
 
     @property
     def in_flight(self) -> int:
-        return self._open
+        return len(self._live)
 
     def begin(self, interaction: discord.Interaction) -> PendingRequest:
         record = self._new(interaction, counted=True)
         interaction.extras[_KEY] = record
         self._live[interaction.id] = (interaction, asyncio.current_task())
-        self._open += 1
         self._idle.clear()
         return record
 
@@ -89,8 +87,7 @@ class RequestTracker:
             self.on_row(row, error)
         if record.counted:
             self._live.pop(interaction.id, None)
-            self._open -= 1
-            if self._open == 0:
+            if not self._live:
                 self._idle.set()
 
     def abandon(self, error: BaseException) -> list[asyncio.Task[Any]]:

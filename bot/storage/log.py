@@ -238,8 +238,8 @@ class RequestLog(BatchWriter):
                 except Exception:  # the writer never raises; if it did, say so and go on
                     log.exception("request log %s: the writer failed", self.where)
         finally:
-            if self._rows or self._inflight:
-                unwritten = len(self._rows) + self._inflight
+            if self.pending:
+                unwritten = self.pending
                 self.lost += unwritten
                 log.error(
                     "request log %s: %d row(s) could NOT be written and are lost (%s)",
