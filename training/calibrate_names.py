@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,7 @@ from bot.engine.bundle import ModelBundle, ModelLoadError
 from bot.engine.contract import load_metadata
 from bot.engine.name_chars import CharUsage, char_usage
 from bot.engine.name_score import name_scores
+from training.atomic import replacing
 from training.data import Corpus, CorpusError, Document, load_training_split
 from training.eval_loss import EvaluationError, load_training_corpus
 
@@ -128,15 +127,9 @@ def write_plausibility(json_path: Path, plausibility: dict[str, Any]) -> None:
     data = json.loads(json_path.read_text("utf-8"))
     data["name_plausibility"] = plausibility
     text = json.dumps(data, ensure_ascii=False, indent=1) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{json_path.name}.", dir=json_path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+    with replacing(json_path) as tmp:
+        tmp.write_text(text, "utf-8")
         load_metadata(tmp)  # never replace a loadable file with one that is not
-        os.replace(tmp, json_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def print_chars(bundle: ModelBundle, corpus: Corpus, style: str, k: int | None) -> None:

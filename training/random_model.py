@@ -10,7 +10,6 @@ fixture provides trained tiny models.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import string
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from bot.engine.contract import (
 )
 from bot.engine.kinds import CorpusKind, Level
 from bot.engine.ngrams import ngram_hashes
-from training.export import export_onnx
+from training.export import artefact_hashes, export_onnx
 from training.models import LSTMLanguageModel
 from training.quantize import quantize_int8
 
@@ -113,19 +112,14 @@ def export_random_model(
         level=Level(level),
         vocab=vocab,
         special_tokens=special,
-        architecture=Architecture(
-            layers, hidden, emb, 0.0, sum(p.numel() for p in model.parameters())
-        ),
+        architecture=Architecture(layers, hidden, emb, 0.0, model.parameter_count()),
         corpus=CorpusInfo(name, CorpusKind.PROSE, ["x.txt"], 100, "0" * 64, 10, 9, 1, 1000, 100),
         training=TrainingInfo(1.5, 1.5 / np.log(2), 1.0, 10, 1000, 2.0, "cpu", "x", "2024-01-01"),
         sampling=SamplingDefaults(),
         onnx_file=onnx_path.name,
-        onnx_sha256=hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
+        onnx_sha256=file_sha256(onnx_path),
         artefacts=artefacts or {},
-        artefact_sha256={
-            key: hashlib.sha256((directory / file).read_bytes()).hexdigest()
-            for key, file in (artefacts or {}).items()
-        },
+        artefact_sha256=artefact_hashes(directory, artefacts or {}),
     )
     if int8:
         int8_path = directory / f"{name}.int8.onnx"
