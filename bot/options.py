@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.engine.errors import InvalidRequest
 from bot.engine.kinds import KindName
-from bot.products import Kind, Option
+from bot.products import Kind
 
 
 def write_names(kind: Kind) -> dict[str, str]:
@@ -31,12 +31,6 @@ def unknown_option(name: str, known: Sequence[str], command: str) -> InvalidRequ
     return InvalidRequest(
         f"Unknown option `{name}` for {command}.{hint} Its options: {', '.join(known)}."
     )
-
-
-def _called(option: Option, called: Mapping[str, str]) -> str:
-    """The option as the user called it, capitalised (its label if they did not name it)."""
-    shown = called.get(option.name)
-    return shown[:1].upper() + shown[1:] if shown else option.label
 
 
 def request(
@@ -68,7 +62,7 @@ def _check_letters(
     """The letters names start with: a few letters, not a sentence, within the longest name."""
     letters = "".join(text.split())
     most = int(kind.text.high or 0)
-    label = _called(kind.text, called)
+    label = kind.text.shown_as(called.get(kind.text.name, ""))
     if len(letters) > most:
         raise InvalidRequest(
             f"{label} is the first letters of the names (at most {most}, e.g. `ma`), "

@@ -45,12 +45,16 @@ class Option:
     def label(self) -> str:
         return self.name.replace("_", " ").capitalize()
 
+    def shown_as(self, called: str = "") -> str:
+        """The option as the user ``called`` it, capitalised (its label if they did not)."""
+        return called[:1].upper() + called[1:] if called else self.label
+
     def check(self, value: Any, called: str = "") -> Any:
         """``value`` if it fits the option; InvalidRequest otherwise, naming the option as the
         user ``called`` it (``length`` on /write, ``--count``; default: its label)."""
         if value is None:
             return None
-        label = called[:1].upper() + called[1:] if called else self.label
+        label = self.shown_as(called)
         if self.type is int:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise InvalidRequest(f"{label} must be a whole number.")

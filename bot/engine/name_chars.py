@@ -72,8 +72,14 @@ def char_usage(
     lists = {s: frozenset(names) for s, names in by_style.items()}
     if not is_han_style(lists[style]):
         return None
-    pooled = frozenset().union(*(names for names in lists.values() if is_han_style(names)))
-    return CharUsage(char_counts(lists[style]), char_counts(pooled), min_names)
+    return CharUsage(char_counts(lists[style]), _pooled_counts(tuple(lists.values())), min_names)
+
+
+@functools.lru_cache(maxsize=16)
+def _pooled_counts(lists: tuple[frozenset[str], ...]) -> Mapping[str, int]:
+    """:func:`char_counts` over the Han styles' names together (built once per set of lists,
+    not per request: a frozenset keeps its hash)."""
+    return char_counts(frozenset().union(*(names for names in lists if is_han_style(names))))
 
 
 def served_char_usage(
