@@ -32,17 +32,15 @@ def plausibility_lines(names: NameResults) -> list[str]:
         "Dropped: the share of the finished raw candidates under the threshold."
     )
     lines.append("")
-    temperatures = sorted({row.temperature for row in names.temperatures})
     header = ["style", "threshold (nats/char)", "held-out names passing", "tail passing"]
-    header += [f"dropped at T={t:g}" for t in temperatures]
+    header += _dropped_header(names)
     rows = []
     for style, row in figures.items():
-        dropped = {r.temperature: r.unlikely_share for r in names.temperatures if r.style == style}
         threshold = "off" if row.threshold is None else f"{row.threshold:.3f}"
         cells = [style, threshold]
         cells.append(f"{pct(row.heldout_passed)} of {row.heldout_names}")
         cells.append(f"{pct(row.tail_passed)} of {row.tail_names}")
-        cells += [pct(dropped.get(t)) for t in temperatures]
+        cells += _dropped_cells(names, style, "unlikely_share")
         rows.append(cells)
     lines += table(header, rows)
     shown = _examples(names.unlikely_examples)
@@ -51,6 +49,20 @@ def plausibility_lines(names: NameResults) -> list[str]:
     else:
         lines += ["Dropped names, as sampled (the first of each batch):", "", *shown, ""]
     return lines + char_lines(names)
+
+
+def _temperatures(names: NameResults) -> list[float]:
+    return sorted({row.temperature for row in names.temperatures})
+
+
+def _dropped_header(names: NameResults) -> list[str]:
+    return [f"dropped at T={t:g}" for t in _temperatures(names)]
+
+
+def _dropped_cells(names: NameResults, style: str, share: str) -> list[str]:
+    """The ``share`` of ``style``'s raw candidates dropped, per temperature of the report."""
+    dropped = {r.temperature: getattr(r, share) for r in names.temperatures if r.style == style}
+    return [pct(dropped.get(t)) for t in _temperatures(names)]
 
 
 def _examples(by_temperature: StyleExamples) -> list[str]:
@@ -79,17 +91,15 @@ def char_lines(names: NameResults) -> list[str]:
         "of the finished raw candidates (100 per style and temperature) it drops.",
         "",
     ]
-    temperatures = sorted({row.temperature for row in names.temperatures})
     header = ["style", "K", "held-out passing", "tail passing", "both: held-out", "both: tail"]
-    header += [f"dropped at T={t:g}" for t in temperatures]
+    header += _dropped_header(names)
     rows = []
     for style, row in figures.items():
-        dropped = {r.temperature: r.rare_char_share for r in names.temperatures if r.style == style}
         k = row.chars_min_names
         cells = [style, "off" if k is None else str(k)]
         cells += [pct(row.chars_heldout_passed), pct(row.chars_tail_passed)]
         cells += [pct(row.both_heldout_passed), pct(row.both_tail_passed)]
-        cells += [pct(dropped.get(t)) for t in temperatures]
+        cells += _dropped_cells(names, style, "rare_char_share")
         rows.append(cells)
     lines += table(header, rows)
     shown = _examples(names.rare_char_examples)
